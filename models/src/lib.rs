@@ -1,1 +1,17 @@
-pub fn _x(){}
+//! ganzoo-models: GAN networks, losses, regularizers and optimizers with owned state, on libtorch via `tch`.
+//!
+//! Pure tensor code, no file I/O. All randomness comes from explicit seeded RNGs ([`rng`]), never from
+//! libtorch's process-wide generator.
+
+pub mod dcgan;
+pub mod error;
+pub mod init;
+pub mod losses;
+pub mod mlp;
+pub mod nets;
+pub mod optim;
+pub mod rng;
+pub mod spectral;
+
+pub use error::{ModelError, Result};
+pub use nets::{DataShape, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};

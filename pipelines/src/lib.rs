@@ -1,1 +1,13 @@
-pub fn _x(){}
+//! ganzoo pipelines: strict YAML configs, the training engine, checkpoints, sampling and evaluation.
+pub mod checkpoint;
+pub mod config;
+pub mod device;
+pub mod engine;
+pub mod error;
+pub mod family;
+pub mod gan;
+pub mod plot;
+pub mod progress;
+pub mod run;
+
+pub use error::{PipelineError, Result};

@@ -1,0 +1,199 @@
+//! Adversarial losses (minimax, non-saturating, LSGAN, Wasserstein, hinge) and the regularizers around them
+//! (gradient penalty, weight clipping, gradient-norm clipping).
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Kind, Reduction, Tensor};
+
+use crate::error::{ModelError, Result, TorchContext};
+
+/// Which adversarial objective a GAN trains with. `D` outputs raw scores (logits for the BCE losses).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AdvLoss {
+    /// Goodfellow et al. 2014, eq. 1: D maximizes log D(x) + log(1 - D(G(z))); G *minimizes*
+    /// log(1 - D(G(z))) (the saturating game the theory is stated for).
+    Minimax,
+    /// Goodfellow et al. 2014, §3: same D; G maximizes log D(G(z)) instead (strong gradients early on).
+    #[default]
+    NonSaturating,
+    /// Mao et al. 2017 (LSGAN), eq. 2 with a=0, b=c=1: least squares to 1 (real) and 0 (fake).
+    Lsgan,
+    /// Arjovsky et al. 2017 (WGAN), eq. 3: critic maximizes E[D(x)] - E[D(G(z))]; G maximizes E[D(G(z))].
+    Wasserstein,
+    /// Lim & Ye 2017 (Geometric GAN) / Miyato et al. 2018: D minimizes E[relu(1 - D(x))] + E[relu(1 + D(G(z)))];
+    /// G minimizes -E[D(G(z))].
+    Hinge,
+}
+
+/// Which side of the game a batch of scores should be classified as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Real,
+    Fake,
+}
+
+fn bce(scores: &Tensor, target: Target) -> Tensor {
+    let t = match target {
+        Target::Real => scores.ones_like(),
+        Target::Fake => scores.zeros_like(),
+    };
+    scores.binary_cross_entropy_with_logits::<Tensor>(&t, None, None, Reduction::Mean)
+}
+
+fn mse(scores: &Tensor, target: Target) -> Tensor {
+    let t = match target {
+        Target::Real => scores.ones_like(),
+        Target::Fake => scores.zeros_like(),
+    };
+    scores.mse_loss(&t, Reduction::Mean)
+}
+
+impl AdvLoss {
+    /// The discriminator's loss term (a scalar to minimize) for `scores` that should be judged `target`.
+    ///
+    /// minimax / non-saturating: BCE with logits (−log σ(s) for real, −log(1−σ(s)) for fake);
+    /// lsgan: mean (s−1)² / mean s²; wasserstein: −mean s / +mean s; hinge: mean relu(1−s) / mean relu(1+s).
+    pub fn d_term(&self, scores: &Tensor, target: Target) -> Tensor {
+        match (self, target) {
+            (AdvLoss::Minimax | AdvLoss::NonSaturating, t) => bce(scores, t),
+            (AdvLoss::Lsgan, t) => mse(scores, t),
+            (AdvLoss::Wasserstein, Target::Real) => -scores.mean(scores.kind()),
+            (AdvLoss::Wasserstein, Target::Fake) => scores.mean(scores.kind()),
+            (AdvLoss::Hinge, Target::Real) => (scores.neg() + 1.0).relu().mean(scores.kind()),
+            (AdvLoss::Hinge, Target::Fake) => (scores + 1.0).relu().mean(scores.kind()),
+        }
+    }
+
+    /// The discriminator loss: `d_term(real, Real) + d_term(fake, Fake)`.
+    pub fn d_loss(&self, real: &Tensor, fake: &Tensor) -> Tensor {
+        self.d_term(real, Target::Real) + self.d_term(fake, Target::Fake)
+    }
+
+    /// The generator loss (a scalar to minimize) for D's scores on generated samples.
+    ///
+    /// minimax: −BCE(s, fake) = mean log(1 − σ(s)) (saturating, Goodfellow 2014 eq. 1);
+    /// non-saturating: BCE(s, real) = −mean log σ(s); lsgan: mean (s−1)²; wasserstein / hinge: −mean s.
+    pub fn g_loss(&self, fake: &Tensor) -> Tensor {
+        match self {
+            AdvLoss::Minimax => -bce(fake, Target::Fake),
+            AdvLoss::NonSaturating => bce(fake, Target::Real),
+            AdvLoss::Lsgan => mse(fake, Target::Real),
+            AdvLoss::Wasserstein | AdvLoss::Hinge => -fake.mean(fake.kind()),
+        }
+    }
+}
+
+/// WGAN-GP gradient penalty (Gulrajani et al. 2017, eq. 3): E[(‖∇ D(x̂)‖₂ − 1)²] with
+/// x̂ = ε·real + (1−ε)·fake.
+///
+/// `eps` must broadcast against `real` (e.g. shape (N, 1, 1, 1) for images, (N, 1) for vectors). The returned
+/// scalar keeps its graph (double backward), so `penalty.backward()` reaches the critic's weights.
+/// Errors instead of crashing when the critic output has no graph (e.g. evaluated under `no_grad`).
+pub fn gradient_penalty(
+    critic: &dyn Fn(&Tensor) -> Tensor,
+    real: &Tensor,
+    fake: &Tensor,
+    eps: &Tensor,
+) -> Result<Tensor> {
+    if real.size() != fake.size() {
+        return Err(ModelError::Shape(format!(
+            "gradient penalty: real {:?} and fake {:?} differ in shape",
+            real.size(),
+            fake.size()
+        )));
+    }
+    let n = real.size().first().copied().unwrap_or(0);
+    // Fallible ops: an `eps` that does not broadcast must be an error, not a panic.
+    let from_real = eps
+        .f_mul(&real.detach())
+        .ctx("gradient penalty: eps * real (does eps broadcast?)")?;
+    let one_minus = eps
+        .f_neg()
+        .and_then(|e| e.f_add_scalar(1.0))
+        .ctx("gradient penalty: 1 - eps")?;
+    let from_fake = one_minus
+        .f_mul(&fake.detach())
+        .ctx("gradient penalty: (1 - eps) * fake")?;
+    let mixed = from_real
+        .f_add(&from_fake)
+        .ctx("mixing real and fake for the gradient penalty")?;
+    if mixed.size() != real.size() {
+        return Err(ModelError::Shape(format!(
+            "gradient penalty: eps {:?} does not broadcast to the data shape {:?}",
+            eps.size(),
+            real.size()
+        )));
+    }
+    let x_hat = mixed.detach().set_requires_grad(true);
+    let out = critic(&x_hat);
+    if !x_hat.requires_grad() || !out.requires_grad() {
+        // run_backward on a graph-less tensor segfaults in libtorch 2.11 (DESIGN.md): refuse instead.
+        return Err(ModelError::State(
+            "gradient penalty: the critic output has no autograd graph (was it run under no_grad, or with \
+             gradients disabled?)"
+                .into(),
+        ));
+    }
+    if out.numel() as i64 != n {
+        return Err(ModelError::Shape(format!(
+            "gradient penalty: critic returned {:?} for a batch of {n}; expected one score per sample",
+            out.size()
+        )));
+    }
+    let grads = Tensor::f_run_backward(&[out.sum(out.kind())], &[&x_hat], true, true)
+        .ctx("computing the gradient of the critic w.r.t. its input")?;
+    let g = grads
+        .into_iter()
+        .next()
+        .filter(|g| g.defined())
+        .ok_or_else(|| {
+            ModelError::State(
+                "gradient penalty: the critic output does not depend on its input".into(),
+            )
+        })?;
+    let norms = g
+        .reshape([n, -1])
+        .norm_scalaropt_dim(2.0, [1i64].as_slice(), false); // (N,)
+    Ok((norms - 1.0).square().mean(g.kind()))
+}
+
+/// WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1): clamps every trainable variable to [−c, c].
+pub fn clip_weights(vs: &nn::VarStore, c: f64) {
+    tch::no_grad(|| {
+        for mut v in vs.trainable_variables() {
+            let _ = v.clamp_(-c, c);
+        }
+    });
+}
+
+/// Scales the gradients of `vars` so that their joint L2 norm is at most `max_norm`, like
+/// `torch.nn.utils.clip_grad_norm_`; returns the total norm before clipping. Undefined grads are ignored.
+pub fn clip_grad_norm(vars: &[Tensor], max_norm: f64) -> f64 {
+    let grads: Vec<Tensor> = vars
+        .iter()
+        .map(|v| v.grad())
+        .filter(|g| g.defined())
+        .collect();
+    if grads.is_empty() {
+        return 0.0;
+    }
+    let total = tch::no_grad(|| {
+        grads
+            .iter()
+            .map(|g| {
+                let n = g.norm().to_kind(Kind::Double).double_value(&[]);
+                n * n
+            })
+            .sum::<f64>()
+            .sqrt()
+    });
+    let coef = max_norm / (total + 1e-6);
+    if coef < 1.0 {
+        tch::no_grad(|| {
+            for mut g in grads {
+                let _ = g.g_mul_scalar_(coef);
+            }
+        });
+    }
+    total
+}

@@ -1,0 +1,191 @@
+//! Golden tests: losses, gradient penalty and optimizers against numbers PyTorch 2.11 produced
+//! (`models/golden/make_golden.py` writes `models/golden/golden.json`; float64 throughout).
+
+use ganzoo_models::losses::{gradient_penalty, AdvLoss, Target};
+use ganzoo_models::optim::{Optimizer, OptimizerConfig};
+use serde_json::Value;
+use tch::{nn, Device, Kind, Tensor};
+
+const GOLDEN: &str = include_str!("../golden/golden.json");
+
+fn golden() -> Value {
+    serde_json::from_str(GOLDEN).expect("golden.json parses")
+}
+
+fn to_vec(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(to_vec).collect(),
+        Value::Number(n) => vec![n.as_f64().expect("number")],
+        other => panic!("not numeric: {other}"),
+    }
+}
+
+fn shape(v: &Value) -> Vec<i64> {
+    match v {
+        Value::Array(a) => {
+            let mut s = vec![a.len() as i64];
+            if let Some(first) = a.first() {
+                s.extend(shape(first));
+            }
+            s
+        }
+        _ => vec![],
+    }
+}
+
+fn tensor(v: &Value) -> Tensor {
+    Tensor::from_slice(&to_vec(v)).reshape(shape(v).as_slice())
+}
+
+fn flat(t: &Tensor) -> Vec<f64> {
+    let t = t.detach().to_kind(Kind::Double).flatten(0, -1);
+    Vec::<f64>::try_from(&t).expect("to vec")
+}
+
+fn close(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let tol = 1e-6 * w.abs().max(1e-3);
+        assert!(
+            (g - w).abs() <= tol,
+            "{what}[{i}]: got {g}, PyTorch {w} (diff {})",
+            (g - w).abs()
+        );
+    }
+}
+
+#[test]
+fn adversarial_losses_match_pytorch() {
+    let g = golden();
+    let scores = tensor(&g["losses"]["scores"]);
+    for (name, loss) in [
+        ("minimax", AdvLoss::Minimax),
+        ("non_saturating", AdvLoss::NonSaturating),
+        ("lsgan", AdvLoss::Lsgan),
+        ("wasserstein", AdvLoss::Wasserstein),
+        ("hinge", AdvLoss::Hinge),
+    ] {
+        let e = &g["losses"]["expected"][name];
+        let real = loss.d_term(&scores, Target::Real);
+        let fake = loss.d_term(&scores, Target::Fake);
+        assert_eq!(real.size(), Vec::<i64>::new(), "{name}: scalar");
+        close(
+            &flat(&real),
+            &to_vec(&e["d_real"]),
+            &format!("{name}.d_real"),
+        );
+        close(
+            &flat(&fake),
+            &to_vec(&e["d_fake"]),
+            &format!("{name}.d_fake"),
+        );
+        close(
+            &flat(&loss.g_loss(&scores)),
+            &to_vec(&e["g"]),
+            &format!("{name}.g"),
+        );
+        let d = loss.d_loss(&scores, &scores);
+        close(
+            &flat(&d),
+            &[to_vec(&e["d_real"])[0] + to_vec(&e["d_fake"])[0]],
+            &format!("{name}.d_loss"),
+        );
+    }
+}
+
+#[test]
+fn gradient_penalty_matches_pytorch_including_double_backward() {
+    let g = golden();
+    let gp = &g["gp"];
+    let vs = nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let w1 = root.add("w1", tensor(&gp["w1"]), true);
+    let b1 = root.add("b1", tensor(&gp["b1"]), true);
+    let w2 = root.add("w2", tensor(&gp["w2"]), true);
+    let critic = |x: &Tensor| (x.matmul(&w1) + &b1).tanh().matmul(&w2).reshape([-1]);
+    let p = gradient_penalty(
+        &critic,
+        &tensor(&gp["real"]),
+        &tensor(&gp["fake"]),
+        &tensor(&gp["eps"]),
+    )
+    .expect("penalty");
+    close(&flat(&p), &to_vec(&gp["penalty"]), "penalty");
+    p.backward();
+    close(&flat(&w1.grad()), &to_vec(&gp["grad_w1"]), "grad w1");
+    close(&flat(&w2.grad()), &to_vec(&gp["grad_w2"]), "grad w2");
+}
+
+#[test]
+fn gradient_penalty_refuses_graph_less_critic() {
+    let w = Tensor::from_slice(&[1.0f32, 2.0]).reshape([2, 1]);
+    let real = Tensor::ones([3, 2], (Kind::Float, Device::Cpu));
+    let fake = Tensor::zeros([3, 2], (Kind::Float, Device::Cpu));
+    let eps = Tensor::full([3, 1], 0.5, (Kind::Float, Device::Cpu));
+    // A critic that detaches its output has no graph: must be an error, not a segfault.
+    let detached = |x: &Tensor| x.matmul(&w).reshape([-1]).detach();
+    assert!(gradient_penalty(&detached, &real, &fake, &eps).is_err());
+    let under_no_grad = tch::no_grad(|| {
+        gradient_penalty(&|x: &Tensor| x.matmul(&w).reshape([-1]), &real, &fake, &eps)
+    });
+    assert!(under_no_grad.is_err());
+    // An eps that does not broadcast is an error, not a panic.
+    let bad_eps = Tensor::full([2, 1], 0.5, (Kind::Float, Device::Cpu));
+    assert!(gradient_penalty(
+        &|x: &Tensor| x.matmul(&w).reshape([-1]),
+        &real,
+        &fake,
+        &bad_eps
+    )
+    .is_err());
+    // Shape mismatch is an error too.
+    assert!(gradient_penalty(
+        &|x: &Tensor| x.sum_dim_intlist([1i64].as_slice(), false, Kind::Float),
+        &real,
+        &fake.narrow(0, 0, 2),
+        &eps
+    )
+    .is_err());
+}
+
+#[test]
+fn optimizers_match_pytorch_trajectories() {
+    let g = golden();
+    let o = &g["optim"];
+    let k = tensor(&o["k"]);
+    let c = tensor(&o["c"]);
+    for case in o["cases"].as_array().expect("cases") {
+        let name = case["name"].as_str().expect("name");
+        let cfg: OptimizerConfig =
+            serde_json::from_value(case["config"].clone()).expect("config parses");
+        let vs = nn::VarStore::new(Device::Cpu);
+        let a = vs.root().add("a", tensor(&o["a0"]), true);
+        let b = vs.root().add("b", tensor(&o["b0"]), true);
+        let mut opt = Optimizer::new(&vs, &cfg);
+        assert_eq!(opt.param_names(), vec!["a".to_string(), "b".to_string()]);
+        for (i, want) in case["trajectory"]
+            .as_array()
+            .expect("trajectory")
+            .iter()
+            .enumerate()
+        {
+            opt.zero_grad();
+            let loss = (&k * (&a - &c).square()).sum(Kind::Double)
+                + b.pow_tensor_scalar(4).sum(Kind::Double)
+                + (a.narrow(0, 0, 2) * b.get(0)).sum(Kind::Double);
+            loss.backward();
+            opt.step().expect("step");
+            close(
+                &flat(&a),
+                &to_vec(&want["a"]),
+                &format!("{name} step {} a", i + 1),
+            );
+            close(
+                &flat(&b),
+                &to_vec(&want["b"]),
+                &format!("{name} step {} b", i + 1),
+            );
+        }
+        assert_eq!(opt.steps(), 5);
+    }
+}

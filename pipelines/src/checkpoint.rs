@@ -1,0 +1,149 @@
+//! Checkpoints: named tensors in safetensors plus JSON metadata, written atomically
+//! (temp file, fsync, rename; the JSON last, so a checkpoint without its JSON does not count).
+use crate::error::{PipelineError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+/// What a checkpoint says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckpointMeta {
+    /// Generator updates done.
+    pub step: i64,
+    /// Hash of the resolved config (without the keys `--resume` may change).
+    pub config_hash: String,
+    /// The safetensors file beside this JSON.
+    pub tensors: String,
+    /// Seconds of training so far.
+    pub train_seconds: f64,
+    /// Losses of the last step.
+    pub losses: HashMap<String, f64>,
+}
+
+/// File stem of the checkpoint at `step`.
+pub fn stem(step: i64) -> String {
+    format!("step_{step:08}")
+}
+
+/// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename, fsync of the folder.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    write(&tmp)?;
+    let f = std::fs::File::open(&tmp).map_err(PipelineError::io(&tmp))?;
+    f.sync_all().map_err(PipelineError::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(PipelineError::io(path))?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Writes text atomically.
+pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
+    write_atomic(path, |tmp| {
+        let mut f = std::fs::File::create(tmp).map_err(PipelineError::io(tmp))?;
+        f.write_all(text.as_bytes()).map_err(PipelineError::io(tmp))
+    })
+}
+
+/// Saves a checkpoint into `dir` and removes all but the newest `keep`.
+pub fn save(dir: &Path, tensors: &[(String, Tensor)], meta: &CheckpointMeta, keep: usize) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(PipelineError::io(dir))?;
+    let base = stem(meta.step);
+    let st = dir.join(format!("{base}.safetensors"));
+    write_atomic(&st, |tmp| {
+        Tensor::write_safetensors(tensors, tmp).map_err(PipelineError::torch(format!("writing {}", tmp.display())))
+    })?;
+    let json = dir.join(format!("{base}.json"));
+    let text = serde_json::to_string_pretty(meta).map_err(|e| PipelineError::Runtime(e.to_string()))?;
+    write_text_atomic(&json, &text)?;
+    let all = list(dir)?;
+    for (_, old) in all.iter().rev().skip(keep.max(1)) {
+        let _ = std::fs::remove_file(old.with_extension("json"));
+        let _ = std::fs::remove_file(old.with_extension("safetensors"));
+    }
+    Ok(st)
+}
+
+/// Complete checkpoints in `dir` (JSON and safetensors both present), oldest first, as (step, json path).
+pub fn list(dir: &Path) -> Result<Vec<(i64, PathBuf)>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(out) };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(step) = name.strip_prefix("step_").and_then(|s| s.strip_suffix(".json")).and_then(|s| s.parse().ok()) {
+            if p.with_extension("safetensors").exists() {
+                out.push((step, p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The newest complete checkpoint: its metadata and tensors.
+pub fn load_latest(dir: &Path) -> Result<Option<(CheckpointMeta, HashMap<String, Tensor>)>> {
+    let Some((_, json)) = list(dir)?.pop() else { return Ok(None) };
+    load(&json).map(Some)
+}
+
+/// Loads the checkpoint whose JSON is at `json`.
+pub fn load(json: &Path) -> Result<(CheckpointMeta, HashMap<String, Tensor>)> {
+    let text = std::fs::read_to_string(json).map_err(PipelineError::io(json))?;
+    let meta: CheckpointMeta = serde_json::from_str(&text)
+        .map_err(|e| PipelineError::Runtime(format!("{}: not a checkpoint description: {e}", json.display())))?;
+    let st = json.with_extension("safetensors");
+    let tensors = Tensor::read_safetensors(&st)
+        .map_err(PipelineError::torch(format!("reading {}", st.display())))?
+        .into_iter()
+        .collect();
+    Ok((meta, tensors))
+}
+
+/// Copies `prefix.<name>` tensors into the store's variables; every missing or mis-shaped tensor is named.
+pub fn restore_vars(vs: &tch::nn::VarStore, tensors: &HashMap<String, Tensor>, prefix: &str, origin: &str) -> Result<()> {
+    let mut problems = Vec::new();
+    let mut vars: Vec<_> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, var) in &vars {
+        let key = format!("{prefix}.{name}");
+        match tensors.get(&key) {
+            None => problems.push(format!("{key}: missing (expected shape {:?})", var.size())),
+            Some(t) if t.size() != var.size() => {
+                problems.push(format!("{key}: shape {:?} in the checkpoint, {:?} in the network", t.size(), var.size()))
+            }
+            Some(t) => tch::no_grad(|| {
+                let mut v = var.shallow_clone();
+                v.copy_(t);
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PipelineError::Runtime(format!(
+            "{origin} does not fit network `{prefix}`:\n  {}",
+            problems.join("\n  ")
+        )))
+    }
+}
+
+/// The store's variables as `prefix.<name>` pairs, sorted by name.
+pub fn named_vars(vs: &tch::nn::VarStore, prefix: &str) -> Vec<(String, Tensor)> {
+    let mut v: Vec<_> = vs.variables().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Number of scalar parameters (trainable variables) in a store.
+pub fn parameter_count(vs: &tch::nn::VarStore) -> i64 {
+    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+}

@@ -1,0 +1,77 @@
+//! Progress on long work: a bar with step, losses and steps/s on a terminal, plain lines otherwise.
+use crate::family::Losses;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Instant;
+
+/// Shows training progress on stderr.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    total: i64,
+    start_step: i64,
+    started: Instant,
+}
+
+fn fmt_losses(l: &Losses) -> String {
+    l.iter()
+        .filter(|(k, _)| k.starts_with("loss"))
+        .map(|(k, v)| format!("{k}={v:.4}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Progress {
+    pub fn new(start: i64, total: i64, quiet: bool) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (!quiet && tty).then(|| {
+            let b = ProgressBar::new(total.max(0) as u64);
+            b.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b.set_position(start.max(0) as u64);
+            b
+        });
+        Progress { bar, plain: !quiet && !tty, total, start_step: start, started: Instant::now() }
+    }
+
+    fn rate(&self, step: i64) -> f64 {
+        (step - self.start_step) as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    /// Every step: moves the bar.
+    pub fn tick(&mut self, step: i64, losses: &Losses) {
+        if let Some(b) = &self.bar {
+            b.set_position(step as u64);
+            if step % 10 == 0 {
+                b.set_message(fmt_losses(losses));
+            }
+        }
+    }
+
+    /// Every logging step: a plain line when there is no terminal.
+    pub fn log(&mut self, step: i64, losses: &Losses) {
+        if self.plain {
+            eprintln!("step {step}/{} {} {:.1} steps/s", self.total, fmt_losses(losses), self.rate(step));
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// A bar for a counted job (translating a folder, fetching), or nothing when quiet or not on a terminal.
+pub fn counter(len: u64, what: &str, quiet: bool) -> Option<ProgressBar> {
+    (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(len);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_message(what.to_string());
+        b
+    })
+}

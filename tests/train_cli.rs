@@ -1,0 +1,159 @@
+//! End-to-end runs of `ganzoo train / eval / sample / inspect` on tiny configs: the run directory's contents,
+//! seeded determinism, exact resume after SIGKILL, and the NaN guard.
+mod common;
+use common::{facades, ganzoo, repo, write, TINY_RING};
+use std::path::Path;
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn train_writes_a_complete_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", TINY_RING);
+    let (code, out, err) = ganzoo(dir.path(), &["train", "c.yaml", "--out", "run", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let run = dir.path().join("run");
+    for f in ["config.resolved.yaml", "metrics.jsonl", "report.json", "samples/step_00000040.png", "checkpoints/step_00000040.safetensors", "checkpoints/step_00000040.json"] {
+        assert!(run.join(f).exists(), "missing {f}");
+    }
+    // keep_checkpoints: 2 → only the newest two remain.
+    assert!(!run.join("checkpoints/step_00000020.json").exists());
+    assert!(run.join("checkpoints/step_00000030.json").exists());
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let steps: Vec<i64> = metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_i64().unwrap()).collect();
+    assert_eq!(steps, vec![10, 20, 30, 40]);
+    let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    for k in ["loss_D", "loss_G", "lr_G", "lr_D", "time"] {
+        assert!(first[k].is_number(), "metrics line lacks {k}: {first}");
+    }
+    assert_eq!(report["steps"], 40);
+    assert_eq!(report["eval"]["modes"], 8);
+    assert!(report["parameters"]["G"].as_i64().unwrap() > 0);
+    // eval and sample work on the finished run.
+    let (code, out, err) = ganzoo(dir.path(), &["eval", "run", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let ev: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ev["eval"], report["eval"], "eval of the last checkpoint equals the report's");
+    let (code, _, err) = ganzoo(dir.path(), &["sample", "run", "--n", "16", "--out", "s/grid.png", "--seed", "4"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(image::open(dir.path().join("s/grid.png")).is_ok());
+    // A second train into the same --out is refused.
+    let (code, _, err) = ganzoo(dir.path(), &["train", "c.yaml", "--out", "run"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already holds a run"), "{err}");
+}
+
+#[test]
+fn same_config_and_seed_give_identical_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", TINY_RING);
+    for out in ["a", "b"] {
+        let (code, _, err) = ganzoo(dir.path(), &["train", "c.yaml", "--out", out, "--quiet"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let ck = "checkpoints/step_00000040.safetensors";
+    assert_eq!(read(&dir.path().join("a").join(ck)), read(&dir.path().join("b").join(ck)));
+    let (code, _, _) = ganzoo(dir.path(), &["train", "c.yaml", "--out", "c", "--quiet", "--set", "seed=4"]);
+    assert_eq!(code, 0);
+    assert_ne!(read(&dir.path().join("a").join(ck)), read(&dir.path().join("c").join(ck)), "the seed matters");
+}
+
+/// A DCGAN on real photos (batch norm, Adam, the parallel loader): the strictest exact-resume case.
+fn dcgan_facades_config(root: &Path, steps: i64) -> String {
+    format!(
+        "name: resume\nseed: 1\ndata: {{kind: image_folder, root: '{}', size: 32, channels: 3}}\nmodel:\n  z_dim: 16\n  generator: {{arch: dcgan, ngf: 8}}\n  discriminator: {{arch: dcgan, ndf: 8}}\ntrain:\n  steps: {steps}\n  batch_size: 8\n  log_every: 5\n  sample_every: 100\n  checkpoint_every: 5\n  keep_checkpoints: 2\n  workers: 2\neval: {{samples: 8}}\n",
+        root.display()
+    )
+}
+
+#[test]
+fn resume_after_sigkill_reproduces_the_uninterrupted_checkpoint() {
+    let Some(facades) = facades() else {
+        eprintln!("skipped: ../shared/datasets/facades not found");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let steps = 60;
+    write(dir.path(), "c.yaml", &dcgan_facades_config(&facades, steps));
+    let (code, _, err) = ganzoo(dir.path(), &["train", "c.yaml", "--out", "full", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+        .args(["train", "c.yaml", "--out", "killed", "--quiet"])
+        .current_dir(dir.path())
+        .spawn()
+        .unwrap();
+    let ckpts = dir.path().join("killed/checkpoints");
+    let start = std::time::Instant::now();
+    loop {
+        let n = std::fs::read_dir(&ckpts).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "json")).count()).unwrap_or(0);
+        if n >= 2 || start.elapsed().as_secs() > 120 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run was killed before it finished");
+    let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "killed", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let ck = format!("checkpoints/step_{steps:08}.safetensors");
+    assert_eq!(read(&dir.path().join("full").join(&ck)), read(&dir.path().join("killed").join(&ck)));
+    // metrics.jsonl has each logged step once, as in the uninterrupted run.
+    let steps_of = |run: &str| -> Vec<i64> {
+        std::fs::read_to_string(dir.path().join(run).join("metrics.jsonl")).unwrap().lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(steps_of("full"), steps_of("killed"));
+}
+
+#[test]
+fn resume_extends_a_finished_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", TINY_RING);
+    write(dir.path(), "c60.yaml", &TINY_RING.replace("steps: 40", "steps: 60"));
+    assert_eq!(ganzoo(dir.path(), &["train", "c.yaml", "--out", "r", "--quiet"]).0, 0);
+    let (code, out, err) = ganzoo(dir.path(), &["train", "--resume", "r", "--set", "train.steps=60", "--json", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["steps"].as_i64(), report["steps_this_session"].as_i64()), (Some(60), Some(20)));
+    // The same as 60 steps in one go (constant LR schedule, so the total does not change the path).
+    assert_eq!(ganzoo(dir.path(), &["train", "c60.yaml", "--out", "one", "--quiet"]).0, 0);
+    let ck = "checkpoints/step_00000060.safetensors";
+    assert_eq!(read(&dir.path().join("r").join(ck)), read(&dir.path().join("one").join(ck)));
+    // A resume may not change the model.
+    let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "r", "--set", "model.z_dim=9"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("another config"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_stops_with_the_step_and_loss_and_keeps_a_loadable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TINY_RING
+        .replace("checkpoint_every: 10", "checkpoint_every: 1")
+        .replace("train:\n", "train:\n  g_optimizer: {kind: sgd, lr: 1.0e+30}\n  d_optimizer: {kind: sgd, lr: 1.0e+30}\n");
+    write(dir.path(), "c.yaml", &cfg);
+    let (code, _, err) = ganzoo(dir.path(), &["train", "c.yaml", "--out", "r", "--quiet"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("training stopped. The last good checkpoint is"), "{err}");
+    assert!(err.contains(" is NaN") || err.contains(" is inf") || err.contains(" is -inf"), "{err}");
+    assert!(err.starts_with("error: step "), "{err}");
+    if !err.contains("none (no checkpoint was written yet)") {
+        let (code, _, err) = ganzoo(dir.path(), &["sample", "r", "--n", "4", "--out", "s.png"]);
+        assert_eq!(code, 0, "the last good checkpoint loads: {err}");
+    }
+}
+
+#[test]
+fn inspect_reports_parameter_counts_of_the_paper_configs() {
+    for cfg in ["configs/papers/gan_ring8.yaml", "configs/papers/dcgan_mnist.yaml", "configs/papers/wgan_gp_mnist.yaml", "configs/quickstart/ring8.yaml"] {
+        let (code, out, err) = ganzoo(&repo(), &["inspect", cfg, "--json"]);
+        assert_eq!(code, 0, "{cfg}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(v["parameters"]["G"].as_i64().unwrap() > 0 && v["parameters"]["D"].as_i64().unwrap() > 0, "{cfg}");
+    }
+}
