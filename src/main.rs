@@ -61,6 +61,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Translate every image of a folder with a CycleGAN run (a2b: G_A, b2a: G_B), keeping file names.
+    Translate {
+        run_dir: PathBuf,
+        #[arg(long, value_parser = ["a2b", "b2a"])]
+        direction: String,
+        in_dir: PathBuf,
+        out_dir: PathBuf,
+        /// Resize inputs to N×N (default: the run's data.size; 0 keeps each image's size, rounded down to a multiple of 4).
+        #[arg(long)]
+        size: Option<i64>,
+        /// Skip and list unreadable images instead of stopping at the first.
+        #[arg(long)]
+        skip_bad: bool,
+        #[arg(long)]
+        quiet: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a run directory from reference weights (safetensors state_dicts), ready for translate/sample/eval.
+    Import {
+        config: PathBuf,
+        /// NET=FILE, e.g. G_A=latest_net_G_A.safetensors (repeatable).
+        #[arg(long = "weights", value_name = "NET=FILE", required = true)]
+        weights: Vec<String>,
+        #[arg(long, value_name = "RUN_DIR")]
+        out: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Obtain and check datasets.
     Data {
         #[command(subcommand)]
@@ -130,6 +159,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval { run_dir, json } => {
             let r = run::eval(&run_dir)?;
             print(&r, json, || format!("step {}: {}", r["checkpoint_step"], r["summary"].as_str().unwrap_or("")))
+        }
+        Command::Translate { run_dir, direction, in_dir, out_dir, size, skip_bad, quiet, json } => {
+            let r = run::translate(&run_dir, direction == "a2b", &in_dir, &out_dir, size, skip_bad, quiet)?;
+            print(&r, json, || {
+                let list = |k: &str| r[k].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("\n    ")).unwrap_or_default();
+                let mut t = format!("translated {} images into {} ({:.2} images/s)", r["translated"], out_dir.display(), r["images_per_second"].as_f64().unwrap_or(0.0));
+                for (k, what) in [("skipped_not_images", "not images, skipped"), ("skipped_unreadable", "unreadable, skipped")] {
+                    let n = r[k].as_array().map_or(0, Vec::len);
+                    if n > 0 {
+                        t.push_str(&format!("\n  {n} {what}:\n    {}", list(k)));
+                    }
+                }
+                t
+            })
+        }
+        Command::Import { config, weights, out, set } => {
+            let r = run::import(&config, &set, &weights, &out)?;
+            print(&r, false, || format!("imported {} into {}", r["imported"], r["run_dir"].as_str().unwrap_or("")))
         }
         Command::Data { command: DataCommand::Get { dataset, cache } } => {
             let cache = cache.unwrap_or_else(ganzoo_data::mnist::default_cache_dir);

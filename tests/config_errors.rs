@@ -11,7 +11,7 @@ fn check(config: &str, extra: &[&str]) -> (i32, String) {
     (code, err)
 }
 
-const BASE: &str = "data: {kind: ring8}\nmodel:\n  generator: {arch: mlp}\n  discriminator: {arch: mlp}\n";
+const BASE: &str = "data: {kind: ring8}\nmodel:\n  family: gan\n  generator: {arch: mlp}\n  discriminator: {arch: mlp}\n";
 
 #[test]
 fn misspelled_key_names_file_line_and_nearest_key() {
@@ -19,15 +19,25 @@ fn misspelled_key_names_file_line_and_nearest_key() {
     assert_eq!(code, 2);
     assert_eq!(
         err,
-        "error: c.yaml:7: unknown key `train.stpes`; did you mean `train.steps`?\n  valid keys here: steps, batch_size, n_critic, g_optimizer, d_optimizer, lr_schedule, ema, grad_clip, log_every, sample_every, checkpoint_every, keep_checkpoints, workers, prefetch\n"
+        "error: c.yaml:8: unknown key `train.stpes`; did you mean `train.steps`?\n  valid keys here: steps, batch_size, n_critic, g_optimizer, d_optimizer, lr_schedule, ema, grad_clip, log_every, sample_every, checkpoint_every, keep_checkpoints, workers, prefetch\n"
     );
 }
 
 #[test]
 fn misspelled_key_inside_a_tagged_section() {
-    let (code, err) = check("data: {kind: ring8, sdt: 0.1}\nmodel:\n  generator: {arch: mlp}\n  discriminator: {arch: mlp}\n", &[]);
+    let (code, err) = check("data: {kind: ring8, sdt: 0.1}\nmodel:\n  family: gan\n  generator: {arch: mlp}\n  discriminator: {arch: mlp}\n", &[]);
     assert_eq!(code, 2);
     assert_eq!(err, "error: c.yaml:1: unknown key `data.sdt`; did you mean `data.std`?\n  valid keys here: std\n");
+}
+
+#[test]
+fn misspelled_key_below_the_family_tag_keeps_its_full_path() {
+    let (code, err) = check("data: {kind: ring8}\nmodel:\n  family: gan\n  generator: {arch: mlp, hiden: 3}\n  discriminator: {arch: mlp}\n", &[]);
+    assert_eq!(code, 2);
+    assert_eq!(err, "error: c.yaml:4: unknown key `model.generator.hiden`; did you mean `model.generator.hidden`?\n  valid keys here: hidden, layers, activation\n");
+    let (code, err) = check("data: {kind: ring8}\nmodel:\n  family: gam\n", &[]);
+    assert_eq!(code, 2);
+    assert_eq!(err, "error: c.yaml:3: `model.family`: unknown choice `gam`; did you mean `gan`?\n  valid choices: gan, cyclegan\n");
 }
 
 #[test]
@@ -36,7 +46,7 @@ fn unknown_choice_lists_the_valid_ones() {
     assert_eq!(code, 2);
     assert_eq!(
         err,
-        "error: c.yaml:5: `loss.adversarial`: unknown choice `hinj`; did you mean `hinge`?\n  valid choices: minimax, non_saturating, lsgan, wasserstein, hinge\n"
+        "error: c.yaml:6: `loss.adversarial`: unknown choice `hinj`; did you mean `hinge`?\n  valid choices: minimax, non_saturating, lsgan, wasserstein, hinge\n"
     );
 }
 
@@ -77,7 +87,7 @@ fn extends_merges_and_reports_errors_in_the_parent_file() {
     write(dir.path(), "child.yaml", "extends: base.yaml\nname: child\n");
     let (code, _, err) = ganzoo(dir.path(), &["inspect", "child.yaml"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: base.yaml:7: unknown key `train.lr_shedule`; did you mean `train.lr_schedule`?"), "{err}");
+    assert!(err.starts_with("error: base.yaml:8: unknown key `train.lr_shedule`; did you mean `train.lr_schedule`?"), "{err}");
     write(dir.path(), "ok.yaml", &format!("{BASE}train: {{steps: 10, batch_size: 4}}\n"));
     write(dir.path(), "child2.yaml", "extends: ok.yaml\ntrain: {steps: 20}\n");
     let (code, out, err) = ganzoo(dir.path(), &["inspect", "child2.yaml", "--json"]);

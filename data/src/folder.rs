@@ -5,11 +5,12 @@
 //! become 8-bit L or RGB), resizes, random-crops and flips with the RNG it is given, and scales to [-1, 1].
 
 use std::collections::BTreeSet;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageReader};
+use image::{DynamicImage, ImageFormat, ImageReader};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -97,7 +98,7 @@ pub struct ImageFolder {
     bad_at_decode: Mutex<BTreeSet<usize>>,
 }
 
-fn is_image(path: &Path) -> bool {
+pub(crate) fn is_image(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .map(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
@@ -141,7 +142,7 @@ fn walk_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads only the header of `path`; errors name the file.
+/// Reads only the header of `path` (plus, for a JPEG, its last 4 KiB); errors name the file.
 pub fn check_header(path: &Path) -> Result<(u32, u32)> {
     let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
     if meta.len() == 0 {
@@ -151,19 +152,49 @@ pub fn check_header(path: &Path) -> Result<(u32, u32)> {
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
+    if reader.format() == Some(ImageFormat::Jpeg) {
+        let mut f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        let tail = meta.len().min(JPEG_TAIL);
+        f.seek(SeekFrom::End(-(tail as i64))).map_err(|e| DataError::io(path, e))?;
+        let mut buf = Vec::with_capacity(tail as usize);
+        f.read_to_end(&mut buf).map_err(|e| DataError::io(path, e))?;
+        check_jpeg_end(path, &buf)?;
+    }
     reader.into_dimensions().map_err(|e| DataError::Decode { path: path.into(), reason: e.to_string() })
+}
+
+/// How far from the end of a JPEG the end-of-image marker is looked for.
+const JPEG_TAIL: u64 = 4096;
+
+/// The JPEG decoder fills a truncated scan with grey instead of failing, so a JPEG whose last 4 KiB
+/// hold no end-of-image marker (FF D9) is reported as truncated.
+fn check_jpeg_end(path: &Path, tail: &[u8]) -> Result<()> {
+    let start = tail.len().saturating_sub(JPEG_TAIL as usize);
+    if tail[start..].windows(2).any(|w| w == [0xFF, 0xD9]) {
+        Ok(())
+    } else {
+        Err(DataError::Decode { path: path.into(), reason: "truncated JPEG (no end-of-image marker)".into() })
+    }
 }
 
 /// Decodes `path` fully; errors name the file.
 pub fn decode_image(path: &Path) -> Result<DynamicImage> {
-    let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
-    if meta.len() == 0 {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if bytes.is_empty() {
         return Err(DataError::Decode { path: path.into(), reason: "empty file (0 bytes)".into() });
     }
-    let reader = ImageReader::open(path)
-        .map_err(|e| DataError::io(path, e))?
+    let mut reader = ImageReader::new(Cursor::new(bytes.as_slice()))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
+    if reader.format().is_none() {
+        // Content not recognised: fall back to the extension, as `ImageReader::open` does.
+        if let Ok(fmt) = ImageFormat::from_path(path) {
+            reader.set_format(fmt);
+        }
+    }
+    if reader.format() == Some(ImageFormat::Jpeg) {
+        check_jpeg_end(path, &bytes)?;
+    }
     let img = reader.decode().map_err(|e| DataError::Decode { path: path.into(), reason: e.to_string() })?;
     if img.width() == 0 || img.height() == 0 {
         return Err(DataError::Decode { path: path.into(), reason: "image has zero width or height".into() });

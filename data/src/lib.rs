@@ -10,7 +10,9 @@ pub mod grid;
 pub mod loader;
 pub mod mnist;
 pub mod rng;
+pub mod shapes2;
 pub mod toy;
+pub mod unpaired;
 
 pub use error::{DataError, Result};
 pub use folder::{ImageFolder, ImageFolderConfig, OnBadInput};
@@ -18,4 +20,6 @@ pub use grid::save_png_grid;
 pub use loader::{Batch, BatchIter, Dataset, Example, Loader, LoaderConfig};
 pub use mnist::{default_cache_dir, fetch_mnist, Mnist};
 pub use rng::derived_rng;
+pub use shapes2::{Shapes2, Shapes2Config};
 pub use toy::{mode_report, Gaussian1d, ModeReport, Toy2d};
+pub use unpaired::{Layout, Split, Unpaired, UnpairedConfig};

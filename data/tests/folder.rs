@@ -212,7 +212,7 @@ fn folder_through_the_loader_is_deterministic() {
             .collect()
     };
     assert_eq!(run(1), run(2));
-    // Error mode: the truncated JPEG (header fine) fails inside the loader, and the error names it.
+    // Error mode: a JPEG truncated in its scan data (header intact) is caught at open by its missing end marker.
     std::fs::remove_file(t.path().join("b/x_empty.png")).unwrap();
     std::fs::remove_file(t.path().join("b/z_text.png")).unwrap();
     let big = ImageBuffer::from_fn(256, 256, |x, y| Rgb([(x ^ y) as u8, (x * y) as u8, (x + y) as u8]));
@@ -220,8 +220,13 @@ fn folder_through_the_loader_is_deterministic() {
     big.save(&jpg).unwrap();
     let bytes = std::fs::read(&jpg).unwrap();
     std::fs::write(&jpg, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let err = ImageFolder::open(&cfg(t.path(), 3, OnBadInput::Error)).unwrap_err();
+    assert!(err.to_string().contains("y_trunc.jpg") && err.to_string().contains("truncated"), "{err}");
+    // A file that goes bad after `open` fails inside the loader.
+    big.save(&jpg).unwrap();
     let ds = Arc::new(ImageFolder::open(&cfg(t.path(), 3, OnBadInput::Error)).unwrap());
+    std::fs::write(&jpg, &bytes[..bytes.len() * 2 / 3]).unwrap();
     let l = Loader::new(ds, LoaderConfig { batch_size: 13, workers: 2, ..Default::default() });
-    let err = l.iter_from(0, 0).find_map(|r| r.err()).unwrap();
+    let err = l.iter_from(0, 0).take(3).find_map(|r| r.err()).expect("the truncated JPEG fails");
     assert!(err.to_string().contains("y_trunc.jpg"), "{err}");
 }

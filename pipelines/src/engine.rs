@@ -125,6 +125,7 @@ pub fn state(family: &dyn Trainable) -> Vec<(String, tch::Tensor)> {
     for (prefix, opt) in family.optimizers() {
         out.extend(opt.state_tensors(prefix));
     }
+    out.extend(family.extra_state());
     out
 }
 
@@ -136,7 +137,7 @@ pub fn restore(family: &mut dyn Trainable, tensors: &std::collections::HashMap<S
     for (prefix, opt) in family.optimizers_mut() {
         opt.load_state(tensors, prefix)?;
     }
-    Ok(())
+    family.load_extra_state(tensors)
 }
 
 /// Loads only the networks (for sampling and evaluation).

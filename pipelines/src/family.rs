@@ -2,9 +2,11 @@
 //! sample pictures and an evaluation. Each family (GAN, and later CGAN, CycleGAN, …) implements it.
 use crate::error::Result;
 use ganzoo_models::optim::Optimizer;
-use std::collections::BTreeMap;
+use crate::config::{Config, ModelConfig};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use tch::nn::VarStore;
+use tch::{Device, Tensor};
 
 /// Losses and diagnostics of one step, by name (e.g. `loss_D`, `loss_G`).
 pub type Losses = BTreeMap<String, f64>;
@@ -23,7 +25,30 @@ pub trait Trainable {
     /// Writes `n` fresh samples drawn with `seed` to `path` (PNG).
     fn sample_to(&self, n: usize, seed: u64, path: &Path) -> Result<()>;
     /// The family's metrics, with the protocol used.
-    fn evaluate(&mut self) -> Result<serde_json::Value>;
+    fn evaluate(&self) -> Result<serde_json::Value>;
     /// One line saying what the evaluation shows.
     fn summarize(&self, eval: &serde_json::Value) -> String;
+    /// State beyond networks and optimizers that a checkpoint must hold (e.g. image pools).
+    fn extra_state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    fn load_extra_state(&mut self, _tensors: &HashMap<String, Tensor>) -> Result<()> {
+        Ok(())
+    }
+    /// Trainable parameters per network (EMA copies left out).
+    fn parameter_counts(&self) -> Vec<(&'static str, i64)> {
+        self.stores()
+            .into_iter()
+            .filter(|(name, _)| !name.ends_with("_ema"))
+            .map(|(name, vs)| (name, crate::checkpoint::parameter_count(vs)))
+            .collect()
+    }
+}
+
+/// Builds the config's family on `device`; `with_data` opens the training data too.
+pub fn build(cfg: &Config, device: Device, with_data: bool) -> Result<Box<dyn Trainable>> {
+    Ok(match &cfg.model {
+        ModelConfig::Gan(_) => Box::new(crate::gan::Gan::new(cfg, device, with_data)?),
+        ModelConfig::Cyclegan(_) => Box::new(crate::cyclegan::CycleGan::new(cfg, device, with_data)?),
+    })
 }

@@ -1,7 +1,6 @@
 //! The unconditional GAN family: G(z) → x, D(x) → score, trained with any adversarial loss of
 //! `ganzoo_models::losses` (Goodfellow 2014; DCGAN networks from Radford 2016; WGAN, WGAN-GP, SN, hinge).
-use crate::checkpoint::parameter_count;
-use crate::config::{Config, DataConfig, Init};
+use crate::config::{Config, DataConfig, GanModelConfig, Init, ModelConfig};
 use crate::error::{PipelineError, Result};
 use crate::family::{Losses, Trainable};
 use ganzoo_data::loader::{BatchIter, Dataset, Loader, LoaderConfig};
@@ -29,15 +28,15 @@ pub struct Networks {
 }
 
 impl Networks {
-    pub fn build(cfg: &Config, device: Device) -> Result<Self> {
+    pub fn build(cfg: &Config, m: &GanModelConfig, device: Device) -> Result<Self> {
         let shape = cfg.data.shape();
         let g_vs = VarStore::new(device);
-        let g = cfg.model.generator.build(&g_vs.root(), cfg.model.z_dim, &shape)?;
+        let g = m.generator.build(&g_vs.root(), m.z_dim, &shape)?;
         let d_vs = VarStore::new(device);
-        let d = cfg.model.discriminator.build(&d_vs.root(), &shape, cfg.loss.spectral_norm)?;
+        let d = m.discriminator.build(&d_vs.root(), &shape, cfg.loss.spectral_norm)?;
         for (vs, stream) in [(&g_vs, "init_G"), (&d_vs, "init_D")] {
             let mut rng = derived_rng(cfg.seed, stream, 0);
-            match cfg.model.init {
+            match m.init {
                 Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
                 Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
             }
@@ -46,7 +45,7 @@ impl Networks {
             None => None,
             Some(_) => {
                 let mut vs = VarStore::new(device);
-                let net = cfg.model.generator.build(&vs.root(), cfg.model.z_dim, &shape)?;
+                let net = m.generator.build(&vs.root(), m.z_dim, &shape)?;
                 vs.copy(&g_vs).map_err(PipelineError::torch("copying G into its EMA"))?;
                 vs.freeze();
                 Some((vs, net))
@@ -61,11 +60,6 @@ impl Networks {
             Some((_, g)) => g.as_ref(),
             None => self.g.as_ref(),
         }
-    }
-
-    /// Trainable parameters per network.
-    pub fn parameter_counts(&self) -> Vec<(&'static str, i64)> {
-        vec![("G", parameter_count(&self.g_vs)), ("D", parameter_count(&self.d_vs))]
     }
 }
 
@@ -104,6 +98,9 @@ impl Source {
             DataConfig::ImageFolder(f) => {
                 let ds = ganzoo_data::folder::ImageFolder::open(f)?;
                 Source::Images { loader: loader(Arc::new(ds)), iter: None }
+            }
+            DataConfig::Unpaired(_) | DataConfig::Shapes2(_) => {
+                return Err(PipelineError::Usage(format!("data.kind: {} is for family cyclegan", cfg.data.kind())))
             }
         })
     }
@@ -152,6 +149,7 @@ fn scalar(t: &Tensor) -> f64 {
 /// The GAN family in training.
 pub struct Gan {
     cfg: Config,
+    m: GanModelConfig,
     device: Device,
     nets: Networks,
     opt_g: Optimizer,
@@ -162,19 +160,18 @@ pub struct Gan {
 impl Gan {
     /// Builds networks and optimizers; `with_data` opens the training data too (not needed to sample).
     pub fn new(cfg: &Config, device: Device, with_data: bool) -> Result<Self> {
-        let nets = Networks::build(cfg, device)?;
+        let ModelConfig::Gan(m) = &cfg.model else {
+            return Err(PipelineError::Runtime(format!("family {} is not gan", cfg.model.family())));
+        };
+        let nets = Networks::build(cfg, m, device)?;
         let opt_g = Optimizer::new(&nets.g_vs, &cfg.train.g_optimizer);
         let opt_d = Optimizer::new(&nets.d_vs, &cfg.train.d_optimizer);
         let source = if with_data { Some(Source::open(cfg)?) } else { None };
-        Ok(Gan { cfg: cfg.clone(), device, nets, opt_g, opt_d, source })
-    }
-
-    pub fn networks(&self) -> &Networks {
-        &self.nets
+        Ok(Gan { cfg: cfg.clone(), m: m.clone(), device, nets, opt_g, opt_d, source })
     }
 
     fn noise(&self, stream: &str, index: u64, n: i64) -> Tensor {
-        randn(&mut derived_rng(self.cfg.seed, stream, index), &[n, self.cfg.model.z_dim], self.device)
+        randn(&mut derived_rng(self.cfg.seed, stream, index), &[n, self.m.z_dim], self.device)
     }
 
     fn generate(&self, z: &Tensor) -> Tensor {
@@ -227,7 +224,7 @@ impl Trainable for Gan {
     }
 
     fn train_step(&mut self, step: i64) -> Result<Losses> {
-        let cfg = &self.cfg;
+        let (cfg, z_dim) = (&self.cfg, self.m.z_dim);
         let (seed, bs, n_critic) = (cfg.seed, cfg.train.batch_size, cfg.train.n_critic);
         let adv = cfg.loss.adversarial;
         let mut losses = Losses::new();
@@ -236,7 +233,7 @@ impl Trainable for Gan {
         for k in 0..n_critic {
             let draw = step * n_critic + k;
             let real = source.next(draw, bs, seed)?.to_device(self.device);
-            let z = randn(&mut derived_rng(seed, "z", draw as u64), &[bs, cfg.model.z_dim], self.device);
+            let z = randn(&mut derived_rng(seed, "z", draw as u64), &[bs, z_dim], self.device);
             // With one D step per G step the same fakes serve both (the DCGAN recipe); with several, each
             // D step draws its own and G draws fresh ones (the WGAN recipe).
             let fake = if n_critic == 1 {
@@ -274,7 +271,7 @@ impl Trainable for Gan {
         let fake = match fake_for_g {
             Some(f) => f,
             None => {
-                let z = randn(&mut derived_rng(seed, "z_g", step as u64), &[bs, cfg.model.z_dim], self.device);
+                let z = randn(&mut derived_rng(seed, "z_g", step as u64), &[bs, z_dim], self.device);
                 self.nets.g.forward_t(&z, true)
             }
         };
@@ -304,11 +301,11 @@ impl Trainable for Gan {
     }
 
     fn sample_to(&self, n: usize, seed: u64, path: &Path) -> Result<()> {
-        let z = randn(&mut derived_rng(seed, "sample", 0), &[n as i64, self.cfg.model.z_dim], self.device);
+        let z = randn(&mut derived_rng(seed, "sample", 0), &[n as i64, self.m.z_dim], self.device);
         self.picture(&z, seed, path)
     }
 
-    fn evaluate(&mut self) -> Result<serde_json::Value> {
+    fn evaluate(&self) -> Result<serde_json::Value> {
         let n = self.cfg.eval.samples;
         if let Some((set, std)) = self.toy() {
             let x = self.generate(&self.noise("eval", 0, n as i64));
@@ -322,15 +319,9 @@ impl Trainable for Gan {
             }));
         }
         // Image data: D's view of real and generated images, and their pixel statistics.
+        // A fresh source, so the report at the end of training and `ganzoo eval` see the same batch.
         let bs = self.cfg.train.batch_size;
-        let source = match self.source.as_mut() {
-            Some(s) => s,
-            None => {
-                self.source = Some(Source::open(&self.cfg)?);
-                self.source.as_mut().ok_or_else(|| PipelineError::Runtime("no data".into()))?
-            }
-        };
-        let real = source.next(0, bs, self.cfg.seed)?.to_device(self.device);
+        let real = Source::open(&self.cfg)?.next(0, bs, self.cfg.seed)?.to_device(self.device);
         let fake = tch::no_grad(|| self.nets.sampler().forward_t(&self.noise("eval", 0, bs), false));
         let (dr, df) = tch::no_grad(|| (self.nets.d.forward_t(&real, false), self.nets.d.forward_t(&fake, false)));
         Ok(json!({

@@ -1,6 +1,7 @@
 //! ganzoo pipelines: strict YAML configs, the training engine, checkpoints, sampling and evaluation.
 pub mod checkpoint;
 pub mod config;
+pub mod cyclegan;
 pub mod device;
 pub mod engine;
 pub mod error;

@@ -64,14 +64,28 @@ impl Progress {
     }
 }
 
-/// A bar for a counted job (translating a folder, fetching), or nothing when quiet or not on a terminal.
-pub fn counter(len: u64, what: &str, quiet: bool) -> Option<ProgressBar> {
-    (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = ProgressBar::new(len);
-        b.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b.set_message(what.to_string());
-        b
-    })
+/// A bar for a counted job (translating a folder), or nothing when quiet or not on a terminal.
+pub struct Counter(Option<ProgressBar>);
+
+impl Counter {
+    pub fn new(len: u64, what: &str, quiet: bool) -> Self {
+        Counter((!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(len);
+            b.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            b.set_message(what.to_string());
+            b
+        }))
+    }
+
+    pub fn inc(&self) {
+        if let Some(b) = &self.0 {
+            b.inc(1);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
 }

@@ -8,8 +8,7 @@ use crate::config::Config;
 use crate::device::{device_name, resolve_device};
 use crate::engine::{self, Ui};
 use crate::error::{PipelineError, Result};
-use crate::family::Trainable;
-use crate::gan::{Gan, Networks};
+use crate::family::{self, Trainable};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +33,7 @@ pub fn config_hash(cfg: &Config) -> Result<String> {
     c.train.workers = 0;
     c.train.prefetch = 0;
     c.device = String::new();
+    c.threads = 0;
     let text = load::to_yaml(&c)?;
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
@@ -43,21 +43,24 @@ pub fn config_hash(cfg: &Config) -> Result<String> {
     Ok(format!("{h:016x}"))
 }
 
-fn build(cfg: &Config, with_data: bool) -> Result<Gan> {
+fn build(cfg: &Config, with_data: bool) -> Result<Box<dyn Trainable>> {
     let device = resolve_device(&cfg.device)?;
-    Gan::new(cfg, device, with_data)
+    if cfg.threads > 0 {
+        tch::set_num_threads(cfg.threads as i32);
+    }
+    family::build(cfg, device, with_data)
 }
 
 /// The final report of a run, also written to `report.json`.
-fn report(run_dir: &Path, cfg: &Config, gan: &mut Gan, outcome: &engine::Outcome) -> Result<serde_json::Value> {
-    let eval = gan.evaluate()?;
-    let summary = gan.summarize(&eval);
+fn report(run_dir: &Path, cfg: &Config, fam: &dyn Trainable, outcome: &engine::Outcome) -> Result<serde_json::Value> {
+    let eval = fam.evaluate()?;
+    let summary = fam.summarize(&eval);
     let params: serde_json::Map<_, _> =
-        gan.networks().parameter_counts().into_iter().map(|(n, c)| (n.to_string(), json!(c))).collect();
+        fam.parameter_counts().into_iter().map(|(n, c)| (n.to_string(), json!(c))).collect();
     let device = resolve_device(&cfg.device).map(device_name).unwrap_or_default();
     let r = json!({
         "name": cfg.name,
-        "family": cfg.model.family,
+        "family": cfg.model.family(),
         "run_dir": run_dir.display().to_string(),
         "device": device,
         "steps": outcome.final_step,
@@ -102,23 +105,23 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
     let loaded = load_config(config, overrides)?;
     let cfg = &loaded.config;
     let run_dir = new_run_dir(out, &cfg.name)?;
-    let mut gan = build(cfg, true)?;
+    let mut fam = build(cfg, true)?;
     std::fs::create_dir_all(&run_dir).map_err(PipelineError::io(&run_dir))?;
     write_resolved(&run_dir, &loaded, overrides)?;
-    let outcome = engine::train(&mut gan, cfg, &run_dir, &config_hash(cfg)?, ui)?;
-    report(&run_dir, cfg, &mut gan, &outcome)
+    let outcome = engine::train(fam.as_mut(), cfg, &run_dir, &config_hash(cfg)?, ui)?;
+    report(&run_dir, cfg, fam.as_ref(), &outcome)
 }
 
 /// `ganzoo train --resume RUN_DIR`: continues from the newest checkpoint (or from scratch if there is none).
 pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json::Value> {
     let loaded = run_config(run_dir, overrides)?;
     let cfg = &loaded.config;
-    let mut gan = build(cfg, true)?;
+    let mut fam = build(cfg, true)?;
     if !overrides.is_empty() {
         write_resolved(run_dir, &loaded, overrides)?;
     }
-    let outcome = engine::train(&mut gan, cfg, run_dir, &config_hash(cfg)?, ui)?;
-    report(run_dir, cfg, &mut gan, &outcome)
+    let outcome = engine::train(fam.as_mut(), cfg, run_dir, &config_hash(cfg)?, ui)?;
+    report(run_dir, cfg, fam.as_ref(), &outcome)
 }
 
 fn run_config(run_dir: &Path, overrides: &[String]) -> Result<Loaded<Config>> {
@@ -144,8 +147,8 @@ fn write_resolved(run_dir: &Path, loaded: &Loaded<Config>, overrides: &[String])
 /// `ganzoo inspect CONFIG`: the resolved config and each network's parameter count.
 pub fn inspect(config: &Path, overrides: &[String]) -> Result<serde_json::Value> {
     let loaded = load_config(config, overrides)?;
-    let nets = Networks::build(&loaded.config, tch::Device::Cpu)?;
-    let params: serde_json::Map<_, _> = nets.parameter_counts().into_iter().map(|(n, c)| (n.to_string(), json!(c))).collect();
+    let fam = family::build(&loaded.config, tch::Device::Cpu, false)?;
+    let params: serde_json::Map<_, _> = fam.parameter_counts().into_iter().map(|(n, c)| (n.to_string(), json!(c))).collect();
     Ok(json!({
         "config": serde_json::to_value(&loaded.config).map_err(|e| PipelineError::Runtime(e.to_string()))?,
         "resolved_yaml": load::to_yaml(&loaded.config)?,
@@ -155,15 +158,15 @@ pub fn inspect(config: &Path, overrides: &[String]) -> Result<serde_json::Value>
 }
 
 /// A run's config and family with the newest checkpoint's networks loaded.
-fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Gan, i64)> {
+fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Box<dyn Trainable>, i64)> {
     let cfg = run_config(run_dir, &[])?.config;
-    let gan = build(&cfg, with_data)?;
+    let fam = build(&cfg, with_data)?;
     let ckpt_dir = run_dir.join("checkpoints");
     let Some((meta, tensors)) = checkpoint::load_latest(&ckpt_dir)? else {
         return Err(PipelineError::Usage(format!("{} holds no checkpoint yet", ckpt_dir.display())));
     };
-    engine::restore_networks(&gan, &tensors, &ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string())?;
-    Ok((cfg, gan, meta.step))
+    engine::restore_networks(fam.as_ref(), &tensors, &ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string())?;
+    Ok((cfg, fam, meta.step))
 }
 
 /// `ganzoo sample RUN_DIR --n N --out FILE.png [--seed S]`.
@@ -171,18 +174,108 @@ pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64) -> Result<serde_j
     if n == 0 {
         return Err(PipelineError::Usage("--n must be at least 1".into()));
     }
-    let (_, gan, step) = open_run(run_dir, false)?;
+    let (_, fam, step) = open_run(run_dir, false)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(PipelineError::io(parent))?;
     }
-    gan.sample_to(n, seed, out)?;
+    fam.sample_to(n, seed, out)?;
     Ok(json!({ "out": out.display().to_string(), "n": n, "seed": seed, "checkpoint_step": step }))
 }
 
 /// `ganzoo eval RUN_DIR`: the family's metrics on the newest checkpoint.
 pub fn eval(run_dir: &Path) -> Result<serde_json::Value> {
-    let (_, mut gan, step) = open_run(run_dir, false)?;
-    let eval = gan.evaluate()?;
-    let summary = gan.summarize(&eval);
+    let (_, fam, step) = open_run(run_dir, false)?;
+    let eval = fam.evaluate()?;
+    let summary = fam.summarize(&eval);
     Ok(json!({ "checkpoint_step": step, "eval": eval, "summary": summary }))
+}
+
+/// `ganzoo import CONFIG --weights NET=FILE... --out RUN_DIR`: a run directory whose step-0 checkpoint holds
+/// networks loaded from safetensors state_dicts saved by the reference PyTorch code (e.g. CycleGAN's
+/// `latest_net_G_A.pth` converted with `safetensors.torch.save_file`), so `translate`, `sample` and `eval` use them.
+pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Path) -> Result<serde_json::Value> {
+    let loaded = load_config(config, overrides)?;
+    let cfg = &loaded.config;
+    let run_dir = new_run_dir(Some(out), &cfg.name)?;
+    let fam = build(cfg, false)?;
+    let mut imported = Vec::new();
+    for w in weights {
+        let Some((net, file)) = w.split_once('=') else {
+            return Err(PipelineError::Usage(format!("--weights {w}: expected NET=FILE, e.g. G_A=latest_net_G_A.safetensors")));
+        };
+        let stores = fam.stores();
+        let Some((_, vs)) = stores.iter().find(|(n, _)| *n == net) else {
+            let names: Vec<_> = stores.iter().map(|(n, _)| *n).collect();
+            return Err(PipelineError::Usage(format!("--weights {w}: no network `{net}` in family {}; it has {}", cfg.model.family(), names.join(", "))));
+        };
+        let tensors = tch::Tensor::read_safetensors(file).map_err(|e| PipelineError::Usage(format!("--weights {w}: cannot read {file} as safetensors: {e}")))?;
+        ganzoo_models::cyclegan::load_named_tensors(vs, &tensors)
+            .map_err(|e| PipelineError::Usage(format!("--weights {w}: {file} does not fit {net}: {e}")))?;
+        imported.push(net.to_string());
+    }
+    std::fs::create_dir_all(&run_dir).map_err(PipelineError::io(&run_dir))?;
+    write_resolved(&run_dir, &loaded, overrides)?;
+    let meta = checkpoint::CheckpointMeta {
+        step: 0,
+        config_hash: config_hash(cfg)?,
+        tensors: format!("{}.safetensors", checkpoint::stem(0)),
+        train_seconds: 0.0,
+        losses: Default::default(),
+    };
+    let path = checkpoint::save(&run_dir.join("checkpoints"), &engine::state(fam.as_ref()), &meta, 1)?;
+    Ok(json!({ "run_dir": run_dir.display().to_string(), "imported": imported, "checkpoint": path.display().to_string() }))
+}
+
+/// `ganzoo translate RUN_DIR --direction a2b|b2a IN_DIR OUT_DIR`: every image of IN_DIR through G_A or
+/// G_B, written under the same file name. Files that are not images are skipped and listed; an unreadable
+/// image stops the command (naming it) unless `skip_bad`, when it is skipped and listed. Each output file is
+/// written atomically, so none is ever half-written.
+pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: Option<i64>, skip_bad: bool, quiet: bool) -> Result<serde_json::Value> {
+    let cfg = run_config(run_dir, &[])?.config;
+    if !matches!(cfg.model, crate::config::ModelConfig::Cyclegan(_)) {
+        return Err(PipelineError::Usage(format!("{}: translate needs a cyclegan run, this one is {}", run_dir.display(), cfg.model.family())));
+    }
+    let device = resolve_device(&cfg.device)?;
+    let fam = crate::cyclegan::CycleGan::new(&cfg, device, false)?;
+    let ckpt_dir = run_dir.join("checkpoints");
+    let Some((meta, tensors)) = checkpoint::load_latest(&ckpt_dir)? else {
+        return Err(PipelineError::Usage(format!("{} holds no checkpoint yet", ckpt_dir.display())));
+    };
+    engine::restore_networks(&fam, &tensors, &ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string())?;
+    let entries = std::fs::read_dir(input).map_err(|e| PipelineError::Usage(format!("{}: cannot read the input folder: {e}", input.display())))?;
+    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    files.sort();
+    let (images, others): (Vec<_>, Vec<_>) = files.into_iter().partition(|p| ganzoo_data::unpaired::is_image_file(p));
+    std::fs::create_dir_all(output).map_err(PipelineError::io(output))?;
+    let size = size.or(Some(cfg.data.shape().height)).filter(|s| *s > 0);
+    let channels = cfg.data.shape().channels;
+    let bar = crate::progress::Counter::new(images.len() as u64, "translating", quiet);
+    let started = std::time::Instant::now();
+    let (mut done, mut bad) = (0usize, Vec::new());
+    for path in &images {
+        let name = path.file_name().unwrap_or_default();
+        let result = ganzoo_data::unpaired::load_for_translation(path, size, channels).and_then(|(x, shape)| {
+            let t = tch::Tensor::from_slice(&x).view(shape.as_slice()).unsqueeze(0).to_device(device); // (1, C, H, W)
+            let y = fam.translate(&t, a2b).squeeze_dim(0).to_device(tch::Device::Cpu).contiguous(); // (C, H, W)
+            let v: Vec<f32> = Vec::<f32>::try_from(&y.view([-1])).map_err(|e| ganzoo_data::DataError::Invalid(e.to_string()))?;
+            ganzoo_data::unpaired::save_image(&v, &y.size(), &output.join(name))
+        });
+        match result {
+            Ok(()) => done += 1,
+            Err(e) if skip_bad => bad.push(format!("{}: {e}", path.display())),
+            Err(e) => return Err(PipelineError::Data(e)),
+        }
+        bar.inc();
+    }
+    bar.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "translated": done,
+        "direction": if a2b { "a2b" } else { "b2a" },
+        "out_dir": output.display().to_string(),
+        "skipped_not_images": others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "skipped_unreadable": bad,
+        "seconds": seconds,
+        "images_per_second": done as f64 / seconds.max(1e-9),
+    }))
 }

@@ -30,7 +30,7 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// A ring-of-8 config small enough to train in about a second.
-pub const TINY_RING: &str = "name: tiny\nseed: 3\ndata: {kind: ring8}\nmodel:\n  z_dim: 8\n  init: pytorch\n  generator: {arch: mlp, hidden: 32, layers: 2}\n  discriminator: {arch: mlp, hidden: 32, layers: 2}\ntrain:\n  steps: 40\n  batch_size: 64\n  log_every: 10\n  sample_every: 20\n  checkpoint_every: 10\n  keep_checkpoints: 2\neval:\n  samples: 500\n";
+pub const TINY_RING: &str = "name: tiny\nseed: 3\nthreads: 1\ndata: {kind: ring8}\nmodel:\n  family: gan\n  z_dim: 8\n  init: pytorch\n  generator: {arch: mlp, hidden: 32, layers: 2}\n  discriminator: {arch: mlp, hidden: 32, layers: 2}\ntrain:\n  steps: 40\n  batch_size: 64\n  log_every: 10\n  sample_every: 20\n  checkpoint_every: 10\n  keep_checkpoints: 2\neval:\n  samples: 500\n";
 
 /// The facades photos (../shared/datasets), used as a small real image folder.
 pub fn facades() -> Option<PathBuf> {

@@ -49,9 +49,12 @@ pub fn load<T: DeserializeOwned>(path: &Path, overrides: &[String]) -> Result<Lo
 
 /// Deserializes a merged tree, turning serde's message into one that points at the file and line.
 pub fn from_value<T: DeserializeOwned>(value: Value, sources: &[Source], overrides: &[(String, String)]) -> Result<T> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
+    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let mut path = e.path().to_string();
         let message = e.into_inner().to_string();
+        if let Some(field) = between_backticks(&message, "unknown field `") {
+            path = full_path(&value, &path, &field);
+        }
         PipelineError::Config(describe(&path, &message, sources, overrides))
     })
 }
@@ -231,6 +234,42 @@ fn describe(path: &str, message: &str, sources: &[Source], overrides: &[(String,
         out.push_str(&format!("\n  {label}: {}", candidates.join(", ")));
     }
     out
+}
+
+/// Below an internally tagged section serde reports only the section's path: find where `field` really is.
+fn full_path(value: &Value, path: &str, field: &str) -> String {
+    let segments: Vec<&str> = if path == "." || path.is_empty() { Vec::new() } else { path.split('.').collect() };
+    let mut node = value;
+    for s in &segments {
+        match node.get(*s) {
+            Some(n) => node = n,
+            None => return path.to_string(),
+        }
+    }
+    if node.get(field).is_some() {
+        return path.to_string();
+    }
+    let mut found = Vec::new();
+    find_key(node, field, &mut Vec::new(), &mut found);
+    match found.as_slice() {
+        [one] => segments.iter().map(|s| s.to_string()).chain(one.iter().cloned()).collect::<Vec<_>>().join("."),
+        _ => path.to_string(),
+    }
+}
+
+/// Paths (below `node`) of the mappings that hold `key`.
+fn find_key(node: &Value, key: &str, at: &mut Vec<String>, found: &mut Vec<Vec<String>>) {
+    if let Value::Mapping(map) = node {
+        for (k, v) in map {
+            let Some(k) = k.as_str() else { continue };
+            if k == key {
+                found.push(at.clone());
+            }
+            at.push(k.to_string());
+            find_key(v, key, at, found);
+            at.pop();
+        }
+    }
 }
 
 fn between_backticks(message: &str, prefix: &str) -> Option<String> {

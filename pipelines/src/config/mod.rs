@@ -4,7 +4,10 @@
 pub mod load;
 
 use ganzoo_data::folder::ImageFolderConfig;
+use ganzoo_data::shapes2::Shapes2Config;
+use ganzoo_data::unpaired::UnpairedConfig;
 use ganzoo_models::losses::AdvLoss;
+use ganzoo_models::cyclegan::{PatchDiscriminatorConfig, ResnetGeneratorConfig};
 use ganzoo_models::nets::{DataShape, DiscriminatorConfig, GeneratorConfig};
 use ganzoo_models::optim::{LrSchedule, OptimizerConfig};
 use serde::{Deserialize, Serialize};
@@ -23,6 +26,10 @@ pub struct Config {
     /// `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`.
     #[serde(default = "default_device")]
     pub device: String,
+    /// libtorch intra-op CPU threads (0: libtorch's default, one per core). Small networks run fastest on 1;
+    /// more threads than free cores make libtorch's OpenMP threads spin and slow everything down.
+    #[serde(default)]
+    pub threads: usize,
     pub data: DataConfig,
     pub model: ModelConfig,
     #[serde(default)]
@@ -67,6 +74,10 @@ pub enum DataConfig {
     },
     /// A folder of images (flat, or one subfolder per class).
     ImageFolder(ImageFolderConfig),
+    /// Two image domains: `trainA/ trainB/ testA/ testB/`, or side-by-side A|B images (pix2pix form).
+    Unpaired(UnpairedConfig),
+    /// Procedural two-domain scenes with a hidden ground-truth correspondence.
+    Shapes2(Shapes2Config),
 }
 
 impl DataConfig {
@@ -79,6 +90,25 @@ impl DataConfig {
                 DataShape { channels: 1, height: s, width: s }
             }
             DataConfig::ImageFolder(f) => DataShape { channels: f.channels, height: f.size, width: f.size },
+            DataConfig::Unpaired(u) => DataShape { channels: u.channels, height: u.size, width: u.size },
+            DataConfig::Shapes2(s) => DataShape { channels: 3, height: s.size, width: s.size },
+        }
+    }
+
+    /// Whether an example holds an A and a B image (unpaired translation).
+    pub fn is_two_domain(&self) -> bool {
+        matches!(self, DataConfig::Unpaired(_) | DataConfig::Shapes2(_))
+    }
+
+    /// The `kind:` as written in configs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DataConfig::Ring8 { .. } => "ring8",
+            DataConfig::Grid25 { .. } => "grid25",
+            DataConfig::Mnist { .. } => "mnist",
+            DataConfig::ImageFolder(_) => "image_folder",
+            DataConfig::Unpaired(_) => "unpaired",
+            DataConfig::Shapes2(_) => "shapes2",
         }
     }
 
@@ -88,12 +118,30 @@ impl DataConfig {
     }
 }
 
-/// The model family and its networks.
+/// The model family and its networks, chosen by `family:`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "family", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// Unconditional GAN: G(z), D(x) (Goodfellow 2014; DCGAN networks from Radford 2016).
+    Gan(GanModelConfig),
+    /// CycleGAN (Zhu et al. 2017): G_A: A→B, G_B: B→A, PatchGAN D_A (judges B) and D_B (judges A).
+    Cyclegan(CycleganModelConfig),
+}
+
+impl ModelConfig {
+    /// The family's name as written in configs.
+    pub fn family(&self) -> &'static str {
+        match self {
+            ModelConfig::Gan(_) => "gan",
+            ModelConfig::Cyclegan(_) => "cyclegan",
+        }
+    }
+}
+
+/// Networks of the unconditional GAN family.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    #[serde(default)]
-    pub family: Family,
+pub struct GanModelConfig {
     /// Size of the noise vector z.
     #[serde(default = "default_z_dim")]
     pub z_dim: i64,
@@ -108,13 +156,45 @@ fn default_z_dim() -> i64 {
     100
 }
 
-/// Which model family trains (more land with the other model issues).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Family {
-    /// Unconditional GAN: G(z), D(x) (Goodfellow 2014; Radford 2016 for the DCGAN networks).
-    #[default]
-    Gan,
+/// Networks and loss weights of CycleGAN; defaults are the reference implementation's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CycleganModelConfig {
+    /// ResNet generator (both directions): ngf 64, 9 blocks (6 at 128 px), instance norm, reflection padding.
+    #[serde(default)]
+    pub generator: ResnetGeneratorConfig,
+    /// 70×70 PatchGAN: ndf 64, n_layers 3, instance norm.
+    #[serde(default)]
+    pub discriminator: PatchDiscriminatorConfig,
+    /// Weight of the cycle loss A → B → A (λ_A).
+    #[serde(default = "ten")]
+    pub lambda_a: f64,
+    /// Weight of the cycle loss B → A → B (λ_B).
+    #[serde(default = "ten")]
+    pub lambda_b: f64,
+    /// Identity loss weight relative to λ: ‖G_A(B) − B‖₁ · λ_B · lambda_identity (the reference's 0.5, so 5 on
+    /// the L1; mmagic applies 0.5 directly, a known discrepancy).
+    #[serde(default = "half")]
+    pub lambda_identity: f64,
+    /// Generated images kept per discriminator in the history pool (Shrivastava et al. 2017); 0: no pool.
+    #[serde(default = "fifty")]
+    pub pool_size: usize,
+    /// Standard deviation of the N(0, σ) initialization (the reference's init_gain).
+    #[serde(default = "init_std")]
+    pub init_std: f64,
+}
+
+fn ten() -> f64 {
+    10.0
+}
+fn half() -> f64 {
+    0.5
+}
+fn fifty() -> usize {
+    50
+}
+fn init_std() -> f64 {
+    0.02
 }
 
 /// Parameter initialization.
@@ -275,7 +355,6 @@ impl Config {
             ("train.log_every", t.log_every),
             ("train.sample_every", t.sample_every),
             ("train.checkpoint_every", t.checkpoint_every),
-            ("model.z_dim", self.model.z_dim),
         ] {
             if v < 1 {
                 p.push(format!("{key}: must be at least 1, got {v}"));
@@ -319,17 +398,9 @@ impl Config {
         if l.adversarial == AdvLoss::Wasserstein && l.weight_clip.is_none() && l.gradient_penalty == 0.0 && !l.spectral_norm {
             p.push("loss.adversarial: wasserstein needs a Lipschitz constraint on D: set loss.weight_clip, loss.gradient_penalty or loss.spectral_norm".into());
         }
-        let shape = self.data.shape();
-        let points = self.data.is_points();
-        p.extend(self.model.generator.check(&shape).into_iter().map(|m| format!("model.generator: {m}")));
-        p.extend(self.model.discriminator.check(&shape).into_iter().map(|m| format!("model.discriminator: {m}")));
-        let g_mlp = matches!(self.model.generator, GeneratorConfig::Mlp(_));
-        let d_mlp = matches!(self.model.discriminator, DiscriminatorConfig::Mlp(_));
-        if points && (!g_mlp || !d_mlp) {
-            p.push("model: 2-D point data needs arch: mlp for both generator and discriminator".into());
-        }
-        if !points && (g_mlp || d_mlp) {
-            p.push("model: image data needs arch: dcgan for both generator and discriminator".into());
+        match &self.model {
+            ModelConfig::Gan(m) => self.gan_problems(m, &mut p),
+            ModelConfig::Cyclegan(m) => self.cyclegan_problems(m, &mut p),
         }
         if let DataConfig::ImageFolder(f) = &self.data {
             if !matches!(f.channels, 1 | 3) {
@@ -347,4 +418,58 @@ impl Config {
 
 fn adv_name(a: AdvLoss) -> String {
     load::to_yaml(&a).map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+impl Config {
+    fn gan_problems(&self, m: &GanModelConfig, p: &mut Vec<String>) {
+        if m.z_dim < 1 {
+            p.push(format!("model.z_dim: must be at least 1, got {}", m.z_dim));
+        }
+        if self.data.is_two_domain() {
+            p.push(format!("data.kind: {} holds two domains; family gan takes one (use family: cyclegan)", self.data.kind()));
+            return;
+        }
+        let shape = self.data.shape();
+        let points = self.data.is_points();
+        p.extend(m.generator.check(&shape).into_iter().map(|e| format!("model.generator: {e}")));
+        p.extend(m.discriminator.check(&shape).into_iter().map(|e| format!("model.discriminator: {e}")));
+        let g_mlp = matches!(m.generator, GeneratorConfig::Mlp(_));
+        let d_mlp = matches!(m.discriminator, DiscriminatorConfig::Mlp(_));
+        if points && (!g_mlp || !d_mlp) {
+            p.push("model: 2-D point data needs arch: mlp for both generator and discriminator".into());
+        }
+        if !points && (g_mlp || d_mlp) {
+            p.push("model: image data needs arch: dcgan for both generator and discriminator".into());
+        }
+    }
+
+    fn cyclegan_problems(&self, m: &CycleganModelConfig, p: &mut Vec<String>) {
+        if !self.data.is_two_domain() {
+            p.push(format!("data.kind: family cyclegan needs two domains (unpaired or shapes2), got {}", self.data.kind()));
+            return;
+        }
+        let shape = self.data.shape();
+        p.extend(m.generator.check(shape.channels, shape.channels).into_iter().map(|e| format!("model.generator: {e}")));
+        p.extend(m.discriminator.check(shape.channels).into_iter().map(|e| format!("model.discriminator: {e}")));
+        if shape.height % 4 != 0 {
+            p.push(format!("data.size: the ResNet generator needs a multiple of 4, got {}", shape.height));
+        }
+        if m.discriminator.output_size(shape.height).is_none_or(|s| s < 1) {
+            p.push(format!("data.size: {} is too small for a PatchGAN with n_layers {}", shape.height, m.discriminator.n_layers));
+        }
+        for (key, v) in [("model.lambda_a", m.lambda_a), ("model.lambda_b", m.lambda_b), ("model.lambda_identity", m.lambda_identity)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                p.push(format!("{key}: must be a number ≥ 0, got {v}"));
+            }
+        }
+        if !(m.init_std > 0.0) {
+            p.push(format!("model.init_std: must be positive, got {}", m.init_std));
+        }
+        if self.loss.weight_clip.is_some() || self.loss.gradient_penalty > 0.0 || self.loss.spectral_norm {
+            p.push("loss: weight_clip, gradient_penalty and spectral_norm are not wired into family cyclegan; choose loss.adversarial (lsgan as in the paper)".into());
+        }
+        if self.train.n_critic != 1 {
+            p.push("train.n_critic: family cyclegan updates G and D once per step".into());
+        }
+    }
 }

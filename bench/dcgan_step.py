@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""DCGAN training-step time in plain PyTorch: the reference side of `cargo bench --bench ganzoo_bench -- dcgan`.
+
+It replicates what one `ganzoo_pipelines::gan::Gan::train_step` does for configs/papers/dcgan_mnist.yaml
+(n_critic 1, non-saturating loss, batch norm on), read from pipelines/src/gan.rs, models/src/dcgan.rs,
+models/src/losses.rs and models/src/optim.rs:
+
+  G (28×28 layout, dcgan.rs): z (N, nz) -> view (N, nz, 1, 1)
+      ConvTranspose2d(nz, 2·ngf, 7, 1, 0, bias=False) + BN + ReLU          -> (N, 128, 7, 7)
+      ConvTranspose2d(2·ngf, ngf, 4, 2, 1, bias=False) + BN + ReLU         -> (N, 64, 14, 14)
+      ConvTranspose2d(ngf, 1, 4, 2, 1, bias=False) + tanh                  -> (N, 1, 28, 28)
+  D: Conv2d(1, ndf, 4, 2, 1, bias=False) + LeakyReLU(0.2)                  -> (N, 64, 14, 14)
+      Conv2d(ndf, 2·ndf, 4, 2, 1, bias=False) + BN + LeakyReLU(0.2)        -> (N, 128, 7, 7)
+      Conv2d(2·ndf, 1, 7, 1, 0, bias=False) -> (N,)
+  init N(0, 0.02) conv weights, BN weight N(1, 0.02), BN bias 0 (init.rs init_dcgan)
+
+  one step: real batch (MNIST IDX scaled to [-1, 1], shuffled per epoch, drop_last); z ~ N(0, 1);
+    fake = G(z) (with grad); D.zero_grad (grads zeroed, not set to None, as tch does);
+    loss_D = BCEwithlogits(D(real), 1) + BCEwithlogits(D(fake.detach()), 0); backward; Adam step D;
+    loss_D, mean D(real), mean D(fake) read as Python floats;
+    D's parameters requires_grad=False; G.zero_grad; loss_G = BCEwithlogits(D(fake), 1); backward;
+    D's parameters requires_grad=True; Adam step G; loss_G read.
+  Adam lr 2e-4, betas (0.5, 0.999), eps 1e-8 (torch.optim.Adam; on CPU tensors it runs the
+  single-tensor implementation, like ours, per parameter).
+
+Prints `ms_per_step: X` (wall-clock mean over the timed steps), `cpu_ms_per_step: Y` (process CPU time, all threads) and, with --profile, the top ops of the profiler.
+Variant flags reproduce choices of our implementation inside PyTorch, to measure what each one costs:
+  --leaky max       LeakyReLU as maximum(h, 0.2·h) (what dcgan.rs does) instead of F.leaky_relu
+  --adam ours       Adam written op by op as models/src/optim.rs does (unfused temporaries)
+"""
+import argparse
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_idx_images(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    magic, n, rows, cols = struct.unpack(">IIII", data[:16])
+    assert magic == 2051, f"{path}: not an IDX image file (magic {magic})"
+    px = np.frombuffer(data, dtype=np.uint8, offset=16, count=n * rows * cols)
+    return px.reshape(n, 1, rows, cols)
+
+
+class LeakyMax(nn.Module):
+    def forward(self, h):
+        return torch.maximum(h, h * 0.2)
+
+
+def generator(nz, ngf, channels):
+    return nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 2, 7, 1, 0, bias=False),
+        nn.BatchNorm2d(ngf * 2),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ngf),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, channels, 4, 2, 1, bias=False),
+        nn.Tanh(),
+    )
+
+
+def discriminator(ndf, channels, leaky):
+    act = (lambda: LeakyMax()) if leaky == "max" else (lambda: nn.LeakyReLU(0.2, inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),
+        act(),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),
+        nn.BatchNorm2d(ndf * 2),
+        act(),
+        nn.Conv2d(ndf * 2, 1, 7, 1, 0, bias=False),
+    )
+
+
+def init_dcgan(m):
+    for name, p in m.named_parameters():
+        with torch.no_grad():
+            if p.dim() > 1:
+                p.normal_(0.0, 0.02)
+            elif name.endswith("weight"):
+                p.normal_(1.0, 0.02)
+            else:
+                p.zero_()
+
+
+class OursAdam:
+    """Adam op by op as models/src/optim.rs does it (same temporaries), for the --adam ours variant."""
+
+    def __init__(self, params, lr, betas, eps=1e-8):
+        self.params = list(params)
+        self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
+        self.state = [(torch.zeros_like(p), torch.zeros_like(p), [0]) for p in self.params]
+
+    def zero_grad(self):
+        for p in self.params:
+            if p.grad is not None:
+                p.grad.detach_()
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self):
+        b1, b2 = self.b1, self.b2
+        for p, (m, v, st) in zip(self.params, self.state):
+            g = p.grad
+            if g is None:
+                continue
+            st[0] += 1
+            t = st[0]
+            m.lerp_(g, 1.0 - b1)
+            v.mul_(b2)
+            v.add_(g * g * (1.0 - b2))
+            bc1, bc2 = 1.0 - b1 ** t, 1.0 - b2 ** t
+            denom = v.sqrt() / bc2 ** 0.5 + self.eps
+            p.add_(m * (-self.lr / bc1) / denom)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mnist", required=True, help="IDX image file (images-idx3-ubyte)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--nz", type=int, default=100)
+    ap.add_argument("--ngf", type=int, default=64)
+    ap.add_argument("--ndf", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--leaky", choices=["fused", "max"], default="fused")
+    ap.add_argument("--adam", choices=["torch", "ours"], default="torch")
+    ap.add_argument("--expect-g-params", type=int, default=None)
+    ap.add_argument("--expect-d-params", type=int, default=None)
+    ap.add_argument("--profile", action="store_true", help="print the profiler's top ops over the timed steps")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+
+    px = read_idx_images(args.mnist)
+    n, channels, rows, cols = px.shape
+    assert rows == cols == 28, f"expected 28×28 digits, got {rows}×{cols}"
+    data = torch.from_numpy(px.astype(np.float32) / 127.5 - 1.0)  # [-1, 1], as data/src/mnist.rs
+    per_epoch = n // args.batch
+
+    G = generator(args.nz, args.ngf, channels)
+    D = discriminator(args.ndf, channels, args.leaky)
+    init_dcgan(G)
+    init_dcgan(D)
+    g_params = sum(p.numel() for p in G.parameters())
+    d_params = sum(p.numel() for p in D.parameters())
+    if args.expect_g_params is not None:
+        assert g_params == args.expect_g_params, f"G has {g_params} parameters, ganzoo's G {args.expect_g_params}"
+    if args.expect_d_params is not None:
+        assert d_params == args.expect_d_params, f"D has {d_params} parameters, ganzoo's D {args.expect_d_params}"
+    G.train()
+    D.train()
+
+    if args.adam == "ours":
+        opt_g = OursAdam(G.parameters(), 2e-4, (0.5, 0.999))
+        opt_d = OursAdam(D.parameters(), 2e-4, (0.5, 0.999))
+        zero_g, zero_d = opt_g.zero_grad, opt_d.zero_grad
+    else:
+        opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        zero_g = lambda: opt_g.zero_grad(set_to_none=False)  # noqa: E731  (tch zeroes, never sets None)
+        zero_d = lambda: opt_d.zero_grad(set_to_none=False)  # noqa: E731
+
+    state = {"perm": rng.permutation(n), "k": 0}
+
+    def next_real():
+        if state["k"] == per_epoch:
+            state["perm"], state["k"] = rng.permutation(n), 0
+        k = state["k"]
+        idx = torch.from_numpy(state["perm"][k * args.batch:(k + 1) * args.batch])
+        state["k"] += 1
+        return data.index_select(0, idx)
+
+    d_params_list = list(D.parameters())
+    bce = F.binary_cross_entropy_with_logits
+
+    def step():
+        real = next_real()
+        z = torch.randn(args.batch, args.nz)
+        fake = G(z.view(args.batch, args.nz, 1, 1))
+        zero_d()
+        d_real = D(real).view(-1)
+        d_fake = D(fake.detach()).view(-1)
+        loss_d = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+        loss_d.backward()
+        opt_d.step()
+        out = {"loss_D": loss_d.item(), "D_real": d_real.mean().item(), "D_fake": d_fake.mean().item()}
+        for p in d_params_list:
+            p.requires_grad_(False)
+        zero_g()
+        s = D(fake).view(-1)
+        loss_g = bce(s, torch.ones_like(s))
+        loss_g.backward()
+        for p in d_params_list:
+            p.requires_grad_(True)
+        opt_g.step()
+        out["loss_G"] = loss_g.item()
+        return out
+
+    for _ in range(args.warmup):
+        step()
+    prof = None
+    if args.profile:
+        prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+        prof.__enter__()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(args.steps):
+        last = step()
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+    print(f"params: G {g_params} D {d_params}; threads {torch.get_num_threads()}; torch {torch.__version__}; "
+          f"leaky {args.leaky}; adam {args.adam}; last losses {last}", file=sys.stderr)
+    print(f"ms_per_step: {dt / args.steps * 1000:.3f}")
+    print(f"cpu_ms_per_step: {dc / args.steps * 1000:.3f}")
+
+
+if __name__ == "__main__":
+    main()
