@@ -135,7 +135,7 @@ fn relu(x: &Tensor) -> Tensor {
 }
 
 fn leaky_relu(x: &Tensor) -> Tensor {
-    x.maximum(&(x * 0.2)) // LeakyReLU(0.2)
+    crate::nets::leaky_relu(x, 0.2)
 }
 
 /// ResNet generator settings (the reference's `--netG resnet_9blocks|resnet_6blocks`, `--ngf`, `--norm`,

@@ -257,7 +257,7 @@ impl Discriminator for DcganDiscriminator {
             if let Some(bn) = &st.bn {
                 h = bn.forward_t(&h, train); // same shape
             }
-            h = h.maximum(&(&h * 0.2)); // LeakyReLU(0.2), same shape
+            h = crate::nets::leaky_relu(&h, 0.2); // same shape
         }
         self.last.forward_t(&h, train).reshape([n]) // (N, 1, 1, 1) -> (N,)
     }

@@ -26,19 +26,9 @@ impl Activation {
     pub fn apply(&self, x: &Tensor) -> Tensor {
         match self {
             Activation::Relu => x.relu(),
-            Activation::LeakyRelu => x.leaky_relu_with_slope(0.2),
+            Activation::LeakyRelu => crate::nets::leaky_relu(x, 0.2),
             Activation::Tanh => x.tanh(),
         }
-    }
-}
-
-trait LeakyExt {
-    fn leaky_relu_with_slope(&self, slope: f64) -> Tensor;
-}
-
-impl LeakyExt for Tensor {
-    fn leaky_relu_with_slope(&self, slope: f64) -> Tensor {
-        self.maximum(&(self * slope))
     }
 }
 

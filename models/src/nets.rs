@@ -188,3 +188,10 @@ pub fn count_parameters(vs: &nn::VarStore) -> i64 {
         .map(|t| t.numel() as i64)
         .sum()
 }
+
+/// LeakyReLU with `slope` as one fused op (`prelu` with a fixed weight): a max(x, slope·x) form costs about
+/// six full-size passes in its backward and made the DCGAN step 10 % slower (bench/README.md). Twice
+/// differentiable, so the WGAN-GP penalty goes through it.
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
+    x.prelu(&Tensor::full([1], slope, (x.kind(), x.device())))
+}

@@ -9,7 +9,11 @@ use std::path::Path;
 pub fn scatter_png(path: &Path, real: &[[f32; 2]], fake: &[[f32; 2]], centers: &[[f64; 2]], extent: f64) -> Result<()> {
     const SIZE: u32 = 512;
     let mut img = RgbImage::from_pixel(SIZE, SIZE, Rgb([255, 255, 255]));
-    let to_px = |v: f64| -> i64 { ((v + extent) / (2.0 * extent) * (SIZE as f64 - 1.0)).round() as i64 };
+    // Points far outside the canvas (or not finite) land off it and are not drawn.
+    let to_px = |v: f64| -> i64 {
+        let px = ((v + extent) / (2.0 * extent) * (SIZE as f64 - 1.0)).round();
+        if px.is_finite() { px.clamp(-10.0, SIZE as f64 + 10.0) as i64 } else { -10 }
+    };
     let put = |x: i64, y: i64, c: Rgb<u8>, img: &mut RgbImage| {
         if (0..SIZE as i64).contains(&x) && (0..SIZE as i64).contains(&y) {
             img.put_pixel(x as u32, y as u32, c);
