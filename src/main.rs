@@ -199,7 +199,9 @@ fn main() -> ExitCode {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("unknown");
-        let first = msg.lines().next().unwrap_or(msg);
+        // libtorch errors carry a C++ backtrace after the message: keep the message.
+        let first = msg.split("\\n").next().unwrap_or(msg).split("\nException raised from").next().unwrap_or(msg);
+        let first = first.lines().next().unwrap_or(first);
         eprintln!("error: internal failure: {first}");
         std::process::exit(1);
     }));

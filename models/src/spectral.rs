@@ -63,8 +63,10 @@ impl SpectralNorm {
 
     /// σ(W) ≈ uᵀ W v with the current u, v (differentiable in W, u and v held constant).
     pub fn sigma(&self) -> Tensor {
-        let u = self.u.detach();
-        let v = self.v.detach();
+        // Copies, as PyTorch's spectral_norm clones them: the graph saves u and v, and the next training
+        // forward (D runs on real and on fake images before one backward) updates the stored ones in place.
+        let u = self.u.detach().copy();
+        let v = self.v.detach().copy();
         u.dot(&self.matrix().mv(&v)) // ()
     }
 

@@ -280,3 +280,20 @@ fn seeded_init_is_deterministic_and_leaves_buffers_alone() {
     assert!(v["hidden.0.weight"].abs().max().double_value(&[]) <= 0.25);
     assert!(v["out.bias"].abs().max().double_value(&[]) <= 0.125 + 1e-7);
 }
+
+/// D runs on real and on fake images before one backward: the second forward's power iteration must not
+/// invalidate what the first one saved for the backward (PyTorch clones u and v for this).
+#[test]
+fn spectral_norm_survives_two_training_forwards_before_backward() {
+    use ganzoo_models::nets::{DataShape, DiscriminatorConfig};
+    for (cfg, shape) in [
+        (DiscriminatorConfig::Mlp(Default::default()), DataShape::flat(2)),
+        (DiscriminatorConfig::Dcgan(Default::default()), DataShape::image(1, 28)),
+    ] {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let d = cfg.build(&vs.root(), &shape, true).unwrap();
+        let x = tch::Tensor::ones(shape.batch_shape(4), (tch::Kind::Float, tch::Device::Cpu));
+        let loss = d.forward_t(&x, true).mean(tch::Kind::Float) - d.forward_t(&(&x * 0.5), true).mean(tch::Kind::Float);
+        loss.f_backward().expect("backward through two spectrally normalized forwards");
+    }
+}
