@@ -265,20 +265,23 @@ impl Optimizer {
                     } else {
                         g0
                     };
+                    // torch.optim.Adam's single-tensor sequence, in place with fused ops (fewer full passes).
                     let _ = p.buf1.f_lerp_(&grad, 1.0 - b1).ctx("adam exp_avg")?;
                     let _ = p.buf2.f_mul_scalar_(b2).ctx("adam exp_avg_sq")?;
                     let _ = p
                         .buf2
-                        .f_add_(&(&grad * &grad * (1.0 - b2)))
+                        .f_addcmul_(&(&grad * (1.0 - b2)), &grad)
                         .ctx("adam exp_avg_sq")?;
                     let t = p.step as f64;
                     let bc1 = 1.0 - b1.powf(t);
                     let bc2 = 1.0 - b2.powf(t);
                     let step_size = lr / bc1;
-                    let denom = p.buf2.sqrt() / bc2.sqrt() + eps;
+                    let mut denom = p.buf2.sqrt();
+                    let _ = denom.f_div_scalar_(bc2.sqrt()).ctx("adam denom")?;
+                    let _ = denom.f_add_scalar_(eps).ctx("adam denom")?;
                     let _ = p
                         .param
-                        .f_add_(&(&p.buf1 * (-step_size) / denom))
+                        .f_addcdiv_(&(&p.buf1 * (-step_size)), &denom)
                         .ctx("adam update")?;
                 }
                 OptimizerConfig::Rmsprop {

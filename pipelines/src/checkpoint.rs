@@ -142,8 +142,3 @@ pub fn named_vars(vs: &tch::nn::VarStore, prefix: &str) -> Vec<(String, Tensor)>
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
-
-/// Number of scalar parameters (trainable variables) in a store.
-pub fn parameter_count(vs: &tch::nn::VarStore) -> i64 {
-    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
-}

@@ -8,7 +8,8 @@
 use crate::config::{Config, CycleganModelConfig, DataConfig, ModelConfig};
 use crate::error::{PipelineError, Result};
 use crate::family::{Losses, Trainable};
-use ganzoo_data::loader::{BatchIter, Dataset, Loader, LoaderConfig};
+use crate::feed::Feed;
+use ganzoo_data::loader::Dataset;
 use ganzoo_data::shapes2::Shapes2;
 use ganzoo_data::unpaired::{Split, Unpaired};
 use ganzoo_models::cyclegan::{PatchDiscriminator, ResnetGenerator};
@@ -104,7 +105,7 @@ pub struct CycleGan {
     opts: Vec<Optimizer>,
     pool_a: ImagePool,
     pool_b: ImagePool,
-    train: Option<(Loader, Option<BatchIter>)>,
+    train: Option<Feed>,
 }
 
 const NAMES: [&str; 4] = ["G_A", "G_B", "D_A", "D_B"];
@@ -128,31 +129,14 @@ impl CycleGan {
             .zip([&cfg.train.g_optimizer, &cfg.train.g_optimizer, &cfg.train.d_optimizer, &cfg.train.d_optimizer])
             .map(|(vs, o)| Optimizer::new(vs, o))
             .collect();
-        let train = if with_data {
-            let lc = LoaderConfig {
-                batch_size: cfg.train.batch_size as usize,
-                workers: cfg.train.workers,
-                prefetch: cfg.train.prefetch.max(1),
-                drop_last: true,
-                seed: cfg.seed,
-            };
-            Some((Loader::new(open_domains(cfg, Split::Train, false)?, lc), None))
-        } else {
-            None
-        };
+        let train = if with_data { Some(Feed::new(cfg, open_domains(cfg, Split::Train, false)?)) } else { None };
         let pool = || ImagePool { size: m.pool_size, images: Vec::new() };
         Ok(CycleGan { cfg: cfg.clone(), m: m.clone(), device, stores, g_a, g_b, d_a, d_b, opts, pool_a: pool(), pool_b: pool(), train })
     }
 
     fn next_batch(&mut self, step: i64) -> Result<(Tensor, Tensor)> {
-        let (loader, iter) = self.train.as_mut().ok_or_else(|| PipelineError::Runtime("no training data opened".into()))?;
-        let per_epoch = loader.batches_per_epoch();
-        if per_epoch == 0 {
-            return Err(PipelineError::Usage(format!("train.batch_size {} is larger than the dataset; lower it", self.cfg.train.batch_size)));
-        }
-        let it = iter.get_or_insert_with(|| loader.iter_from(step as usize / per_epoch, step as usize % per_epoch));
-        let batch = it.next().ok_or_else(|| PipelineError::Runtime("the data loader stopped".into()))??;
-        let x = batch.x.to_device(self.device); // (N, 2, C, H, W)
+        let feed = self.train.as_mut().ok_or_else(|| PipelineError::Runtime("no training data opened".into()))?;
+        let x = feed.next(step)?.to_device(self.device); // (N, 2, C, H, W)
         Ok((x.select(1, 0), x.select(1, 1)))
     }
 

@@ -40,7 +40,7 @@ pub trait Trainable {
         self.stores()
             .into_iter()
             .filter(|(name, _)| !name.ends_with("_ema"))
-            .map(|(name, vs)| (name, crate::checkpoint::parameter_count(vs)))
+            .map(|(name, vs)| (name, ganzoo_models::nets::count_parameters(vs)))
             .collect()
     }
 }

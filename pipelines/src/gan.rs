@@ -3,7 +3,7 @@
 use crate::config::{Config, DataConfig, GanModelConfig, Init, ModelConfig};
 use crate::error::{PipelineError, Result};
 use crate::family::{Losses, Trainable};
-use ganzoo_data::loader::{BatchIter, Dataset, Loader, LoaderConfig};
+use crate::feed::Feed;
 use ganzoo_data::toy::{mode_report, Toy2d};
 use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, AdvLoss};
 use ganzoo_models::nets::{Discriminator, Generator};
@@ -66,21 +66,11 @@ impl Networks {
 /// Where real examples come from.
 enum Source {
     Points { set: Toy2d, std: f64 },
-    Images { loader: Loader, iter: Option<BatchIter> },
+    Images(Feed),
 }
 
 impl Source {
     fn open(cfg: &Config) -> Result<Self> {
-        let loader = |ds: Arc<dyn Dataset>| {
-            let lc = LoaderConfig {
-                batch_size: cfg.train.batch_size as usize,
-                workers: cfg.train.workers,
-                prefetch: cfg.train.prefetch.max(1),
-                drop_last: true,
-                seed: cfg.seed,
-            };
-            Loader::new(ds, lc)
-        };
         Ok(match &cfg.data {
             DataConfig::Ring8 { std } => Source::Points { set: Toy2d::Ring8, std: std.unwrap_or(Toy2d::Ring8.default_std()) },
             DataConfig::Grid25 { std } => Source::Points { set: Toy2d::Grid25, std: std.unwrap_or(Toy2d::Grid25.default_std()) },
@@ -92,41 +82,23 @@ impl Source {
                         dir.display()
                     )));
                 }
-                let ds = ganzoo_data::mnist::Mnist::open(&dir, *pad_to_32)?;
-                Source::Images { loader: loader(Arc::new(ds)), iter: None }
+                Source::Images(Feed::new(cfg, Arc::new(ganzoo_data::mnist::Mnist::open(&dir, *pad_to_32)?)))
             }
-            DataConfig::ImageFolder(f) => {
-                let ds = ganzoo_data::folder::ImageFolder::open(f)?;
-                Source::Images { loader: loader(Arc::new(ds)), iter: None }
-            }
+            DataConfig::ImageFolder(f) => Source::Images(Feed::new(cfg, Arc::new(ganzoo_data::folder::ImageFolder::open(f)?))),
             DataConfig::Unpaired(_) | DataConfig::Shapes2(_) => {
                 return Err(PipelineError::Usage(format!("data.kind: {} is for family cyclegan", cfg.data.kind())))
             }
         })
     }
 
-    /// The `draw`-th batch of the run (draws are consecutive; the first one fixes the loader position).
+    /// The `draw`-th batch of the run.
     fn next(&mut self, draw: i64, batch: i64, seed: u64) -> Result<Tensor> {
         match self {
             Source::Points { set, std } => {
                 let pts = set.sample(batch as usize, *std, &mut derived_rng(seed, "data", draw as u64));
                 Ok(points_tensor(&pts))
             }
-            Source::Images { loader, iter } => {
-                let per_epoch = loader.batches_per_epoch();
-                if per_epoch == 0 {
-                    return Err(PipelineError::Usage(format!(
-                        "train.batch_size {batch} is larger than the dataset; lower it"
-                    )));
-                }
-                let it = iter.get_or_insert_with(|| {
-                    loader.iter_from(draw as usize / per_epoch, draw as usize % per_epoch)
-                });
-                match it.next() {
-                    Some(b) => Ok(b?.x),
-                    None => Err(PipelineError::Runtime("the data loader stopped".into())),
-                }
-            }
+            Source::Images(feed) => feed.next(draw),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod family;
+pub mod feed;
 pub mod gan;
 pub mod plot;
 pub mod progress;
