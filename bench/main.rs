@@ -6,8 +6,14 @@
 //! * `dcgan`: DCGAN training-step time at 28×28 / batch 128 (configs/papers/dcgan_mnist.yaml), ours
 //!   (`Gan::train_step`) against bench/dcgan_step.py (the same architecture and procedure in PyTorch), run
 //!   alternately in rounds with the same libtorch thread count; prints the medians and the ratio ours/PyTorch.
+//! * `cyclegan`: CycleGAN training-step time (configs/papers/cyclegan_facades.yaml at 128/6 blocks and 256/9
+//!   blocks, real facades, batch 1, 1 thread), ours (`CycleGan::train_step`) against bench/cyclegan_step.py.
+//! * `translate`: `run::translate` throughput (images/s) on the facades test photos, from 1-step runs.
+//! * `facades`: unpaired CycleGAN on real facades at 128×128 for a fixed step budget (bench/facades_128.yaml),
+//!   L1 / PSNR against the true test pairs next to the identity baseline.
 //!
 //! See bench/README.md for the options and measured figures.
+mod cyclegan;
 mod proto;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -19,7 +25,8 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [OPTIONS]   (default: ring dcgan)
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [OPTIONS]
+                                                                           (default: ring dcgan)
   ring options:   --seeds 0,1,2      seeds to train (each seed: minimax, non_saturating, wgan_gp)
                   --ring-steps N     generator steps per run (default: the config's, 3000)
                   --losses a,b,c     subset of minimax,non_saturating,wgan_gp
@@ -32,7 +39,18 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [OPTIONS]   (d
                                      (LeakyReLU as maximum, Adam op by op as optim.rs)
   proto:          our train step re-built inside bench/ with each candidate fix (LeakyReLU fused, Adam fused ops),
                   timed alternately against the unchanged Gan::train_step (uses --threads/--rounds/--warmup/--steps)
-  ring threads:   --ring-threads N   libtorch threads for ring (default 1)";
+  ring threads:   --ring-threads N   libtorch threads for ring (default 1)
+  cyclegan, translate, facades (always 1 libtorch thread):
+                  --facades DIR      pix2pix facades (train/, test/ of photo|labels JPEGs); default $GANZOO_FACADES,
+                                     else datasets/facades under the repo
+  cyclegan:       --cg-settings 128:6:3,256:9:2   size:n_blocks:rounds per setting (default as shown)
+                  --cg-warmup N      warm-up steps per measurement (default 2)
+                  --cg-steps N       timed steps per measurement (default 5)
+                  --profile          also print PyTorch's profiler table at the first setting (reference, and our
+                                     procedure re-created: LeakyReLU as prelu, Adam op by op as optim.rs)
+  translate:      --translate-settings 128:6,256:9   size:n_blocks per setting
+                  --translate-images N   translate only the first N test photos (default 0: all 106)
+  facades:        --facades-steps N  override bench/facades_128.yaml's train.steps";
 
 pub struct Opts {
     pub benches: Vec<String>,
@@ -46,6 +64,32 @@ pub struct Opts {
     pub steps: usize,
     pub batch: i64,
     pub profile: bool,
+    pub facades: PathBuf,
+    pub cg_settings: Vec<(i64, i64, usize)>,
+    pub cg_warmup: usize,
+    pub cg_steps: usize,
+    pub translate_settings: Vec<(i64, i64, usize)>,
+    pub translate_images: usize,
+    pub facades_steps: Option<i64>,
+}
+
+/// `128:6:3,256:9:2` -> [(128, 6, 3), (256, 9, 2)]; a missing third field is 0.
+fn settings(s: &str, what: &str) -> Result<Vec<(i64, i64, usize)>> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            let f: Vec<&str> = x.trim().split(':').collect();
+            let bad = || anyhow!("{what}: cannot parse `{x}` (size:blocks[:rounds])");
+            if f.len() < 2 || f.len() > 3 {
+                return Err(bad());
+            }
+            Ok((
+                f[0].parse().map_err(|_| bad())?,
+                f[1].parse().map_err(|_| bad())?,
+                f.get(2).map(|r| r.parse()).transpose().map_err(|_| bad())?.unwrap_or(0),
+            ))
+        })
+        .collect()
 }
 
 fn list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
@@ -68,6 +112,13 @@ fn parse_args() -> Result<Opts> {
         steps: 10,
         batch: 128,
         profile: false,
+        facades: std::env::var_os("GANZOO_FACADES").map(PathBuf::from).unwrap_or_else(|| root().join("datasets/facades")),
+        cg_settings: vec![(128, 6, 3), (256, 9, 2)],
+        cg_warmup: 2,
+        cg_steps: 5,
+        translate_settings: vec![(128, 6, 0), (256, 9, 0)],
+        translate_images: 0,
+        facades_steps: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -78,7 +129,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "proto" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" => o.benches.push(a.clone()),
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -90,14 +141,24 @@ fn parse_args() -> Result<Opts> {
             "--steps" => o.steps = val("--steps")?.parse()?,
             "--batch" => o.batch = val("--batch")?.parse()?,
             "--profile" => o.profile = true,
+            "--facades" => o.facades = PathBuf::from(val("--facades")?),
+            "--cg-settings" => o.cg_settings = settings(&val("--cg-settings")?, "--cg-settings")?,
+            "--cg-warmup" => o.cg_warmup = val("--cg-warmup")?.parse()?,
+            "--cg-steps" => o.cg_steps = val("--cg-steps")?.parse()?,
+            "--translate-settings" => o.translate_settings = settings(&val("--translate-settings")?, "--translate-settings")?,
+            "--translate-images" => o.translate_images = val("--translate-images")?.parse()?,
+            "--facades-steps" => o.facades_steps = Some(val("--facades-steps")?.parse()?),
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
     if o.benches.is_empty() {
         o.benches = vec!["ring".into(), "dcgan".into()];
     }
-    if o.rounds == 0 || o.steps == 0 {
-        bail!("--rounds and --steps must be >= 1");
+    if o.rounds == 0 || o.steps == 0 || o.cg_steps == 0 {
+        bail!("--rounds, --steps and --cg-steps must be >= 1");
+    }
+    if o.cg_settings.is_empty() || o.cg_settings.iter().any(|s| s.2 == 0) {
+        bail!("--cg-settings: give size:blocks:rounds with rounds >= 1");
     }
     for l in &o.losses {
         if !["minimax", "non_saturating", "wgan_gp"].contains(&l.as_str()) {
@@ -259,14 +320,19 @@ pub fn python() -> PathBuf {
 
 /// Runs bench/dcgan_step.py and returns its (wall ms, CPU ms) per step (and its stdout, for --profile).
 pub fn pytorch_ms(threads: i32, batch: i64, warmup: usize, steps: usize, g: i64, d: i64, extra: &[&str]) -> Result<((f64, f64), String)> {
-    let script = root().join("bench/dcgan_step.py");
     let images = cache_dir().join("mnist/images-idx3-ubyte");
+    let mut args: Vec<String> = vec!["--mnist".into(), images.display().to_string(), "--threads".into(), threads.to_string(), "--batch".into(), batch.to_string()];
+    args.extend(["--warmup".into(), warmup.to_string(), "--steps".into(), steps.to_string()]);
+    args.extend(["--expect-g-params".into(), g.to_string(), "--expect-d-params".into(), d.to_string()]);
+    run_step_script("bench/dcgan_step.py", &args, extra)
+}
+
+/// Runs a PyTorch step script of bench/ and reads its `ms_per_step:` and `cpu_ms_per_step:` lines.
+pub fn run_step_script(script: &str, args: &[String], extra: &[&str]) -> Result<((f64, f64), String)> {
+    let script = root().join(script);
     let out = Command::new(python())
         .arg(&script)
-        .args(["--mnist", &images.display().to_string()])
-        .args(["--threads", &threads.to_string(), "--batch", &batch.to_string()])
-        .args(["--warmup", &warmup.to_string(), "--steps", &steps.to_string()])
-        .args(["--expect-g-params", &g.to_string(), "--expect-d-params", &d.to_string()])
+        .args(args)
         .args(extra)
         .output()
         .with_context(|| format!("running {} {}", python().display(), script.display()))?;
@@ -304,8 +370,8 @@ fn dcgan(o: &Opts) -> Result<()> {
     );
     println!("   machine: {}; both sides on the venv's libtorch ({})", machine(), python().display());
     println!(
-        "{:>7} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {}",
-        "threads", "ours ms", "torch ms", "ratio", "ours CPU", "torch CPU", "ratio", "wall ms per round (ours | torch); load average"
+        "{:>7} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | wall ms per round (ours | torch); load average",
+        "threads", "ours ms", "torch ms", "ratio", "ours CPU", "torch CPU", "ratio"
     );
     for &t in &o.threads {
         let (mut ours, mut theirs) = (vec![], vec![]);
@@ -352,6 +418,9 @@ fn main() -> Result<()> {
         match b.as_str() {
             "ring" => ring(&o)?,
             "dcgan" => dcgan(&o)?,
+            "cyclegan" => cyclegan::step_time(&o)?,
+            "translate" => cyclegan::translate(&o)?,
+            "facades" => cyclegan::quality(&o)?,
             "proto" => {
                 check_mnist()?;
                 proto::run(&o)?

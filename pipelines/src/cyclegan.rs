@@ -227,12 +227,12 @@ impl Trainable for CycleGan {
         let cycle = l1(&rec_a, &real_a) * la + l1(&rec_b, &real_b) * lb;
         losses.insert("cycle_A".into(), scalar(&l1(&rec_a, &real_a)));
         losses.insert("cycle_B".into(), scalar(&l1(&rec_b, &real_b)));
-        loss_g = loss_g + &cycle;
+        loss_g += &cycle;
         if li > 0.0 {
             let idt = l1(&self.g_a.forward_t(&real_b, true), &real_b) * (lb * li)
                 + l1(&self.g_b.forward_t(&real_a, true), &real_a) * (la * li);
             losses.insert("idt".into(), scalar(&idt));
-            loss_g = loss_g + idt;
+            loss_g += idt;
         }
         for o in &mut self.opts[..2] {
             o.zero_grad();

@@ -221,12 +221,12 @@ impl Trainable for Gan {
             let mut loss_d = adv.d_loss(&d_real, &d_fake);
             if cfg.loss.gradient_penalty > 0.0 {
                 let mut eps_shape = vec![bs];
-                eps_shape.extend(std::iter::repeat(1).take(real.dim() - 1));
+                eps_shape.extend(std::iter::repeat_n(1, real.dim() - 1));
                 let eps = uniform(&mut derived_rng(seed, "gp", draw as u64), &eps_shape, 0.0, 1.0, self.device);
                 let d = &self.nets.d;
                 let gp = gradient_penalty(&|x: &Tensor| d.forward_t(x, true), &real, &fake, &eps)?;
                 losses.insert("gp".into(), scalar(&gp));
-                loss_d = loss_d + gp * cfg.loss.gradient_penalty;
+                loss_d += gp * cfg.loss.gradient_penalty;
             }
             loss_d.backward();
             if let Some(c) = cfg.train.grad_clip {

@@ -462,7 +462,7 @@ impl Config {
                 p.push(format!("{key}: must be a number ≥ 0, got {v}"));
             }
         }
-        if !(m.init_std > 0.0) {
+        if m.init_std.is_nan() || m.init_std <= 0.0 {
             p.push(format!("model.init_std: must be positive, got {}", m.init_std));
         }
         if self.loss.weight_clip.is_some() || self.loss.gradient_penalty > 0.0 || self.loss.spectral_norm {
