@@ -32,12 +32,13 @@ import argparse
 import os
 import struct
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from step_common import OursAdam, time_steps
 
 
 def read_idx_images(path):
@@ -88,37 +89,6 @@ def init_dcgan(m):
                 p.normal_(1.0, 0.02)
             else:
                 p.zero_()
-
-
-class OursAdam:
-    """Adam op by op as models/src/optim.rs does it (same temporaries), for the --adam ours variant."""
-
-    def __init__(self, params, lr, betas, eps=1e-8):
-        self.params = list(params)
-        self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
-        self.state = [(torch.zeros_like(p), torch.zeros_like(p), [0]) for p in self.params]
-
-    def zero_grad(self):
-        for p in self.params:
-            if p.grad is not None:
-                p.grad.detach_()
-                p.grad.zero_()
-
-    @torch.no_grad()
-    def step(self):
-        b1, b2 = self.b1, self.b2
-        for p, (m, v, st) in zip(self.params, self.state):
-            g = p.grad
-            if g is None:
-                continue
-            st[0] += 1
-            t = st[0]
-            m.lerp_(g, 1.0 - b1)
-            v.mul_(b2)
-            v.add_(g * g * (1.0 - b2))
-            bc1, bc2 = 1.0 - b1 ** t, 1.0 - b2 ** t
-            denom = v.sqrt() / bc2 ** 0.5 + self.eps
-            p.add_(m * (-self.lr / bc1) / denom)
 
 
 def main():
@@ -208,23 +178,9 @@ def main():
         out["loss_G"] = loss_g.item()
         return out
 
-    for _ in range(args.warmup):
-        step()
-    prof = None
-    if args.profile:
-        prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
-        prof.__enter__()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(args.steps):
-        last = step()
-    dt, dc = time.perf_counter() - t0, time.process_time() - c0
-    if prof is not None:
-        prof.__exit__(None, None, None)
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+    last = time_steps(lambda i: step(), args.warmup, args.steps, args.profile)
     print(f"params: G {g_params} D {d_params}; threads {torch.get_num_threads()}; torch {torch.__version__}; "
           f"leaky {args.leaky}; adam {args.adam}; last losses {last}", file=sys.stderr)
-    print(f"ms_per_step: {dt / args.steps * 1000:.3f}")
-    print(f"cpu_ms_per_step: {dc / args.steps * 1000:.3f}")
 
 
 if __name__ == "__main__":
