@@ -192,6 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    ganzoo_pipelines::alloc::keep_freed_memory();
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()

@@ -1,4 +1,5 @@
 //! ganzoo pipelines: strict YAML configs, the training engine, checkpoints, sampling and evaluation.
+pub mod alloc;
 pub mod checkpoint;
 pub mod config;
 pub mod cyclegan;
