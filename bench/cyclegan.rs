@@ -1,7 +1,7 @@
 //! CycleGAN benchmarks: `cyclegan` (training-step time, ours vs bench/cyclegan_step.py), `translate`
 //! (`ganzoo translate` throughput on the facades test photos) and `facades` (a fixed-budget unpaired
 //! training run on real facades at 128×128, evaluated against the true test pairs).
-use crate::{cpu_seconds, loadavg, machine, median, python, root, Opts};
+use crate::{cpu_seconds, loadavg, machine, python, ratio_columns, root, Opts};
 use anyhow::{anyhow, bail, Context, Result};
 use ganzoo_pipelines::config::Config;
 use ganzoo_pipelines::cyclegan::{open_domains, CycleGan};
@@ -125,25 +125,7 @@ pub fn step_time(o: &Opts) -> Result<()> {
             let (pms, _) = pytorch_ms(size, blocks, o.cg_warmup, o.cg_steps, g, d, &data, &[])?;
             theirs.push(pms);
         }
-        let wall = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.0).collect::<Vec<_>>());
-        let cpu = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.1).collect::<Vec<_>>());
-        let fmt = |v: &[(f64, f64)]| v.iter().map(|x| format!("{:.0}", x.0)).collect::<Vec<_>>().join(" ");
-        println!(
-            "{:>5} {:>6} {:>6} | {:>9.1} {:>9.1} {:>7.3} | {:>9.1} {:>9.1} {:>7.3} | {} | {}; load {} -> {}",
-            size,
-            blocks,
-            rounds,
-            wall(&ours),
-            wall(&theirs),
-            wall(&ours) / wall(&theirs),
-            cpu(&ours),
-            cpu(&theirs),
-            cpu(&ours) / cpu(&theirs),
-            fmt(&ours),
-            fmt(&theirs),
-            la0,
-            loadavg()
-        );
+        println!("{:>5} {:>6} {:>6} | {}; load {} -> {}", size, blocks, rounds, ratio_columns(&ours, &theirs, 0), la0, loadavg());
     }
     println!("   ms = wall-clock ms per training step (median over rounds); CPU = CPU ms per step of the whole process, all threads (ours includes its one JPEG-decoding worker)");
     if o.profile {

@@ -47,7 +47,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from step_common import OursAdam, time_steps
+from step_common import OursAdam, add_common_args, time_steps
 
 
 class LeakyPrelu(nn.Module):
@@ -152,16 +152,9 @@ def main():
     ap.add_argument("--data", default=None, help="raw f32 (K, 2, 3, S, S) pairs in [-1, 1]; default: noise")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--n-blocks", type=int, default=9)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pool", type=int, default=50)
     ap.add_argument("--leaky", choices=["fused", "prelu"], default="fused")
-    ap.add_argument("--adam", choices=["torch", "ours"], default="torch")
-    ap.add_argument("--expect-g-params", type=int, default=None)
-    ap.add_argument("--expect-d-params", type=int, default=None)
-    ap.add_argument("--profile", action="store_true", help="print the profiler's top ops over the timed steps")
+    add_common_args(ap, warmup=2, steps=5)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)

@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from step_common import OursAdam, time_steps
+from step_common import OursAdam, add_common_args, time_steps
 
 
 def read_idx_images(path):
@@ -94,19 +94,12 @@ def init_dcgan(m):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mnist", required=True, help="IDX image file (images-idx3-ubyte)")
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--nz", type=int, default=100)
     ap.add_argument("--ngf", type=int, default=64)
     ap.add_argument("--ndf", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--leaky", choices=["fused", "max"], default="fused")
-    ap.add_argument("--adam", choices=["torch", "ours"], default="torch")
-    ap.add_argument("--expect-g-params", type=int, default=None)
-    ap.add_argument("--expect-d-params", type=int, default=None)
-    ap.add_argument("--profile", action="store_true", help="print the profiler's top ops over the timed steps")
+    add_common_args(ap, warmup=5, steps=20)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)

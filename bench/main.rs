@@ -327,6 +327,25 @@ pub fn pytorch_ms(threads: i32, batch: i64, warmup: usize, steps: usize, g: i64,
     run_step_script("bench/dcgan_step.py", &args, extra)
 }
 
+/// Median wall and CPU ms of ours and theirs with their ratios, then each round's wall ms (`decimals` places):
+/// the columns every side-by-side table prints. Samples are (wall ms, CPU ms).
+pub fn ratio_columns(ours: &[(f64, f64)], theirs: &[(f64, f64)], decimals: usize) -> String {
+    let wall = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.0).collect::<Vec<_>>());
+    let cpu = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+    let rounds = |v: &[(f64, f64)]| v.iter().map(|x| format!("{:.*}", decimals, x.0)).collect::<Vec<_>>().join(" ");
+    format!(
+        "{:>9.1} {:>9.1} {:>7.3} | {:>9.1} {:>9.1} {:>7.3} | {} | {}",
+        wall(ours),
+        wall(theirs),
+        wall(ours) / wall(theirs),
+        cpu(ours),
+        cpu(theirs),
+        cpu(ours) / cpu(theirs),
+        rounds(ours),
+        rounds(theirs)
+    )
+}
+
 /// Runs a PyTorch step script of bench/ and reads its `ms_per_step:` and `cpu_ms_per_step:` lines.
 pub fn run_step_script(script: &str, args: &[String], extra: &[&str]) -> Result<((f64, f64), String)> {
     let script = root().join(script);
@@ -382,23 +401,7 @@ fn dcgan(o: &Opts) -> Result<()> {
             let (pms, _) = pytorch_ms(t, o.batch, o.warmup, o.steps, g, d, &[])?;
             theirs.push(pms);
         }
-        let wall = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.0).collect::<Vec<_>>());
-        let cpu = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.1).collect::<Vec<_>>());
-        let fmt = |v: &[(f64, f64)]| v.iter().map(|x| format!("{:.1}", x.0)).collect::<Vec<_>>().join(" ");
-        println!(
-            "{:>7} | {:>9.1} {:>9.1} {:>7.3} | {:>9.1} {:>9.1} {:>7.3} | {} | {}; load {} -> {}",
-            t,
-            wall(&ours),
-            wall(&theirs),
-            wall(&ours) / wall(&theirs),
-            cpu(&ours),
-            cpu(&theirs),
-            cpu(&ours) / cpu(&theirs),
-            fmt(&ours),
-            fmt(&theirs),
-            la0,
-            loadavg()
-        );
+        println!("{:>7} | {}; load {} -> {}", t, ratio_columns(&ours, &theirs, 1), la0, loadavg());
     }
     println!("   ms = wall-clock ms per training step (median over rounds); CPU = CPU ms per step of the whole process, all threads");
     if o.profile {

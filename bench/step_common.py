@@ -37,6 +37,18 @@ class OursAdam:
             p.addcdiv_(m * (-self.lr / bc1), denom)
 
 
+def add_common_args(ap, warmup, steps):
+    """The options both step scripts take (threads, timing, seed, Adam variant, parameter checks, profile)."""
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=warmup)
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--adam", choices=["torch", "ours"], default="torch")
+    ap.add_argument("--expect-g-params", type=int, default=None)
+    ap.add_argument("--expect-d-params", type=int, default=None)
+    ap.add_argument("--profile", action="store_true", help="print the profiler's top ops over the timed steps")
+
+
 def time_steps(step, warmup, steps, profile):
     """Runs `step(i)` `warmup` times, then `steps` timed times (optionally under torch.profiler); prints the
     `ms_per_step:` and `cpu_ms_per_step:` lines the Rust harness reads, and returns the last step's result."""
