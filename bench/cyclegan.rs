@@ -1,7 +1,7 @@
 //! CycleGAN benchmarks: `cyclegan` (training-step time, ours vs bench/cyclegan_step.py), `translate`
 //! (`ganzoo translate` throughput on the facades test photos) and `facades` (a fixed-budget unpaired
 //! training run on real facades at 128×128, evaluated against the true test pairs).
-use crate::{cpu_seconds, loadavg, machine, python, ratio_columns, root, Opts};
+use crate::{device, header_columns, legend, loadavg, machine, print_setup, python, root, row_columns, Opts, Samples};
 use anyhow::{anyhow, bail, Context, Result};
 use ganzoo_pipelines::config::Config;
 use ganzoo_pipelines::cyclegan::{open_domains, CycleGan};
@@ -23,10 +23,7 @@ fn check_facades(o: &Opts) -> Result<()> {
             o.facades.display()
         );
     }
-    if !python().exists() {
-        bail!("{} is missing: run `bash .ci/dev test` (or quickstart) once to set up the virtualenv", python().display());
-    }
-    Ok(())
+    crate::check_python()
 }
 
 /// configs/papers/cyclegan_facades.yaml at `size`² with `blocks` residual blocks, on the facades at `o.facades`,
@@ -48,8 +45,10 @@ fn facades_config() -> PathBuf {
     root().join("configs/papers/cyclegan_facades.yaml")
 }
 
-fn cg_config(o: &Opts, size: i64, blocks: i64) -> Result<Config> {
-    Ok(ganzoo_pipelines::run::load_config(&facades_config(), &overrides(o, size, blocks, &[]))?.config)
+/// The step bench's config at `size`/`blocks` on `o.device`.
+pub fn cg_config(o: &Opts, size: i64, blocks: i64) -> Result<Config> {
+    let dev = format!("device={}", device::device_name(o.device));
+    Ok(ganzoo_pipelines::run::load_config(&facades_config(), &overrides(o, size, blocks, &[dev.as_str()]))?.config)
 }
 
 /// Writes `k` preprocessed (A, B) training pairs (resize to load_size, random crop, flip; unpaired draw) as raw
@@ -70,27 +69,26 @@ fn dump_pairs(cfg: &Config, k: usize, path: &Path) -> Result<()> {
 }
 
 /// (wall ms, CPU ms) per `CycleGan::train_step` over `steps` timed steps after `warmup` (real facades through
-/// the library's loader), and G's, D's parameter counts.
-fn ours_ms(cfg: &Config, warmup: usize, steps: usize) -> Result<((f64, f64), i64, i64)> {
+/// the library's loader), on `o.device` with channels-last and bf16 autocast as `o` says.
+fn ours_ms(o: &Opts, cfg: &Config, warmup: usize, steps: usize) -> Result<(f64, f64)> {
     tch::set_num_threads(1);
-    let mut cg = CycleGan::new(cfg, tch::Device::Cpu, true)?;
-    let counts = cg.parameter_counts();
+    let mut cg = CycleGan::new(cfg, o.device, true)?;
+    if o.channels_last {
+        device::family_channels_last(&mut cg)?;
+    }
+    device::time_steps(o.device, o.ours_in_bf16(), warmup, steps, |s| cg.train_step(s).map(|_| ()).map_err(Into::into))
+}
+
+/// G's and D's parameter counts (a family without data, on the CPU).
+fn counts(cfg: &Config) -> Result<(i64, i64)> {
+    let counts = CycleGan::new(cfg, tch::Device::Cpu, false)?.parameter_counts();
     let count = |n: &str| counts.iter().find(|c| c.0 == n).map(|c| c.1).ok_or_else(|| anyhow!("no {n} in {counts:?}"));
-    let (g, d) = (count("G_A")?, count("D_A")?);
-    for s in 0..warmup {
-        cg.train_step(s as i64)?;
-    }
-    let (t0, c0) = (Instant::now(), cpu_seconds());
-    for s in 0..steps {
-        cg.train_step((warmup + s) as i64)?;
-    }
-    let n = steps as f64;
-    Ok(((t0.elapsed().as_secs_f64() * 1000.0 / n, (cpu_seconds() - c0) * 1000.0 / n), g, d))
+    Ok((count("G_A")?, count("D_A")?))
 }
 
 /// Runs bench/cyclegan_step.py; its (wall ms, CPU ms) per step and its stdout.
 #[allow(clippy::too_many_arguments)]
-fn pytorch_ms(size: i64, blocks: i64, warmup: usize, steps: usize, g: i64, d: i64, data: &Path, extra: &[&str]) -> Result<((f64, f64), String)> {
+fn pytorch_ms(size: i64, blocks: i64, warmup: usize, steps: usize, g: i64, d: i64, data: &Path, extra: &[String]) -> Result<((f64, f64), String)> {
     let args: Vec<String> = [
         "--data", &data.display().to_string(), "--threads", "1", "--size", &size.to_string(), "--n-blocks", &blocks.to_string(),
         "--warmup", &warmup.to_string(), "--steps", &steps.to_string(), "--expect-g-params", &g.to_string(), "--expect-d-params", &d.to_string(),
@@ -108,34 +106,45 @@ pub fn step_time(o: &Opts) -> Result<()> {
         "== cyclegan: configs/papers/cyclegan_facades.yaml (ngf = ndf = 64, instance norm, reflection padding, LSGAN, λ 10 / idt 0.5, pool 50), batch 1, real facades, 1 libtorch thread; {} warm-up + {} timed steps per measurement, alternating rounds (ours, PyTorch, ...); medians",
         o.cg_warmup, o.cg_steps
     );
-    println!("   machine: {}; both sides on the venv's libtorch ({})", machine(), python().display());
-    println!(
-        "{:>5} {:>6} {:>6} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | wall ms per round (ours | torch); load average",
-        "size", "blocks", "rounds", "ours ms", "torch ms", "ratio", "ours CPU", "torch CPU", "ratio"
-    );
+    println!("   machine: {}; PyTorch side: {}", machine(), python().display());
+    println!("   {}", device::setup(o.device));
+    println!("{:>5} {:>6} {:>6} | {}", "size", "blocks", "rounds", header_columns(o));
+    let torch_scope = if o.bf16 { Some("step") } else { None };
+    let mut printed_setup = false;
     for &(size, blocks, rounds) in &o.cg_settings {
         let cfg = cg_config(o, size, blocks)?;
         let data = root().join(format!("target/ganzoo-bench/cyclegan/facades_pairs_{size}.f32"));
         dump_pairs(&cfg, 8, &data)?;
-        let (mut ours, mut theirs) = (vec![], vec![]);
+        let (g, d) = counts(&cfg)?;
+        let mut s = Samples::default();
         let la0 = loadavg();
         for _ in 0..rounds {
-            let (ms, g, d) = ours_ms(&cfg, o.cg_warmup, o.cg_steps)?;
-            ours.push(ms);
-            let (pms, _) = pytorch_ms(size, blocks, o.cg_warmup, o.cg_steps, g, d, &data, &[])?;
-            theirs.push(pms);
+            s.ours.push(ours_ms(o, &cfg, o.cg_warmup, o.cg_steps)?);
+            let (pms, out) = pytorch_ms(size, blocks, o.cg_warmup, o.cg_steps, g, d, &data, &o.torch_args(torch_scope))?;
+            if !printed_setup {
+                print_setup(&out);
+                printed_setup = true;
+            }
+            s.theirs.push(pms);
+            if o.bf16 {
+                s.theirs_fwd.push(pytorch_ms(size, blocks, o.cg_warmup, o.cg_steps, g, d, &data, &o.torch_args(Some("forward")))?.0);
+            }
         }
-        println!("{:>5} {:>6} {:>6} | {}; load {} -> {}", size, blocks, rounds, ratio_columns(&ours, &theirs, 0), la0, loadavg());
+        println!("{:>5} {:>6} {:>6} | {}; load {} -> {}", size, blocks, rounds, row_columns(o, &s, 0), la0, loadavg());
     }
-    println!("   ms = wall-clock ms per training step (median over rounds); CPU = CPU ms per step of the whole process, all threads (ours includes its one JPEG-decoding worker)");
+    legend(o);
+    println!("   (on CPU, ours' CPU ms include its one JPEG-decoding worker)");
     if o.profile {
         let (size, blocks, _) = o.cg_settings[0];
         let cfg = cg_config(o, size, blocks)?;
-        let c = CycleGan::new(&cfg, tch::Device::Cpu, false)?.parameter_counts();
+        let (g, d) = counts(&cfg)?;
         let data = root().join(format!("target/ganzoo-bench/cyclegan/facades_pairs_{size}.f32"));
         for extra in [&[][..], &["--leaky", "prelu", "--adam", "ours"][..]] {
             println!("-- PyTorch profile at {size}×{size}, {blocks} blocks, 1 thread, 1 warm-up + 2 steps, variant {extra:?}:");
-            let (ms, out) = pytorch_ms(size, blocks, 1, 2, c[0].1, c[2].1, &data, &[extra, &["--profile"][..]].concat())?;
+            let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+            args.push("--profile".into());
+            args.extend(o.torch_args(torch_scope));
+            let (ms, out) = pytorch_ms(size, blocks, 1, 2, g, d, &data, &args)?;
             println!("{out}(profiled: {:.1} ms/step wall, {:.1} CPU ms/step)", ms.0, ms.1);
         }
     }

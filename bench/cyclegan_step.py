@@ -29,6 +29,9 @@ models/src/losses.rs, models/src/optim.rs), i.e. the reference code's (junyanz/p
     zero_grad D_A, D_B; (loss_D_A + loss_D_B).backward(); Adam step D_A, D_B; losses read as floats.
   One Adam per network, lr 2e-4, betas (0.5, 0.999), eps 1e-8 (torch.optim.Adam; single-tensor on CPU).
 
+Device options (step_common.py): --device cuda (cudnn.benchmark on; each pair is copied from the CPU to the device
+per step, as ganzoo's feed does), --channels-last (models and inputs), --amp bf16 with --amp-scope forward|step.
+
 Inputs: --data FILE holds K (A, B) pairs as raw little-endian f32 of shape (K, 2, 3, S, S) in [-1, 1] (the bench
 writes real, preprocessed facades there); step i uses pair i mod K. Without --data: uniform noise in [-1, 1].
 
@@ -42,19 +45,18 @@ import argparse
 import random
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from step_common import OursAdam, add_common_args, time_steps
+from step_common import OursAdam, Setup, add_common_args, time_steps
 
 
 class LeakyPrelu(nn.Module):
     """LeakyReLU(0.2) as `x.prelu(full([1], 0.2))` (models/src/nets.rs leaky_relu): a new weight tensor per call."""
 
     def forward(self, h):
-        return F.prelu(h, torch.full((1,), 0.2, dtype=h.dtype))
+        return F.prelu(h, torch.full((1,), 0.2, dtype=h.dtype, device=h.device))
 
 
 def leaky(kind):
@@ -157,16 +159,17 @@ def main():
     add_common_args(ap, warmup=2, steps=5)
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
+    setup = Setup(args)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     s = args.size
 
     if args.data:
-        raw = np.fromfile(args.data, dtype="<f4")
+        with open(args.data, "rb") as f:
+            raw = torch.frombuffer(bytearray(f.read()), dtype=torch.float32)  # little-endian f32 (x86, aarch64)
         per = 2 * 3 * s * s
-        assert raw.size % per == 0 and raw.size > 0, f"{args.data}: {raw.size} floats is not a multiple of 2·3·{s}·{s}"
-        pairs = torch.from_numpy(raw.reshape(-1, 2, 3, s, s).copy())
+        assert raw.numel() % per == 0 and raw.numel() > 0, f"{args.data}: {raw.numel()} floats is not a multiple of 2·3·{s}·{s}"
+        pairs = raw.reshape(-1, 2, 3, s, s).clone()
     else:
         pairs = torch.rand(8, 2, 3, s, s) * 2 - 1
 
@@ -175,6 +178,7 @@ def main():
     for m in (G_A, G_B, D_A, D_B):
         init_normal(m)
         m.train()
+    G_A, G_B, D_A, D_B = (setup.model(m) for m in (G_A, G_B, D_A, D_B))
     g_params = sum(p.numel() for p in G_A.parameters())
     d_params = sum(p.numel() for p in D_A.parameters())
     if args.expect_g_params is not None:
@@ -201,22 +205,23 @@ def main():
 
     def step(i):
         pair = pairs[i % pairs.shape[0]]
-        real_A, real_B = pair[0:1].clone(), pair[1:2].clone()  # (1, 3, S, S) each
+        real_A, real_B = setup.input(pair[0:1].clone()), setup.input(pair[1:2].clone())  # (1, 3, S, S) each
         out = {}
         for p in d_list:
             p.requires_grad_(False)
-        fake_B = G_A(real_A)
-        rec_A = G_B(fake_B)
-        fake_A = G_B(real_B)
-        rec_B = G_A(fake_A)
-        loss_g = mse(D_A(fake_B), True) + mse(D_B(fake_A), True)
-        cycle = l1(rec_A, real_A) * la + l1(rec_B, real_B) * lb
-        out["cycle_A"] = l1(rec_A, real_A).item()
-        out["cycle_B"] = l1(rec_B, real_B).item()
-        loss_g = loss_g + cycle
-        idt = l1(G_A(real_B), real_B) * (lb * li) + l1(G_B(real_A), real_A) * (la * li)
-        out["idt"] = idt.item()
-        loss_g = loss_g + idt
+        with setup.fwd():
+            fake_B = G_A(real_A)
+            rec_A = G_B(fake_B)
+            fake_A = G_B(real_B)
+            rec_B = G_A(fake_A)
+            loss_g = mse(D_A(fake_B), True) + mse(D_B(fake_A), True)
+            cycle = l1(rec_A, real_A) * la + l1(rec_B, real_B) * lb
+            out["cycle_A"] = l1(rec_A, real_A).item()
+            out["cycle_B"] = l1(rec_B, real_B).item()
+            loss_g = loss_g + cycle
+            idt = l1(G_A(real_B), real_B) * (lb * li) + l1(G_B(real_A), real_A) * (la * li)
+            out["idt"] = idt.item()
+            loss_g = loss_g + idt
         zero[0]()
         zero[1]()
         loss_g.backward()
@@ -226,8 +231,9 @@ def main():
             p.requires_grad_(True)
         pooled_B = pool_B.query(fake_B.detach())
         pooled_A = pool_A.query(fake_A.detach())
-        loss_d_a = (mse(D_A(real_B), True) + mse(D_A(pooled_B), False)) * 0.5
-        loss_d_b = (mse(D_B(real_A), True) + mse(D_B(pooled_A), False)) * 0.5
+        with setup.fwd():
+            loss_d_a = (mse(D_A(real_B), True) + mse(D_A(pooled_B), False)) * 0.5
+            loss_d_b = (mse(D_B(real_A), True) + mse(D_B(pooled_A), False)) * 0.5
         zero[2]()
         zero[3]()
         (loss_d_a + loss_d_b).backward()
@@ -238,7 +244,7 @@ def main():
         out["loss_D_B"] = loss_d_b.item()
         return out
 
-    last = time_steps(step, args.warmup, args.steps, args.profile)
+    last = time_steps(step, args.warmup, args.steps, args.profile, setup)
     print(f"params: G {g_params} D {d_params}; size {s}; blocks {args.n_blocks}; threads {torch.get_num_threads()}; "
           f"torch {torch.__version__}; leaky {args.leaky}; adam {args.adam}; inputs {'data' if args.data else 'noise'}; "
           f"last losses {last}", file=sys.stderr)

@@ -21,7 +21,11 @@ models/src/losses.rs and models/src/optim.rs:
     D's parameters requires_grad=False; G.zero_grad; loss_G = BCEwithlogits(D(fake), 1); backward;
     D's parameters requires_grad=True; Adam step G; loss_G read.
   Adam lr 2e-4, betas (0.5, 0.999), eps 1e-8 (torch.optim.Adam; on CPU tensors it runs the
-  single-tensor implementation, like ours, per parameter).
+  single-tensor implementation, like ours, per parameter; on CUDA its default is foreach, as PyTorch users get it).
+
+Device options (step_common.py): --device cuda (cudnn.benchmark on; the data stays on the CPU and each batch is
+copied to the device, as ganzoo's feed does), --channels-last (model and inputs), --amp bf16 with --amp-scope
+forward|step (torch.autocast around the forward passes and losses, or around the whole step).
 
 Prints `ms_per_step: X` (wall-clock mean over the timed steps), `cpu_ms_per_step: Y` (process CPU time, all threads) and, with --profile, the top ops of the profiler.
 Variant flags reproduce choices of our implementation inside PyTorch, to measure what each one costs:
@@ -29,24 +33,23 @@ Variant flags reproduce choices of our implementation inside PyTorch, to measure
   --adam ours       Adam written op by op as models/src/optim.rs does (unfused temporaries)
 """
 import argparse
-import os
 import struct
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from step_common import OursAdam, add_common_args, time_steps
+from step_common import OursAdam, Setup, add_common_args, time_steps
 
 
 def read_idx_images(path):
+    """(N, 1, rows, cols) uint8 from an IDX image file."""
     with open(path, "rb") as f:
         data = f.read()
     magic, n, rows, cols = struct.unpack(">IIII", data[:16])
     assert magic == 2051, f"{path}: not an IDX image file (magic {magic})"
-    px = np.frombuffer(data, dtype=np.uint8, offset=16, count=n * rows * cols)
+    px = torch.frombuffer(bytearray(data[16:16 + n * rows * cols]), dtype=torch.uint8)
     return px.reshape(n, 1, rows, cols)
 
 
@@ -102,20 +105,22 @@ def main():
     add_common_args(ap, warmup=5, steps=20)
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
+    setup = Setup(args)
+    dev = setup.dev
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
 
     px = read_idx_images(args.mnist)
     n, channels, rows, cols = px.shape
     assert rows == cols == 28, f"expected 28×28 digits, got {rows}×{cols}"
-    data = torch.from_numpy(px.astype(np.float32) / 127.5 - 1.0)  # [-1, 1], as data/src/mnist.rs
+    data = px.float() / 127.5 - 1.0  # [-1, 1], as data/src/mnist.rs; stays on the CPU
     per_epoch = n // args.batch
 
     G = generator(args.nz, args.ngf, channels)
     D = discriminator(args.ndf, channels, args.leaky)
     init_dcgan(G)
     init_dcgan(D)
+    G, D = setup.model(G), setup.model(D)
     g_params = sum(p.numel() for p in G.parameters())
     d_params = sum(p.numel() for p in D.parameters())
     if args.expect_g_params is not None:
@@ -135,35 +140,38 @@ def main():
         zero_g = lambda: opt_g.zero_grad(set_to_none=False)  # noqa: E731  (tch zeroes, never sets None)
         zero_d = lambda: opt_d.zero_grad(set_to_none=False)  # noqa: E731
 
-    state = {"perm": rng.permutation(n), "k": 0}
+    state = {"perm": torch.randperm(n, generator=gen), "k": 0}
 
     def next_real():
         if state["k"] == per_epoch:
-            state["perm"], state["k"] = rng.permutation(n), 0
+            state["perm"], state["k"] = torch.randperm(n, generator=gen), 0
         k = state["k"]
-        idx = torch.from_numpy(state["perm"][k * args.batch:(k + 1) * args.batch])
+        idx = state["perm"][k * args.batch:(k + 1) * args.batch]
         state["k"] += 1
-        return data.index_select(0, idx)
+        return setup.input(data.index_select(0, idx))
 
     d_params_list = list(D.parameters())
     bce = F.binary_cross_entropy_with_logits
 
     def step():
         real = next_real()
-        z = torch.randn(args.batch, args.nz)
-        fake = G(z.view(args.batch, args.nz, 1, 1))
+        z = setup.input(torch.randn(args.batch, args.nz, device=dev).view(args.batch, args.nz, 1, 1))
+        with setup.fwd():
+            fake = G(z)
         zero_d()
-        d_real = D(real).view(-1)
-        d_fake = D(fake.detach()).view(-1)
-        loss_d = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+        with setup.fwd():
+            d_real = D(real).view(-1)
+            d_fake = D(fake.detach()).view(-1)
+            loss_d = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
         loss_d.backward()
         opt_d.step()
         out = {"loss_D": loss_d.item(), "D_real": d_real.mean().item(), "D_fake": d_fake.mean().item()}
         for p in d_params_list:
             p.requires_grad_(False)
         zero_g()
-        s = D(fake).view(-1)
-        loss_g = bce(s, torch.ones_like(s))
+        with setup.fwd():
+            s = D(fake).view(-1)
+            loss_g = bce(s, torch.ones_like(s))
         loss_g.backward()
         for p in d_params_list:
             p.requires_grad_(True)
@@ -171,7 +179,7 @@ def main():
         out["loss_G"] = loss_g.item()
         return out
 
-    last = time_steps(lambda i: step(), args.warmup, args.steps, args.profile)
+    last = time_steps(lambda i: step(), args.warmup, args.steps, args.profile, setup)
     print(f"params: G {g_params} D {d_params}; threads {torch.get_num_threads()}; torch {torch.__version__}; "
           f"leaky {args.leaky}; adam {args.adam}; last losses {last}", file=sys.stderr)
 

@@ -11,9 +11,13 @@
 //! * `translate`: `run::translate` throughput (images/s) on the facades test photos, from 1-step runs.
 //! * `facades`: unpaired CycleGAN on real facades at 128×128 for a fixed step budget (bench/facades_128.yaml),
 //!   L1 / PSNR against the true test pairs next to the identity baseline.
+//! * `check`: verifies on `--device` what the step benches rely on (channels-last conversion, bf16 autocast).
+//!
+//! `dcgan` and `cyclegan` take `--device cpu|cuda`, `--channels-last` and `--bf16` (bench/device.rs).
 //!
 //! See bench/README.md for the options and measured figures.
 mod cyclegan;
+mod device;
 mod proto;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -25,8 +29,19 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [check] [OPTIONS]
                                                                            (default: ring dcgan)
+  device options (dcgan, cyclegan, check):
+                  --device cpu|cuda  where both sides train (default cpu); on CUDA: cuDNN benchmark mode on both
+                                     sides, the clock read after a device synchronize, wall ms only
+                  --channels-last    4-D parameters (and their Adam moments) in channels-last strides; the PyTorch
+                                     side: model.to(memory_format=torch.channels_last) and inputs likewise
+                  --bf16             bf16 autocast: ours around the whole train_step (the only region the library
+                                     lets the bench wrap), PyTorch around the same region and, as a third column,
+                                     around the forward passes only (its documented usage)
+                  --no-ours-bf16     with --bf16: our side stays fp32 (PyTorch's bf16 next to our fp32)
+                  --python PATH      interpreter of the PyTorch scripts (default $GANZOO_PYTHON, else .venv/bin/python)
+  check:          channels-last strides and same losses, the bf16 autocast binding (uses --device, MNIST, facades)
   ring options:   --seeds 0,1,2      seeds to train (each seed: minimax, non_saturating, wgan_gp)
                   --ring-steps N     generator steps per run (default: the config's, 3000)
                   --losses a,b,c     subset of minimax,non_saturating,wgan_gp
@@ -71,6 +86,42 @@ pub struct Opts {
     pub translate_settings: Vec<(i64, i64, usize)>,
     pub translate_images: usize,
     pub facades_steps: Option<i64>,
+    pub device: tch::Device,
+    pub channels_last: bool,
+    pub bf16: bool,
+    pub ours_bf16: bool,
+}
+
+impl Opts {
+    /// Whether our side runs under bf16 autocast.
+    pub fn ours_in_bf16(&self) -> bool {
+        self.bf16 && self.ours_bf16
+    }
+
+    /// What our side runs, for the table headers.
+    pub fn ours_variant(&self) -> String {
+        let mut v = vec![if self.ours_in_bf16() { "bf16 autocast around train_step" } else { "fp32" }];
+        if self.channels_last {
+            v.push("channels-last");
+        }
+        v.join(", ")
+    }
+
+    /// The PyTorch scripts' variant options: device, channels-last and (with `scope`) bf16 autocast.
+    pub fn torch_args(&self, scope: Option<&str>) -> Vec<String> {
+        let mut a = vec!["--device".to_string(), device::device_name(self.device)];
+        if self.channels_last {
+            a.push("--channels-last".into());
+        }
+        if let Some(scope) = scope {
+            a.extend(["--amp".into(), "bf16".into(), "--amp-scope".into(), scope.into()]);
+        }
+        a
+    }
+
+    pub fn cuda(&self) -> bool {
+        self.device != tch::Device::Cpu
+    }
 }
 
 /// `128:6:3,256:9:2` -> [(128, 6, 3), (256, 9, 2)]; a missing third field is 0.
@@ -119,6 +170,10 @@ fn parse_args() -> Result<Opts> {
         translate_settings: vec![(128, 6, 0), (256, 9, 0)],
         translate_images: 0,
         facades_steps: None,
+        device: tch::Device::Cpu,
+        channels_last: false,
+        bf16: false,
+        ours_bf16: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -129,7 +184,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "check" => o.benches.push(a.clone()),
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -148,6 +203,12 @@ fn parse_args() -> Result<Opts> {
             "--translate-settings" => o.translate_settings = settings(&val("--translate-settings")?, "--translate-settings")?,
             "--translate-images" => o.translate_images = val("--translate-images")?.parse()?,
             "--facades-steps" => o.facades_steps = Some(val("--facades-steps")?.parse()?),
+            "--device" => o.device = device::parse_device(&val("--device")?)?,
+            "--channels-last" => o.channels_last = true,
+            "--bf16" => o.bf16 = true,
+            "--no-ours-bf16" => o.ours_bf16 = false,
+            // Read by python(); set before any thread starts.
+            "--python" => std::env::set_var("GANZOO_PYTHON", val("--python")?),
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
@@ -168,8 +229,22 @@ fn parse_args() -> Result<Opts> {
     Ok(o)
 }
 
+/// The repository root: `$GANZOO_ROOT`, else the current directory when it holds bench/ and configs/ (a
+/// prebuilt binary run from a copy of the repository elsewhere), else where the bench was compiled.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        if let Some(r) = std::env::var_os("GANZOO_ROOT").filter(|r| !r.is_empty()) {
+            return PathBuf::from(r);
+        }
+        if let Ok(cwd) = std::env::current_dir() {
+            if cwd.join("bench/dcgan_step.py").is_file() && cwd.join("configs/papers").is_dir() {
+                return cwd;
+            }
+        }
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    })
+    .clone()
 }
 
 pub fn cache_dir() -> PathBuf {
@@ -285,41 +360,36 @@ fn ring(o: &Opts) -> Result<()> {
 
 // --------------------------------------------------------------------------------------------- dcgan
 
-pub fn dcgan_config(threads: i32, batch: i64) -> Result<ganzoo_pipelines::config::Config> {
+pub fn dcgan_config(threads: i32, batch: i64, device: tch::Device) -> Result<ganzoo_pipelines::config::Config> {
     let config = root().join("configs/papers/dcgan_mnist.yaml");
     let ov = vec![
         format!("threads={threads}"),
         format!("train.batch_size={batch}"),
         format!("data.root={}", cache_dir().join("mnist").display()),
+        format!("device={}", device::device_name(device)),
     ];
     Ok(ganzoo_pipelines::run::load_config(&config, &ov)?.config)
 }
 
-/// (wall ms, CPU ms) per `Gan::train_step` over `steps` timed steps after `warmup`, on a freshly built family;
-/// and G's, D's parameter counts.
-fn ours_ms(threads: i32, batch: i64, warmup: usize, steps: usize) -> Result<((f64, f64), i64, i64)> {
+/// (wall ms, CPU ms) per `Gan::train_step` over `o.steps` timed steps after `o.warmup`, on a family freshly
+/// built on `o.device` (channels-last and bf16 autocast as `o` says).
+fn ours_ms(o: &Opts, threads: i32) -> Result<(f64, f64)> {
     tch::set_num_threads(threads);
-    let cfg = dcgan_config(threads, batch)?;
-    let mut gan = Gan::new(&cfg, tch::Device::Cpu, true)?;
-    let counts = gan.parameter_counts();
-    let (g, d) = (counts[0].1, counts[1].1);
-    for s in 0..warmup {
-        gan.train_step(s as i64)?;
+    let cfg = dcgan_config(threads, o.batch, o.device)?;
+    let mut gan = Gan::new(&cfg, o.device, true)?;
+    if o.channels_last {
+        device::family_channels_last(&mut gan)?;
     }
-    let (t0, c0) = (Instant::now(), cpu_seconds());
-    for s in 0..steps {
-        gan.train_step((warmup + s) as i64)?;
-    }
-    let n = steps as f64;
-    Ok(((t0.elapsed().as_secs_f64() * 1000.0 / n, (cpu_seconds() - c0) * 1000.0 / n), g, d))
+    device::time_steps(o.device, o.ours_in_bf16(), o.warmup, o.steps, |s| gan.train_step(s).map(|_| ()).map_err(Into::into))
 }
 
+/// The interpreter of the PyTorch scripts: `$GANZOO_PYTHON` (what `--python` sets), else the repo's .venv.
 pub fn python() -> PathBuf {
-    root().join(".venv/bin/python")
+    std::env::var_os("GANZOO_PYTHON").filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"))
 }
 
 /// Runs bench/dcgan_step.py and returns its (wall ms, CPU ms) per step (and its stdout, for --profile).
-pub fn pytorch_ms(threads: i32, batch: i64, warmup: usize, steps: usize, g: i64, d: i64, extra: &[&str]) -> Result<((f64, f64), String)> {
+pub fn pytorch_ms(threads: i32, batch: i64, warmup: usize, steps: usize, g: i64, d: i64, extra: &[String]) -> Result<((f64, f64), String)> {
     let images = cache_dir().join("mnist/images-idx3-ubyte");
     let mut args: Vec<String> = vec!["--mnist".into(), images.display().to_string(), "--threads".into(), threads.to_string(), "--batch".into(), batch.to_string()];
     args.extend(["--warmup".into(), warmup.to_string(), "--steps".into(), steps.to_string()]);
@@ -327,27 +397,82 @@ pub fn pytorch_ms(threads: i32, batch: i64, warmup: usize, steps: usize, g: i64,
     run_step_script("bench/dcgan_step.py", &args, extra)
 }
 
-/// Median wall and CPU ms of ours and theirs with their ratios, then each round's wall ms (`decimals` places):
-/// the columns every side-by-side table prints. Samples are (wall ms, CPU ms).
-pub fn ratio_columns(ours: &[(f64, f64)], theirs: &[(f64, f64)], decimals: usize) -> String {
+fn rounds(v: &[(f64, f64)], decimals: usize) -> String {
+    v.iter().map(|x| format!("{:.*}", decimals, x.0)).collect::<Vec<_>>().join(" ")
+}
+
+/// One side-by-side row's measurements: ours, PyTorch on the same variant, and (with --bf16) PyTorch with
+/// autocast around the forward passes only.
+#[derive(Default)]
+pub struct Samples {
+    pub ours: Vec<(f64, f64)>,
+    pub theirs: Vec<(f64, f64)>,
+    pub theirs_fwd: Vec<(f64, f64)>,
+}
+
+/// The table header matching [`row_columns`] (after the row's own leading columns).
+pub fn header_columns(o: &Opts) -> String {
+    let mut h = if o.cuda() {
+        format!("{:>9} {:>9} {:>7}", "ours ms", "torch ms", "ratio")
+    } else {
+        format!("{:>9} {:>9} {:>7} | {:>9} {:>9} {:>7}", "ours ms", "torch ms", "ratio", "ours CPU", "torch CPU", "ratio")
+    };
+    if o.bf16 {
+        h.push_str(&format!(" | {:>9} {:>7}", "fwd-AC ms", "ratio"));
+    }
+    h + " | wall ms per round (ours | torch); load average"
+}
+
+/// The measured columns of a row (medians over rounds, then each round's wall ms): on CPU wall and CPU ms with
+/// their ratios ours/PyTorch, on CUDA wall ms only (CPU time there is the host thread waiting); with --bf16 also
+/// PyTorch's forward-only autocast and our ratio to it.
+pub fn row_columns(o: &Opts, s: &Samples, decimals: usize) -> String {
     let wall = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.0).collect::<Vec<_>>());
     let cpu = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.1).collect::<Vec<_>>());
-    let rounds = |v: &[(f64, f64)]| v.iter().map(|x| format!("{:.*}", decimals, x.0)).collect::<Vec<_>>().join(" ");
-    format!(
-        "{:>9.1} {:>9.1} {:>7.3} | {:>9.1} {:>9.1} {:>7.3} | {} | {}",
-        wall(ours),
-        wall(theirs),
-        wall(ours) / wall(theirs),
-        cpu(ours),
-        cpu(theirs),
-        cpu(ours) / cpu(theirs),
-        rounds(ours),
-        rounds(theirs)
-    )
+    let (ow, tw) = (wall(&s.ours), wall(&s.theirs));
+    let decimals = if o.cuda() { 3 } else { decimals };
+    let mut groups = vec![format!("{:>9.*} {:>9.*} {:>7.3}", decimals.max(1), ow, decimals.max(1), tw, ow / tw)];
+    if !o.cuda() {
+        let (oc, tc) = (cpu(&s.ours), cpu(&s.theirs));
+        groups.push(format!("{:>9.1} {:>9.1} {:>7.3}", oc, tc, oc / tc));
+    }
+    if o.bf16 {
+        let f = wall(&s.theirs_fwd);
+        groups.push(format!("{:>9.*} {:>7.3}", decimals.max(1), f, ow / f));
+    }
+    groups.push(rounds(&s.ours, decimals));
+    groups.push(rounds(&s.theirs, decimals));
+    if o.bf16 {
+        groups.push(format!("fwd-AC {}", rounds(&s.theirs_fwd, decimals)));
+    }
+    groups.join(" | ")
+}
+
+/// The lines every side-by-side table ends with: what the columns mean for these options.
+pub fn legend(o: &Opts) {
+    if o.cuda() {
+        println!("   ms = wall-clock ms per training step after a device synchronize (median over rounds); CPU time is not reported on CUDA");
+    } else {
+        println!("   ms = wall-clock ms per training step (median over rounds); CPU = CPU ms per step of the whole process, all threads");
+    }
+    println!("   ours: {}; torch: the same variant{}", o.ours_variant(), if o.bf16 { " (bf16 autocast around the whole step, as ours)" } else { "" });
+    if o.bf16 {
+        println!("   fwd-AC = PyTorch with bf16 autocast around the forward passes and losses only (torch.autocast's documented usage); ratio = ours / it");
+        if !o.ours_bf16 {
+            println!("   --no-ours-bf16: ours is fp32 here, so these ratios are the gap our fp32 step leaves against PyTorch's bf16");
+        }
+    }
+}
+
+/// Prints the `setup:` line(s) of a PyTorch script's stdout (device, cuDNN, TF32, memory format, autocast).
+pub fn print_setup(stdout: &str) {
+    for l in stdout.lines().filter(|l| l.starts_with("setup:")) {
+        println!("   torch {l}");
+    }
 }
 
 /// Runs a PyTorch step script of bench/ and reads its `ms_per_step:` and `cpu_ms_per_step:` lines.
-pub fn run_step_script(script: &str, args: &[String], extra: &[&str]) -> Result<((f64, f64), String)> {
+pub fn run_step_script(script: &str, args: &[String], extra: &[String]) -> Result<((f64, f64), String)> {
     let script = root().join(script);
     let out = Command::new(python())
         .arg(&script)
@@ -375,8 +500,19 @@ fn check_mnist() -> Result<()> {
     if !images.exists() {
         bail!("{} is missing: run `./target/debug/ganzoo data get mnist --cache {}` first (bash .ci/dev bench does)", images.display(), cache_dir().display());
     }
-    if !python().exists() {
-        bail!("{} is missing: run `bash .ci/dev test` (or quickstart) once to set up the virtualenv", python().display());
+    check_python()
+}
+
+/// Fails unless the PyTorch scripts' interpreter exists (a bare name like `python3` is looked up in PATH).
+pub fn check_python() -> Result<()> {
+    let p = python();
+    let found = if p.components().count() > 1 {
+        p.exists()
+    } else {
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(&p).is_file()))
+    };
+    if !found {
+        bail!("{} is missing: run `bash .ci/dev test` (or quickstart) once to set up the virtualenv, or pass --python PATH", p.display());
     }
     Ok(())
 }
@@ -387,29 +523,38 @@ fn dcgan(o: &Opts) -> Result<()> {
         "== dcgan: configs/papers/dcgan_mnist.yaml (28×28×1, nz 100, ngf = ndf = 64), batch {}, {} warm-up + {} timed steps per measurement, {} alternating rounds (ours, PyTorch, ours, ...); medians",
         o.batch, o.warmup, o.steps, o.rounds
     );
-    println!("   machine: {}; both sides on the venv's libtorch ({})", machine(), python().display());
-    println!(
-        "{:>7} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | wall ms per round (ours | torch); load average",
-        "threads", "ours ms", "torch ms", "ratio", "ours CPU", "torch CPU", "ratio"
-    );
+    println!("   machine: {}; PyTorch side: {}", machine(), python().display());
+    println!("   {}", device::setup(o.device));
+    println!("{:>7} | {}", "threads", header_columns(o));
+    let torch_scope = if o.bf16 { Some("step") } else { None };
     for &t in &o.threads {
-        let (mut ours, mut theirs) = (vec![], vec![]);
+        // Parameter counts for the script's assertions (a family without data, on the CPU).
+        let c = Gan::new(&dcgan_config(t, o.batch, tch::Device::Cpu)?, tch::Device::Cpu, false)?.parameter_counts();
+        let (g, d) = (c[0].1, c[1].1);
+        let mut s = Samples::default();
         let la0 = loadavg();
-        for _ in 0..o.rounds {
-            let (ms, g, d) = ours_ms(t, o.batch, o.warmup, o.steps)?;
-            ours.push(ms);
-            let (pms, _) = pytorch_ms(t, o.batch, o.warmup, o.steps, g, d, &[])?;
-            theirs.push(pms);
+        for r in 0..o.rounds {
+            s.ours.push(ours_ms(o, t)?);
+            let (pms, out) = pytorch_ms(t, o.batch, o.warmup, o.steps, g, d, &o.torch_args(torch_scope))?;
+            if r == 0 && t == o.threads[0] {
+                print_setup(&out);
+            }
+            s.theirs.push(pms);
+            if o.bf16 {
+                s.theirs_fwd.push(pytorch_ms(t, o.batch, o.warmup, o.steps, g, d, &o.torch_args(Some("forward")))?.0);
+            }
         }
-        println!("{:>7} | {}; load {} -> {}", t, ratio_columns(&ours, &theirs, 1), la0, loadavg());
+        println!("{:>7} | {}; load {} -> {}", t, row_columns(o, &s, 1), la0, loadavg());
     }
-    println!("   ms = wall-clock ms per training step (median over rounds); CPU = CPU ms per step of the whole process, all threads");
+    legend(o);
     if o.profile {
         let t = o.threads[0];
-        let cfg = dcgan_config(t, o.batch)?;
+        let cfg = dcgan_config(t, o.batch, tch::Device::Cpu)?;
         let c = Gan::new(&cfg, tch::Device::Cpu, false)?.parameter_counts();
         println!("-- PyTorch profile of our procedure re-created in PyTorch (--leaky max --adam ours), {t} thread(s):");
-        let (_, out) = pytorch_ms(t, o.batch, o.warmup, o.steps, c[0].1, c[1].1, &["--leaky", "max", "--adam", "ours", "--profile"])?;
+        let mut extra: Vec<String> = ["--leaky", "max", "--adam", "ours", "--profile"].map(String::from).to_vec();
+        extra.extend(o.torch_args(torch_scope));
+        let (_, out) = pytorch_ms(t, o.batch, o.warmup, o.steps, c[0].1, c[1].1, &extra)?;
         println!("{out}");
     }
     Ok(())
@@ -426,6 +571,7 @@ fn main() -> Result<()> {
             "cyclegan" => cyclegan::step_time(&o)?,
             "translate" => cyclegan::translate(&o)?,
             "facades" => cyclegan::quality(&o)?,
+            "check" => device::check(&o)?,
             "proto" => {
                 check_mnist()?;
                 proto::run(&o)?

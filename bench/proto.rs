@@ -219,7 +219,7 @@ fn time_gan(threads: i32, o: &Opts, extra: &[String]) -> Result<(f64, f64)> {
     let mut cfg_over = vec![];
     cfg_over.extend_from_slice(extra);
     let cfg = if extra.is_empty() {
-        dcgan_config(threads, o.batch)?
+        dcgan_config(threads, o.batch, Device::Cpu)?
     } else {
         let config = crate::root().join("configs/papers/dcgan_mnist.yaml");
         let mut ov = vec![

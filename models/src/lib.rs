@@ -3,6 +3,9 @@
 //! Pure tensor code, no file I/O. All randomness comes from explicit seeded RNGs ([`rng`]), never from
 //! libtorch's process-wide generator.
 
+pub mod bert;
+pub mod classifier;
+pub mod cond;
 pub mod cyclegan;
 pub mod dcgan;
 pub mod error;
@@ -13,6 +16,8 @@ pub mod nets;
 pub mod optim;
 pub mod rng;
 pub mod spectral;
+pub mod text;
 
+pub use bert::{BertConfig, MiniLm};
 pub use error::{ModelError, Result};
 pub use nets::{DataShape, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};

@@ -505,6 +505,13 @@ pub enum LrSchedule {
     },
     /// Multiply by `gamma` every `every` steps (StackGAN / GAN-CLS halve the LR every N epochs).
     Step { every: i64, gamma: f64 },
+    /// Multiply by `gamma` every step, never below `min` (Mirza & Osindero: lr 0.1 divided by 1.00004 a
+    /// step down to 1e-6, i.e. gamma 1/1.00004, min 1e-5).
+    Exponential {
+        gamma: f64,
+        #[serde(default)]
+        min: f64,
+    },
 }
 
 fn default_linear_start() -> f64 {
@@ -533,6 +540,7 @@ impl LrSchedule {
                     gamma.powi((step.max(0) / every) as i32)
                 }
             }
+            LrSchedule::Exponential { gamma, min } => gamma.powf(step.max(0) as f64).max(min),
         }
     }
 
@@ -556,6 +564,16 @@ impl LrSchedule {
                 }
                 if !(gamma.is_finite() && gamma > 0.0) {
                     p.push(format!("step schedule gamma must be > 0, got {gamma}"));
+                }
+                p
+            }
+            LrSchedule::Exponential { gamma, min } => {
+                let mut p = vec![];
+                if !(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0) {
+                    p.push(format!("exponential schedule gamma must be in (0, 1], got {gamma}"));
+                }
+                if !(0.0..=1.0).contains(&min) {
+                    p.push(format!("exponential schedule min must be a factor in [0, 1], got {min}"));
                 }
                 p
             }

@@ -11,6 +11,13 @@ use tch::{Device, Tensor};
 /// Losses and diagnostics of one step, by name (e.g. `loss_D`, `loss_G`).
 pub type Losses = BTreeMap<String, f64>;
 
+/// What a conditional sample is asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Class(i64),
+    Prompt(String),
+}
+
 /// A model family the training engine can drive.
 pub trait Trainable {
     /// Every network's variables by checkpoint prefix (e.g. `G`, `D`, `G_ema`).
@@ -24,6 +31,16 @@ pub trait Trainable {
     fn write_samples(&self, path: &Path) -> Result<()>;
     /// Writes `n` fresh samples drawn with `seed` to `path` (PNG).
     fn sample_to(&self, n: usize, seed: u64, path: &Path) -> Result<()>;
+    /// Writes `n` samples of one condition (a class or a prompt) drawn with `seed` to `path` (PNG).
+    fn sample_with(&self, _n: usize, _seed: u64, cond: &Condition, _path: &Path) -> Result<()> {
+        Err(crate::PipelineError::Usage(format!(
+            "{}: this run is not conditional; sample it without --class or --prompt",
+            match cond {
+                Condition::Class(_) => "--class",
+                Condition::Prompt(_) => "--prompt",
+            }
+        )))
+    }
     /// The family's metrics, with the protocol used.
     fn evaluate(&self) -> Result<serde_json::Value>;
     /// One line saying what the evaluation shows.
@@ -45,10 +62,12 @@ pub trait Trainable {
     }
 }
 
-/// Builds the config's family on `device`; `with_data` opens the training data too.
-pub fn build(cfg: &Config, device: Device, with_data: bool) -> Result<Box<dyn Trainable>> {
+/// Builds the config's family on `device`; `with_data` opens the training data too. `run_dir` is the run's
+/// folder, where families keep what they derive from the data (a trained tokenizer).
+pub fn build(cfg: &Config, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dyn Trainable>> {
     Ok(match &cfg.model {
         ModelConfig::Gan(_) => Box::new(crate::gan::Gan::new(cfg, device, with_data)?),
         ModelConfig::Cyclegan(_) => Box::new(crate::cyclegan::CycleGan::new(cfg, device, with_data)?),
+        ModelConfig::Cgan(_) | ModelConfig::GanCls(_) => Box::new(crate::cond::Cond::new(cfg, device, with_data, run_dir)?),
     })
 }

@@ -26,6 +26,11 @@ impl Feed {
 
     /// The `draw`-th batch of the run (CPU). Draws are consecutive; the first one fixes the loader position.
     pub fn next(&mut self, draw: i64) -> Result<Tensor> {
+        Ok(self.next_labelled(draw)?.0)
+    }
+
+    /// The `draw`-th batch with its labels (class labels, or dataset indices for captioned data).
+    pub fn next_labelled(&mut self, draw: i64) -> Result<(Tensor, Option<Tensor>)> {
         let per_epoch = self.loader.batches_per_epoch();
         if per_epoch == 0 {
             return Err(PipelineError::Usage(format!(
@@ -37,7 +42,10 @@ impl Feed {
         let (loader, draw) = (&self.loader, draw as usize);
         let it = self.iter.get_or_insert_with(|| loader.iter_from(draw / per_epoch, draw % per_epoch));
         match it.next() {
-            Some(b) => Ok(b?.x),
+            Some(b) => {
+                let b = b?;
+                Ok((b.x, b.y))
+            }
             None => Err(PipelineError::Runtime("the data loader stopped".into())),
         }
     }

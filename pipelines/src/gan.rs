@@ -85,6 +85,13 @@ impl Source {
                 Source::Images(Feed::new(cfg, Arc::new(ganzoo_data::mnist::Mnist::open(&dir, *pad_to_32)?)))
             }
             DataConfig::ImageFolder(f) => Source::Images(Feed::new(cfg, Arc::new(ganzoo_data::folder::ImageFolder::open(f)?))),
+            DataConfig::Shapes(s) => Source::Images(Feed::new(
+                cfg,
+                Arc::new(ganzoo_data::shapes::CaptionedShapes::open(s, ganzoo_data::Split::Train, cfg.seed)?),
+            )),
+            DataConfig::Captioned(c) => {
+                Source::Images(Feed::new(cfg, Arc::new(ganzoo_data::captions::CaptionedImages::open(c, ganzoo_data::Split::Train)?)))
+            }
             DataConfig::Unpaired(_) | DataConfig::Shapes2(_) => {
                 return Err(PipelineError::Usage(format!("data.kind: {} is for family cyclegan", cfg.data.kind())))
             }
@@ -165,15 +172,8 @@ impl Gan {
             let extent = if set == Toy2d::Ring8 { 3.0 } else { 6.0 };
             return crate::plot::scatter_png(path, &real, &tensor_points(&x)?, &set.centers(), extent);
         }
-        let size = x.size();
-        let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
-        let flat = x.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([n, c * h * w]);
-        let mut images = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            images.push(Vec::<f32>::try_from(&flat.get(i)).map_err(PipelineError::torch("reading samples"))?);
-        }
-        let ncol = (n as f64).sqrt().ceil() as usize;
-        ganzoo_data::grid::save_png_grid(&images, c, h, w, ncol, path)?;
+        let ncol = (x.size()[0] as f64).sqrt().ceil() as usize;
+        crate::plot::save_tensor_grid(&x, ncol, path)?;
         Ok(())
     }
 }

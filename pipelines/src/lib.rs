@@ -1,6 +1,7 @@
 //! ganzoo pipelines: strict YAML configs, the training engine, checkpoints, sampling and evaluation.
 pub mod alloc;
 pub mod checkpoint;
+pub mod cond;
 pub mod config;
 pub mod cyclegan;
 pub mod device;
@@ -9,8 +10,10 @@ pub mod error;
 pub mod family;
 pub mod feed;
 pub mod gan;
+pub mod judge;
 pub mod plot;
 pub mod progress;
 pub mod run;
+pub mod text;
 
 pub use error::{PipelineError, Result};

@@ -43,3 +43,17 @@ pub fn scatter_png(path: &Path, real: &[[f32; 2]], fake: &[[f32; 2]], centers: &
             .map_err(|e| PipelineError::Runtime(format!("{}: cannot write PNG: {e}", tmp.display())))
     })
 }
+
+/// The images of a batch (N, C, H, W) in [-1, 1], each as CHW values on the CPU.
+pub fn tensor_images(x: &tch::Tensor) -> Result<Vec<Vec<f32>>> {
+    let n = x.size()[0];
+    let flat = x.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous().view([n, -1]);
+    (0..n).map(|i| Vec::<f32>::try_from(&flat.get(i)).map_err(PipelineError::torch("reading images"))).collect()
+}
+
+/// Writes a batch (N, C, H, W) in [-1, 1] as a PNG grid with `ncol` columns, atomically.
+pub fn save_tensor_grid(x: &tch::Tensor, ncol: usize, path: &Path) -> Result<()> {
+    let s = x.size();
+    ganzoo_data::grid::save_png_grid(&tensor_images(x)?, s[1], s[2], s[3], ncol, path)?;
+    Ok(())
+}

@@ -43,12 +43,12 @@ pub fn config_hash(cfg: &Config) -> Result<String> {
     Ok(format!("{h:016x}"))
 }
 
-fn build(cfg: &Config, with_data: bool) -> Result<Box<dyn Trainable>> {
+fn build(cfg: &Config, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dyn Trainable>> {
     let device = resolve_device(&cfg.device)?;
     if cfg.threads > 0 {
         tch::set_num_threads(cfg.threads as i32);
     }
-    family::build(cfg, device, with_data)
+    family::build(cfg, device, with_data, run_dir)
 }
 
 /// The final report of a run, also written to `report.json`.
@@ -105,8 +105,17 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
     let loaded = load_config(config, overrides)?;
     let cfg = &loaded.config;
     let run_dir = new_run_dir(out, &cfg.name)?;
-    let mut fam = build(cfg, true)?;
+    let existed = run_dir.exists();
     std::fs::create_dir_all(&run_dir).map_err(PipelineError::io(&run_dir))?;
+    let mut fam = match build(cfg, true, Some(&run_dir)) {
+        Ok(f) => f,
+        Err(e) => {
+            if !existed {
+                let _ = std::fs::remove_dir_all(&run_dir); // nothing of the run was written yet
+            }
+            return Err(e);
+        }
+    };
     write_resolved(&run_dir, &loaded, overrides)?;
     let outcome = engine::train(fam.as_mut(), cfg, &run_dir, &config_hash(cfg)?, ui)?;
     report(&run_dir, cfg, fam.as_ref(), &outcome)
@@ -116,7 +125,7 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
 pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json::Value> {
     let loaded = run_config(run_dir, overrides)?;
     let cfg = &loaded.config;
-    let mut fam = build(cfg, true)?;
+    let mut fam = build(cfg, true, Some(run_dir))?;
     if !overrides.is_empty() {
         write_resolved(run_dir, &loaded, overrides)?;
     }
@@ -147,7 +156,7 @@ fn write_resolved(run_dir: &Path, loaded: &Loaded<Config>, overrides: &[String])
 /// `ganzoo inspect CONFIG`: the resolved config and each network's parameter count.
 pub fn inspect(config: &Path, overrides: &[String]) -> Result<serde_json::Value> {
     let loaded = load_config(config, overrides)?;
-    let fam = family::build(&loaded.config, tch::Device::Cpu, false)?;
+    let fam = family::build(&loaded.config, tch::Device::Cpu, false, None)?;
     let params: serde_json::Map<_, _> = fam.parameter_counts().into_iter().map(|(n, c)| (n.to_string(), json!(c))).collect();
     Ok(json!({
         "config": serde_json::to_value(&loaded.config).map_err(|e| PipelineError::Runtime(e.to_string()))?,
@@ -160,7 +169,7 @@ pub fn inspect(config: &Path, overrides: &[String]) -> Result<serde_json::Value>
 /// A run's config and family with the newest checkpoint's networks loaded.
 fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Box<dyn Trainable>, i64)> {
     let cfg = run_config(run_dir, &[])?.config;
-    let fam = build(&cfg, with_data)?;
+    let fam = build(&cfg, with_data, Some(run_dir))?;
     let ckpt_dir = run_dir.join("checkpoints");
     let Some((meta, tensors)) = checkpoint::load_latest(&ckpt_dir)? else {
         return Err(PipelineError::Usage(format!("{} holds no checkpoint yet", ckpt_dir.display())));
@@ -169,8 +178,8 @@ fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Box<dyn Trainabl
     Ok((cfg, fam, meta.step))
 }
 
-/// `ganzoo sample RUN_DIR --n N --out FILE.png [--seed S]`.
-pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64) -> Result<serde_json::Value> {
+/// `ganzoo sample RUN_DIR --n N --out FILE.png [--seed S] [--class K | --prompt TEXT]`.
+pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64, cond: Option<&family::Condition>) -> Result<serde_json::Value> {
     if n == 0 {
         return Err(PipelineError::Usage("--n must be at least 1".into()));
     }
@@ -178,8 +187,16 @@ pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64) -> Result<serde_j
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(PipelineError::io(parent))?;
     }
-    fam.sample_to(n, seed, out)?;
-    Ok(json!({ "out": out.display().to_string(), "n": n, "seed": seed, "checkpoint_step": step }))
+    match cond {
+        Some(c) => fam.sample_with(n, seed, c, out)?,
+        None => fam.sample_to(n, seed, out)?,
+    }
+    let asked = match cond {
+        Some(family::Condition::Class(k)) => json!({ "class": k }),
+        Some(family::Condition::Prompt(p)) => json!({ "prompt": p }),
+        None => serde_json::Value::Null,
+    };
+    Ok(json!({ "out": out.display().to_string(), "n": n, "seed": seed, "checkpoint_step": step, "condition": asked }))
 }
 
 /// `ganzoo eval RUN_DIR`: the family's metrics on the newest checkpoint.
@@ -197,7 +214,7 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
     let loaded = load_config(config, overrides)?;
     let cfg = &loaded.config;
     let run_dir = new_run_dir(Some(out), &cfg.name)?;
-    let fam = build(cfg, false)?;
+    let fam = build(cfg, false, Some(&run_dir))?;
     let mut imported = Vec::new();
     for w in weights {
         let Some((net, file)) = w.split_once('=') else {
@@ -278,4 +295,16 @@ pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: O
         "seconds": seconds,
         "images_per_second": done as f64 / seconds.max(1e-9),
     }))
+}
+
+/// `ganzoo data check captioned ROOT`: counts and every problem of a CUB / Oxford-102 style folder.
+pub fn check_captioned(root: &Path, images: &str, text: &str) -> Result<serde_json::Value> {
+    let cfg = ganzoo_data::captions::CaptionedConfig {
+        root: root.to_path_buf(),
+        images: images.to_string(),
+        text: text.to_string(),
+        ..ganzoo_data::captions::CaptionedConfig::new(root)
+    };
+    let r = ganzoo_data::captions::check_layout(&cfg);
+    Ok(json!({ "images": r.images, "caption_files": r.caption_files, "train": r.train, "test": r.test, "problems": r.problems }))
 }

@@ -3,11 +3,16 @@
 //! Every struct rejects unknown keys (`deny_unknown_fields`, never `flatten`); choices are enums.
 pub mod load;
 
+use ganzoo_data::captions::CaptionedConfig;
 use ganzoo_data::folder::ImageFolderConfig;
+use ganzoo_data::shapes::ShapesConfig;
+use ganzoo_data::tokenize::TokenizerConfig;
 use ganzoo_data::shapes2::Shapes2Config;
 use ganzoo_data::unpaired::UnpairedConfig;
 use ganzoo_models::losses::AdvLoss;
+use ganzoo_models::cond::{CondDiscriminatorConfig, CondGeneratorConfig, HeadDesign};
 use ganzoo_models::cyclegan::{PatchDiscriminatorConfig, ResnetGeneratorConfig};
+use ganzoo_models::text::TextEncoderConfig;
 use ganzoo_models::nets::{DataShape, DiscriminatorConfig, GeneratorConfig};
 use ganzoo_models::optim::{LrSchedule, OptimizerConfig};
 use serde::{Deserialize, Serialize};
@@ -78,6 +83,10 @@ pub enum DataConfig {
     Unpaired(UnpairedConfig),
     /// Procedural two-domain scenes with a hidden ground-truth correspondence.
     Shapes2(Shapes2Config),
+    /// Procedural captioned shapes ("a small red circle on a blue background") with exact attributes.
+    Shapes(ShapesConfig),
+    /// Images with caption files in the CUB-200 / Oxford-102 layout (`images/`, `text/`, split files).
+    Captioned(CaptionedConfig),
 }
 
 impl DataConfig {
@@ -92,6 +101,8 @@ impl DataConfig {
             DataConfig::ImageFolder(f) => DataShape { channels: f.channels, height: f.size, width: f.size },
             DataConfig::Unpaired(u) => DataShape { channels: u.channels, height: u.size, width: u.size },
             DataConfig::Shapes2(s) => DataShape { channels: 3, height: s.size, width: s.size },
+            DataConfig::Shapes(s) => DataShape { channels: 3, height: s.size, width: s.size },
+            DataConfig::Captioned(c) => DataShape { channels: 3, height: c.size, width: c.size },
         }
     }
 
@@ -109,6 +120,22 @@ impl DataConfig {
             DataConfig::ImageFolder(_) => "image_folder",
             DataConfig::Unpaired(_) => "unpaired",
             DataConfig::Shapes2(_) => "shapes2",
+            DataConfig::Shapes(_) => "shapes",
+            DataConfig::Captioned(_) => "captioned",
+        }
+    }
+
+    /// Whether every example comes with captions (text-to-image data).
+    pub fn has_captions(&self) -> bool {
+        matches!(self, DataConfig::Shapes(_) | DataConfig::Captioned(_))
+    }
+
+    /// The number of class labels, for class-conditional data (MNIST; image folders with class subfolders
+    /// report theirs when opened, so `None` here).
+    pub fn known_classes(&self) -> Option<i64> {
+        match self {
+            DataConfig::Mnist { .. } => Some(10),
+            _ => None,
         }
     }
 
@@ -126,6 +153,10 @@ pub enum ModelConfig {
     Gan(GanModelConfig),
     /// CycleGAN (Zhu et al. 2017): G_A: A→B, G_B: B→A, PatchGAN D_A (judges B) and D_B (judges A).
     Cyclegan(CycleganModelConfig),
+    /// Class-conditional GAN (Mirza & Osindero 2014): G(z, y), D(x, y); concatenation or projection D.
+    Cgan(CondModelConfig),
+    /// Text-conditional GAN-CLS / GAN-INT (Reed et al. 2016): G(z, φ(t)), matching-aware D.
+    GanCls(CondModelConfig),
 }
 
 impl ModelConfig {
@@ -134,8 +165,145 @@ impl ModelConfig {
         match self {
             ModelConfig::Gan(_) => "gan",
             ModelConfig::Cyclegan(_) => "cyclegan",
+            ModelConfig::Cgan(_) => "cgan",
+            ModelConfig::GanCls(_) => "gan_cls",
         }
     }
+}
+
+/// Networks and loss weights of the conditional families (`cgan`: class labels; `gan_cls`: captions).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CondModelConfig {
+    /// Size of the noise vector z.
+    #[serde(default = "default_z_dim")]
+    pub z_dim: i64,
+    /// Distribution of z: normal N(0, 1), or uniform U(−1, 1) (Mirza & Osindero).
+    #[serde(default)]
+    pub noise: Noise,
+    /// G(z, c): `mlp` (Mirza & Osindero) or `dcgan` (GAN-CLS).
+    pub generator: CondGeneratorConfig,
+    /// D(x, c): `maxout` (Mirza & Osindero), `dcgan` (GAN-CLS, text replicated at 4×4) or `projection`.
+    pub discriminator: CondDiscriminatorConfig,
+    /// `joint`: one score for "real and matching"; `split`: a real/fake head on the image alone plus a match
+    /// head on image + condition, each with its own loss term.
+    #[serde(default)]
+    pub heads: HeadDesign,
+    /// Weight w of the (real image, mismatching condition) → fake term in D's loss; the (generated image,
+    /// matching condition) → fake term gets 1 − w. GAN-CLS: 0.5 (default for gan_cls); plain CGAN: 0
+    /// (default for cgan).
+    #[serde(default)]
+    pub mismatch_weight: Option<f64>,
+    /// GAN-INT (Reed et al. 2016, §4.3): weight of an extra generator term on interpolated conditions
+    /// β·c₁ + (1 − β)·c₂ with β = 0.5; 0 switches it off (the paper's GAN-INT uses 1).
+    #[serde(default)]
+    pub interpolation: f64,
+    /// Captions and the text encoder (family gan_cls only).
+    #[serde(default)]
+    pub text: Option<TextConfig>,
+    /// How parameters are initialized.
+    #[serde(default)]
+    pub init: Init,
+}
+
+impl CondModelConfig {
+    /// The mismatch weight with the family's default.
+    pub fn mismatch(&self, text: bool) -> f64 {
+        self.mismatch_weight.unwrap_or(if text { 0.5 } else { 0.0 })
+    }
+}
+
+/// The distribution of the noise z.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Noise {
+    #[default]
+    Normal,
+    Uniform,
+}
+
+/// How captions become condition vectors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TextConfig {
+    /// The text encoder: `trainable`, `minilm` (pretrained, frozen) or `precomputed` embeddings.
+    pub encoder: TextEncoderChoice,
+    /// Tokenizer of a trainable encoder: `word_level` or `bpe` trained on the training captions (saved as
+    /// `tokenizer.json` in the run), or `file` (a user's tokenizer.json). MiniLM uses its own.
+    #[serde(default)]
+    pub tokenizer: TokenizerConfig,
+    /// Embeddings of this many randomly chosen captions of an image are averaged (Reed et al.: 4).
+    #[serde(default = "four")]
+    pub captions_per_image: usize,
+    /// Captions are cut to this many tokens.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+}
+
+fn four() -> usize {
+    4
+}
+fn default_max_tokens() -> usize {
+    32
+}
+
+/// Which text encoder turns a caption into φ(t).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TextEncoderChoice {
+    /// A text encoder of models/ trained here: contrastively pretrained on (image, caption) pairs and then
+    /// frozen (`training: pretrained`), or trained jointly by D's loss (`training: joint`).
+    Trainable {
+        /// The network: `arch: gru` (bidirectional GRU) or `arch: transformer`.
+        #[serde(default)]
+        network: TextEncoderConfig,
+        /// Size of φ(t).
+        #[serde(default = "default_text_dim")]
+        dim: i64,
+        #[serde(default)]
+        training: TextTraining,
+        /// Contrastive pretraining steps before GAN training (training: pretrained).
+        #[serde(default = "default_pretrain_steps")]
+        pretrain_steps: i64,
+        /// Learning rate of the encoder's Adam (pretraining or joint training).
+        #[serde(default = "default_text_lr")]
+        lr: f64,
+    },
+    /// The pretrained MiniLM sentence encoder (all-MiniLM-L6-v2, 384-d), frozen; `ganzoo data get minilm`.
+    Minilm {
+        /// Folder with model.safetensors, config.json and tokenizer.json (default: `<cache>/minilm`).
+        #[serde(default)]
+        dir: Option<PathBuf>,
+    },
+    /// Precomputed embeddings (e.g. CUB's char-CNN-RNN, converted to .npy or .safetensors): (N, K, D) or
+    /// (N, D) rows in the dataset's image order, or in the order of `names`.
+    Precomputed {
+        file: PathBuf,
+        /// A text file naming the image of each row (`class/name`), one a line.
+        #[serde(default)]
+        names: Option<PathBuf>,
+    },
+}
+
+fn default_text_dim() -> i64 {
+    128
+}
+fn default_pretrain_steps() -> i64 {
+    500
+}
+fn default_text_lr() -> f64 {
+    1e-3
+}
+
+/// How a trainable text encoder learns.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TextTraining {
+    /// Contrastive (image, caption) pretraining for `pretrain_steps`, then frozen.
+    #[default]
+    Pretrained,
+    /// Updated with D's loss during GAN training (G sees its output detached).
+    Joint,
 }
 
 /// Networks of the unconditional GAN family.
@@ -401,6 +569,8 @@ impl Config {
         match &self.model {
             ModelConfig::Gan(m) => self.gan_problems(m, &mut p),
             ModelConfig::Cyclegan(m) => self.cyclegan_problems(m, &mut p),
+            ModelConfig::Cgan(m) => self.cond_problems(m, false, &mut p),
+            ModelConfig::GanCls(m) => self.cond_problems(m, true, &mut p),
         }
         if let DataConfig::ImageFolder(f) = &self.data {
             if !matches!(f.channels, 1 | 3) {
@@ -470,6 +640,59 @@ impl Config {
         }
         if self.train.n_critic != 1 {
             p.push("train.n_critic: family cyclegan updates G and D once per step".into());
+        }
+    }
+}
+
+impl Config {
+    fn cond_problems(&self, m: &CondModelConfig, text: bool, p: &mut Vec<String>) {
+        let family = if text { "gan_cls" } else { "cgan" };
+        if m.z_dim < 1 {
+            p.push(format!("model.z_dim: must be at least 1, got {}", m.z_dim));
+        }
+        if self.data.is_two_domain() || self.data.is_points() {
+            p.push(format!("data.kind: family {family} needs images with {}, got {}", if text { "captions" } else { "class labels" }, self.data.kind()));
+            return;
+        }
+        if text && !self.data.has_captions() {
+            p.push(format!("data.kind: family gan_cls needs captioned images (shapes or captioned), got {}", self.data.kind()));
+        }
+        if !text && !matches!(self.data, DataConfig::Mnist { .. } | DataConfig::ImageFolder(_)) {
+            p.push(format!("data.kind: family cgan needs class labels (mnist, or image_folder with one subfolder per class), got {}", self.data.kind()));
+        }
+        match (&m.text, text) {
+            (None, true) => p.push("model.text: family gan_cls needs a text section (encoder: trainable, minilm or precomputed)".into()),
+            (Some(_), false) => p.push("model.text: family cgan is conditioned on class labels; remove the text section (or use family: gan_cls)".into()),
+            _ => {}
+        }
+        if let Some(t) = &m.text {
+            if t.captions_per_image < 1 {
+                p.push("model.text.captions_per_image: must be at least 1".into());
+            }
+            if t.max_tokens < 3 {
+                p.push(format!("model.text.max_tokens: must be at least 3, got {}", t.max_tokens));
+            }
+            if let TextEncoderChoice::Trainable { dim, pretrain_steps, lr, training, .. } = &t.encoder {
+                if *dim < 1 {
+                    p.push(format!("model.text.encoder.dim: must be at least 1, got {dim}"));
+                }
+                if *training == TextTraining::Pretrained && *pretrain_steps < 1 {
+                    p.push("model.text.encoder.pretrain_steps: a pretrained (frozen) encoder needs at least 1 pretraining step; use training: joint to train it with D".into());
+                }
+                if !(*lr > 0.0) {
+                    p.push(format!("model.text.encoder.lr: must be positive, got {lr}"));
+                }
+            }
+        }
+        let shape = self.data.shape();
+        p.extend(m.generator.check(&shape).into_iter().map(|e| format!("model.generator: {e}")));
+        p.extend(m.discriminator.check(&shape).into_iter().map(|e| format!("model.discriminator: {e}")));
+        let w = m.mismatch(text);
+        if !(0.0..=1.0).contains(&w) {
+            p.push(format!("model.mismatch_weight: must be in [0, 1], got {w}"));
+        }
+        if !(m.interpolation >= 0.0 && m.interpolation.is_finite()) {
+            p.push(format!("model.interpolation: must be a number ≥ 0, got {}", m.interpolation));
         }
     }
 }

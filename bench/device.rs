@@ -1,0 +1,352 @@
+//! Device support for the side-by-side step benchmarks: CUDA synchronization around the clock, cuDNN benchmark
+//! mode, channels-last parameters, bf16 autocast on our side, and the `check` bench that verifies them.
+//!
+//! * Channels-last: tch has no memory-format API. `t.permute([0,2,3,1]).contiguous().permute([0,3,1,2])` has
+//!   the same shape with NHWC strides; every 4-D variable of a VarStore gets it through `set_data` (under
+//!   no_grad), so the variable keeps its identity (optimizers, freeze/unfreeze and names still see it).
+//!   The optimizers are then rebuilt (before any step) so their moment buffers, made with `zeros_like`
+//!   (preserve format), get the same strides, as torch.optim's lazily created state does after
+//!   `model.to(memory_format=torch.channels_last)`.
+//! * bf16 autocast: tch 0.24's `autocast(enabled, f)` only switches autocast on for CUDA; the dtype stays
+//!   libtorch's default for CUDA, fp16. libtorch exports `at::autocast::set_autocast_dtype(DeviceType,
+//!   ScalarType)` (and its getters / `set_autocast_enabled`) from libtorch_cpu.so; we call them by their
+//!   C++ (Itanium ABI) names, which is what torch.autocast's Python binding calls too. `check` verifies
+//!   the binding: the defaults read back as (CPU: BFloat16, CUDA: Half), and a conv under our autocast
+//!   returns BFloat16.
+use crate::{cache_dir, dcgan_config, Opts};
+use anyhow::{anyhow, bail, Result};
+use ganzoo_models::optim::Optimizer;
+use ganzoo_pipelines::family::{Losses, Trainable};
+use ganzoo_pipelines::gan::Gan;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+/// c10::DeviceType (enum class : int8_t).
+const DT_CPU: i8 = 0;
+const DT_CUDA: i8 = 1;
+/// c10::ScalarType (enum class : int8_t).
+const ST_HALF: i8 = 5;
+const ST_BFLOAT16: i8 = 15;
+
+mod ffi {
+    extern "C" {
+        #[link_name = "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE"]
+        pub fn get_autocast_dtype(device_type: i8) -> i8;
+        #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
+        pub fn set_autocast_dtype(device_type: i8, dtype: i8);
+        #[link_name = "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE"]
+        pub fn is_autocast_enabled(device_type: i8) -> bool;
+        #[link_name = "_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb"]
+        pub fn set_autocast_enabled(device_type: i8, enabled: bool);
+    }
+}
+
+fn device_type(d: Device) -> i8 {
+    match d {
+        Device::Cuda(_) => DT_CUDA,
+        _ => DT_CPU,
+    }
+}
+
+pub fn autocast_dtype(d: Device) -> i8 {
+    unsafe { ffi::get_autocast_dtype(device_type(d)) }
+}
+
+pub fn autocast_enabled(d: Device) -> bool {
+    unsafe { ffi::is_autocast_enabled(device_type(d)) }
+}
+
+/// Runs `f` under bf16 autocast on `d`'s device type, as `with torch.autocast(d.type, dtype=torch.bfloat16):`
+/// does (enable + dtype + nesting; the cast cache is cleared when the outermost region ends; previous
+/// state restored).
+pub fn with_bf16<T>(d: Device, f: impl FnOnce() -> T) -> T {
+    let dt = device_type(d);
+    let (prev_dtype, prev_enabled) = unsafe { (ffi::get_autocast_dtype(dt), ffi::is_autocast_enabled(dt)) };
+    unsafe {
+        ffi::set_autocast_dtype(dt, ST_BFLOAT16);
+        ffi::set_autocast_enabled(dt, true);
+        torch_sys::at_autocast_increment_nesting();
+    }
+    let r = f();
+    unsafe {
+        if torch_sys::at_autocast_decrement_nesting() == 0 {
+            torch_sys::at_autocast_clear_cache();
+        }
+        ffi::set_autocast_enabled(dt, prev_enabled);
+        ffi::set_autocast_dtype(dt, prev_dtype);
+    }
+    r
+}
+
+/// Waits for the device's queued kernels (CUDA); nothing on the CPU.
+pub fn sync(d: Device) {
+    if let Device::Cuda(i) = d {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Per-process device setup: cuDNN benchmark mode on CUDA. Returns a line saying what our side uses.
+pub fn setup(d: Device) -> String {
+    match d {
+        Device::Cuda(i) => {
+            tch::Cuda::cudnn_set_benchmark(true);
+            format!(
+                "ours: device cuda:{i} ({} CUDA device(s), cuDNN {}), cuDNN benchmark on (tch::Cuda::cudnn_set_benchmark(true)); TF32: libtorch's defaults, \
+                 not changed (the same library as PyTorch: cudnn.allow_tf32 True for convolutions, matmul TF32 off)",
+                tch::Cuda::device_count(),
+                if tch::Cuda::cudnn_is_available() { "available" } else { "NOT available" }
+            )
+        }
+        _ => "ours: device cpu".to_string(),
+    }
+}
+
+/// Parses `--device`: cpu, cuda, cuda:N (CUDA must be available).
+pub fn parse_device(s: &str) -> Result<Device> {
+    match s.trim() {
+        "cpu" => Ok(Device::Cpu),
+        other => ganzoo_pipelines::device::resolve_device(other).map_err(|e| anyhow!("--device {other}: {e}")),
+    }
+}
+
+pub fn device_name(d: Device) -> String {
+    ganzoo_pipelines::device::device_name(d)
+}
+
+/// True when a 4-D tensor has NHWC (channels-last) strides (H·W·C, 1, W·C, C); as in PyTorch, the stride of a
+/// dimension of size 1 does not matter (a (64, 1, 4, 4) weight is both contiguous and channels-last).
+pub fn is_channels_last(t: &Tensor) -> bool {
+    let (s, st) = (t.size(), t.stride());
+    if s.len() != 4 {
+        return false;
+    }
+    let want = [s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]];
+    (0..4).all(|i| s[i] == 1 || st[i] == want[i])
+}
+
+/// The same tensor with channels-last strides (a copy unless it has them already).
+pub fn to_channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// Gives every 4-D variable of `vs` channels-last strides, in place (`set_data`); returns how many.
+pub fn vs_channels_last(vs: &tch::nn::VarStore) -> usize {
+    let mut n = 0;
+    tch::no_grad(|| {
+        for (_, mut t) in vs.variables() {
+            if t.dim() == 4 {
+                let before = t.stride();
+                let cl = to_channels_last(&t);
+                t.set_data(&cl);
+                n += usize::from(t.stride() != before);
+            }
+        }
+    });
+    n
+}
+
+/// Channels-last for a whole family before its first step: every store's 4-D variables, then fresh optimizers
+/// over them (same config, zero state), so the Adam moments get channels-last strides too. Returns how many
+/// variables changed.
+pub fn family_channels_last(fam: &mut dyn Trainable) -> Result<usize> {
+    let mut n = 0;
+    for (_, vs) in fam.stores() {
+        n += vs_channels_last(vs);
+    }
+    let mut fresh = Vec::new();
+    {
+        let stores = fam.stores();
+        for (name, opt) in fam.optimizers() {
+            if opt.steps() != 0 {
+                bail!("channels-last: {name} has taken steps; convert before training");
+            }
+            let net = name.strip_prefix("opt_").unwrap_or(name);
+            let vs = stores.iter().find(|(s, _)| *s == net).map(|(_, vs)| *vs).ok_or_else(|| anyhow!("no store {net} for {name}"))?;
+            fresh.push((name, Optimizer::new(vs, opt.config())));
+        }
+    }
+    for (name, opt) in fam.optimizers_mut() {
+        let i = fresh.iter().position(|(n, _)| *n == name).ok_or_else(|| anyhow!("optimizer {name} changed"))?;
+        *opt = fresh.swap_remove(i).1;
+    }
+    Ok(n)
+}
+
+/// Times `steps` calls of `step` after `warmup` (bf16 autocast around each call when `bf16`), synchronizing
+/// the device before each clock read. Returns (wall ms, CPU ms) per step.
+pub fn time_steps(d: Device, bf16: bool, warmup: usize, steps: usize, mut step: impl FnMut(i64) -> Result<()>) -> Result<(f64, f64)> {
+    let mut run = |s: i64| if bf16 { with_bf16(d, || step(s)) } else { step(s) };
+    for s in 0..warmup {
+        run(s as i64)?;
+    }
+    sync(d);
+    let (t0, c0) = (Instant::now(), crate::cpu_seconds());
+    for s in 0..steps {
+        run((warmup + s) as i64)?;
+    }
+    sync(d);
+    let n = steps as f64;
+    Ok((t0.elapsed().as_secs_f64() * 1000.0 / n, (crate::cpu_seconds() - c0) * 1000.0 / n))
+}
+
+fn max_rel_diff(a: &Losses, b: &Losses) -> (f64, String) {
+    let mut worst = (0.0, String::new());
+    for (k, x) in a {
+        let y = b.get(k).copied().unwrap_or(f64::NAN);
+        let d = (x - y).abs() / x.abs().max(1.0);
+        if !(d <= worst.0) {
+            worst = (d, k.clone());
+        }
+    }
+    worst
+}
+
+/// Trains `plain` and `cl` (the same family built twice from one config) for `steps` steps, `cl` converted to
+/// channels-last first; prints the strides and each step's largest loss difference; checks step 1 to `tol`.
+fn check_cl(what: &str, mut plain: Box<dyn Trainable>, mut cl: Box<dyn Trainable>, steps: i64, tol: f64) -> Result<bool> {
+    let vars = |f: &dyn Trainable| -> Vec<(String, Tensor)> {
+        let mut v: Vec<_> = f.stores().into_iter().flat_map(|(s, vs)| vs.variables().into_iter().map(move |(n, t)| (format!("{s}.{n}"), t))).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let all_cl = |f: &dyn Trainable| vars(f).iter().filter(|(_, t)| t.dim() == 4).all(|(_, t)| is_channels_last(t));
+    // Shown: the first 4-D variable with more than one channel and a spatial extent (its strides change).
+    let shown = |f: &dyn Trainable| vars(f).into_iter().find(|(_, t)| t.dim() == 4 && t.size()[1] > 1 && t.size()[2] * t.size()[3] > 1);
+    let (name, before) = shown(cl.as_ref()).ok_or_else(|| anyhow!("{what}: no 4-D variable"))?;
+    let before_stride = before.stride();
+    let n = family_channels_last(cl.as_mut())?;
+    let (_, after) = shown(cl.as_ref()).unwrap();
+    let converted = all_cl(cl.as_ref());
+    println!(
+        "   {what}: {n} 4-D variables changed strides; {name} {:?}: strides {:?} -> {:?}; all 4-D variables channels-last: {converted}",
+        after.size(),
+        before_stride,
+        after.stride()
+    );
+    let mut ok = converted;
+    for s in 0..steps {
+        let a = plain.train_step(s)?;
+        let b = cl.train_step(s)?;
+        let (diff, key) = max_rel_diff(&a, &b);
+        let pass = s > 0 || diff <= tol;
+        ok &= pass && b.values().all(|v| v.is_finite());
+        println!(
+            "   {what} step {}: largest loss difference {diff:.2e} ({key}; plain {:.6} vs channels-last {:.6}){}",
+            s + 1,
+            a.get(&key).copied().unwrap_or(f64::NAN),
+            b.get(&key).copied().unwrap_or(f64::NAN),
+            if s == 0 { format!(" — {} (tolerance {tol:.0e})", if pass { "PASS" } else { "FAIL" }) } else { String::new() }
+        );
+        if s == 0 {
+            // After one update: Adam's first step moves each weight by about lr·sign(grad), so a weight whose
+            // gradient is ~0 may move the other way under another summation order (a few in 10^4 do); a large
+            // fraction means the gradients themselves differ (a wrong kernel), which fails the check.
+            let (pa, pb) = (vars(plain.as_ref()), vars(cl.as_ref()));
+            let (mut max, mut far, mut total, mut worst) = (0f64, 0i64, 0i64, Vec::new());
+            for ((na, ta), (nb, tb)) in pa.iter().zip(&pb) {
+                if na != nb || !ta.is_floating_point() {
+                    continue;
+                }
+                let d = (ta - tb).abs();
+                max = max.max(d.max().double_value(&[]));
+                let f = d.gt(1e-4).sum(Kind::Int64).int64_value(&[]);
+                far += f;
+                total += ta.numel() as i64;
+                worst.push((f as f64 / ta.numel().max(1) as f64, na.clone(), ta.size()));
+            }
+            let frac = far as f64 / total.max(1) as f64;
+            // On CUDA TF32 convolutions make more near-zero gradients flip sign: a wider margin there.
+            let limit = if tol > 1e-5 { 0.05 } else { 0.01 };
+            let pass = frac <= limit;
+            ok &= pass;
+            println!(
+                "   {what} after step 1: parameters differ by at most {max:.2e}; {far} of {total} ({:.3} %) by more than 1e-4 (half of Adam's first move) — {} (at most {} %)",
+                frac * 100.0,
+                if pass { "PASS" } else { "FAIL: the gradients differ, not just their rounding (bench/cl_grad_check.py finds the op)" },
+                limit * 100.0
+            );
+            if !pass {
+                worst.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+                for (f, n, size) in worst.iter().take(4) {
+                    println!("      {n} {size:?}: {:.1} % of its elements", f * 100.0);
+                }
+            }
+        }
+    }
+    // Parameters stay channels-last through training (Adam's in-place updates keep strides).
+    let still = all_cl(cl.as_ref());
+    println!("   {what}: still channels-last after {steps} steps: {still}; later steps drift apart as GAN training amplifies rounding differences (information only)");
+    Ok(ok && still)
+}
+
+/// `check`: verifies on `--device` what the step benches rely on (channels-last conversion, bf16 autocast).
+pub fn check(o: &Opts) -> Result<()> {
+    let d = o.device;
+    println!("== check: device {} (CUDA available: {}, devices: {}, cuDNN: {})", device_name(d), tch::Cuda::is_available(), tch::Cuda::device_count(), tch::Cuda::cudnn_is_available());
+    println!("   {}", setup(d));
+    tch::set_num_threads(o.threads[0]);
+    let mut failures = Vec::new();
+
+    // 1. Autocast binding: defaults, then a conv under our bf16 region.
+    let (cpu0, cuda0) = unsafe { (ffi::get_autocast_dtype(DT_CPU), ffi::get_autocast_dtype(DT_CUDA)) };
+    let defaults_ok = cpu0 == ST_BFLOAT16 && cuda0 == ST_HALF;
+    println!("   autocast dtype defaults read through the C++ binding: CPU {cpu0}, CUDA {cuda0} (expect 15 = BFloat16, 5 = Half): {}", if defaults_ok { "PASS" } else { "FAIL" });
+    if !defaults_ok {
+        failures.push("autocast defaults");
+    }
+    let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, d));
+    let w = Tensor::randn([4, 3, 3, 3], (Kind::Float, d)).set_requires_grad(true);
+    let (inside, enabled_inside, dtype_inside) = with_bf16(d, || (x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1).kind(), autocast_enabled(d), autocast_dtype(d)));
+    let outside = x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1).kind();
+    let restored = !autocast_enabled(d) && autocast_dtype(d) == if d == Device::Cpu { cpu0 } else { cuda0 };
+    let ac_ok = inside == Kind::BFloat16 && enabled_inside && dtype_inside == ST_BFLOAT16 && outside == Kind::Float && restored;
+    println!(
+        "   bf16 autocast on {}: conv2d output {inside:?} inside (enabled {enabled_inside}, dtype {dtype_inside}), {outside:?} outside, state restored {restored}: {}",
+        device_name(d),
+        if ac_ok { "PASS" } else { "FAIL" }
+    );
+    if !ac_ok {
+        failures.push("bf16 autocast");
+    }
+
+    // 2. Channels-last on the DCGAN (MNIST) and, when the facades are there, a small CycleGAN.
+    let tol = if d == Device::Cpu { 1e-5 } else { 5e-3 };
+    if d != Device::Cpu {
+        println!("   (on CUDA, cuDNN may use TF32 for convolutions and picks other algorithms for NHWC: tolerance {tol:.0e})");
+    }
+    if cache_dir().join("mnist/images-idx3-ubyte").exists() {
+        let cfg = dcgan_config(o.threads[0], 64, d)?;
+        let build = || -> Result<Box<dyn Trainable>> { Ok(Box::new(Gan::new(&cfg, d, true)?)) };
+        if !check_cl("dcgan batch 64", build()?, build()?, 3, tol)? {
+            failures.push("dcgan channels-last");
+        }
+        // bf16: a few steps of the real family under our autocast, finite losses.
+        let mut g = Gan::new(&cfg, d, true)?;
+        let mut last = Losses::new();
+        for s in 0..3 {
+            last = with_bf16(d, || g.train_step(s))?;
+        }
+        let fin = last.values().all(|v| v.is_finite());
+        println!("   dcgan batch 64, 3 steps under bf16 autocast: losses {last:?}: {}", if fin { "PASS" } else { "FAIL" });
+        if !fin {
+            failures.push("dcgan bf16 step");
+        }
+    } else {
+        println!("   dcgan: skipped ({} missing)", cache_dir().join("mnist").display());
+    }
+    if o.facades.join("train").is_dir() {
+        let cfg = crate::cyclegan::cg_config(o, 64, 2)?;
+        let build = || -> Result<Box<dyn Trainable>> { Ok(Box::new(ganzoo_pipelines::cyclegan::CycleGan::new(&cfg, d, true)?)) };
+        if !check_cl("cyclegan 64/2 blocks", build()?, build()?, 2, tol)? {
+            failures.push("cyclegan channels-last");
+        }
+    } else {
+        println!("   cyclegan: skipped ({} has no train/)", o.facades.display());
+    }
+    if failures.is_empty() {
+        println!("   check: all PASS");
+        Ok(())
+    } else {
+        bail!("check FAILED: {}", failures.join(", "))
+    }
+}

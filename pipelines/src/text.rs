@@ -1,0 +1,277 @@
+//! Captions to condition vectors φ(t) for the text-conditional family: the captions of each training image,
+//! a tokenizer, and one of three encoders (trainable, pretrained MiniLM, precomputed embeddings).
+//!
+//! Frozen encoders are run once over the distinct captions and kept as a table (M, E) on the device; a jointly
+//! trained encoder is run on every batch.
+use crate::config::{TextConfig, TextEncoderChoice, TextTraining};
+use crate::error::{PipelineError, Result};
+use ganzoo_data::tokenize::CaptionTokenizer;
+use ganzoo_models::bert::MiniLm;
+use ganzoo_models::optim::{Optimizer, OptimizerConfig};
+use ganzoo_models::text::TextEncoder;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+/// The file a run keeps its trained tokenizer in.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// The captions of a dataset: the distinct caption strings and, per image, which of them describe it.
+#[derive(Debug, Clone, Default)]
+pub struct Captions {
+    pub unique: Vec<String>,
+    pub per_image: Vec<Vec<usize>>,
+}
+
+impl Captions {
+    /// Builds the table from each image's captions (in dataset order).
+    pub fn from_lists(lists: impl IntoIterator<Item = Vec<String>>) -> Self {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut c = Captions::default();
+        for list in lists {
+            let ids = list
+                .into_iter()
+                .map(|t| {
+                    *index.entry(t.clone()).or_insert_with(|| {
+                        c.unique.push(t);
+                        c.unique.len() - 1
+                    })
+                })
+                .collect();
+            c.per_image.push(ids);
+        }
+        c
+    }
+}
+
+/// A text encoder and what it needs.
+pub enum Encoder {
+    /// all-MiniLM-L6-v2, frozen.
+    Minilm { vs: VarStore, net: MiniLm, tok: CaptionTokenizer },
+    /// A models/ text encoder with its tokenizer; `opt` is set when it trains jointly with D.
+    Trainable { vs: VarStore, net: TextEncoder, tok: CaptionTokenizer, opt: Option<Optimizer>, training: TextTraining },
+    /// Rows of a precomputed embedding file, one per caption of `Captions::unique`.
+    Precomputed { table: Tensor },
+}
+
+/// Captions, encoder and the cached embedding table.
+pub struct TextSide {
+    pub captions: Captions,
+    pub encoder: Encoder,
+    pub cfg: TextConfig,
+    device: Device,
+    table: RefCell<Option<Tensor>>,
+}
+
+impl TextSide {
+    /// Sets up the encoder. A trainable encoder's tokenizer is read from `run_dir/tokenizer.json` when the run
+    /// has one, else trained on the captions (or read from the configured file) and saved there.
+    pub fn new(cfg: &TextConfig, captions: Captions, run_dir: Option<&Path>, names: Option<&[String]>, device: Device) -> Result<Self> {
+        let encoder = match &cfg.encoder {
+            TextEncoderChoice::Minilm { dir } => {
+                let dir = dir.clone().unwrap_or_else(|| ganzoo_data::minilm::minilm_dir(&ganzoo_data::default_cache_dir()));
+                if !ganzoo_data::minilm::is_complete(&dir) {
+                    return Err(PipelineError::Usage(format!(
+                        "model.text.encoder: the MiniLM files are not in {}; run `ganzoo data get minilm` first (or set model.text.encoder.dir)",
+                        dir.display()
+                    )));
+                }
+                let (vs, net) = MiniLm::load(&dir, device)?;
+                let tok = CaptionTokenizer::from_file(&dir.join("tokenizer.json"))?;
+                Encoder::Minilm { vs, net, tok }
+            }
+            TextEncoderChoice::Trainable { network, dim, training, lr, .. } => {
+                let saved = run_dir.map(|d| d.join(TOKENIZER_FILE)).filter(|p| p.exists());
+                let tok = match saved {
+                    Some(p) => CaptionTokenizer::from_file(&p)?,
+                    None => {
+                        let tok = CaptionTokenizer::train(&cfg.tokenizer, &captions.unique)?;
+                        if let Some(d) = run_dir {
+                            std::fs::create_dir_all(d).map_err(PipelineError::io(d))?;
+                            tok.save(&d.join(TOKENIZER_FILE))?;
+                        }
+                        tok
+                    }
+                };
+                let vs = VarStore::new(device);
+                let net = TextEncoder::new(&vs.root(), network, tok.vocab_size() as i64, *dim)?;
+                let opt = (*training == TextTraining::Joint)
+                    .then(|| Optimizer::new(&vs, &OptimizerConfig::Adam { lr: *lr, betas: (0.5, 0.999), eps: 1e-8, weight_decay: 0.0 }));
+                Encoder::Trainable { vs, net, tok, opt, training: *training }
+            }
+            TextEncoderChoice::Precomputed { file, names: names_file } => {
+                let emb = ganzoo_data::embeddings::read_embeddings(file)?;
+                let n_images = captions.per_image.len();
+                let order: Vec<usize> = match (names_file, names) {
+                    (Some(nf), Some(dataset_names)) => {
+                        let rows = ganzoo_data::embeddings::read_names(nf)?;
+                        if rows.len() != emb.n {
+                            return Err(PipelineError::Usage(format!(
+                                "model.text.encoder.names: {} names {} rows but {} holds {}",
+                                nf.display(), rows.len(), file.display(), emb.n
+                            )));
+                        }
+                        let at: HashMap<&str, usize> = rows.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+                        dataset_names
+                            .iter()
+                            .map(|n| {
+                                at.get(n.as_str()).copied().ok_or_else(|| {
+                                    PipelineError::Usage(format!("model.text.encoder.names: image `{n}` has no row in {}", nf.display()))
+                                })
+                            })
+                            .collect::<Result<_>>()?
+                    }
+                    _ => {
+                        if emb.n != n_images {
+                            return Err(PipelineError::Usage(format!(
+                                "model.text.encoder.file: {} holds {} rows but the training split has {} images; give model.text.encoder.names to match rows to images",
+                                file.display(), emb.n, n_images
+                            )));
+                        }
+                        (0..n_images).collect()
+                    }
+                };
+                let mut rows = Vec::with_capacity(n_images * emb.per_item * emb.dim);
+                for &r in &order {
+                    for k in 0..emb.per_item {
+                        rows.extend_from_slice(emb.get(r, k));
+                    }
+                }
+                let table = Tensor::from_slice(&rows).view([(n_images * emb.per_item) as i64, emb.dim as i64]).to_device(device);
+                // The captions become the rows: image i owns rows i·K … i·K + K − 1.
+                let k = emb.per_item;
+                let unique = (0..n_images * k).map(|r| format!("row {r}")).collect();
+                let per_image = (0..n_images).map(|i| (i * k..(i + 1) * k).collect()).collect();
+                let side = TextSide {
+                    captions: Captions { unique, per_image },
+                    encoder: Encoder::Precomputed { table: table.shallow_clone() },
+                    cfg: cfg.clone(),
+                    device,
+                    table: RefCell::new(Some(table)),
+                };
+                return Ok(side);
+            }
+        };
+        Ok(TextSide { captions, encoder, cfg: cfg.clone(), device, table: RefCell::new(None) })
+    }
+
+    /// Size of φ(t).
+    pub fn dim(&self) -> i64 {
+        match &self.encoder {
+            Encoder::Minilm { net, .. } => net.dim(),
+            Encoder::Trainable { net, .. } => net.out_dim(),
+            Encoder::Precomputed { table } => table.size()[1],
+        }
+    }
+
+    /// The text encoder's variables and optimizer, when it has trainable ones.
+    pub fn trainable(&self) -> Option<(&VarStore, Option<&Optimizer>)> {
+        match &self.encoder {
+            Encoder::Trainable { vs, opt, .. } => Some((vs, opt.as_ref())),
+            _ => None,
+        }
+    }
+
+    /// The trainable encoder network, if this is one.
+    pub fn trainable_net(&self) -> Option<&TextEncoder> {
+        match &self.encoder {
+            Encoder::Trainable { net, .. } => Some(net),
+            _ => None,
+        }
+    }
+
+    /// The jointly trained encoder's optimizer.
+    pub fn optimizer_mut(&mut self) -> Option<&mut Optimizer> {
+        match &mut self.encoder {
+            Encoder::Trainable { opt, .. } => opt.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// True when the encoder learns from D's loss during GAN training.
+    pub fn is_joint(&self) -> bool {
+        matches!(&self.encoder, Encoder::Trainable { training: TextTraining::Joint, .. })
+    }
+
+    /// True when a trainable encoder still needs its contrastive pretraining.
+    pub fn needs_pretraining(&self) -> bool {
+        matches!(&self.encoder, Encoder::Trainable { training: TextTraining::Pretrained, .. })
+    }
+
+    /// Forgets the cached table (after the encoder's weights changed).
+    pub fn invalidate(&self) {
+        *self.table.borrow_mut() = None;
+    }
+
+    /// Tokens (N, L) and mask (N, L) of `texts` for the encoder's tokenizer; unknown words become the unknown
+    /// token. `strict`: an empty text or one made only of unknown words is an error naming it.
+    pub fn tokens(&self, texts: &[&str], strict: bool) -> Result<(Tensor, Tensor)> {
+        let tok = match &self.encoder {
+            Encoder::Minilm { tok, .. } | Encoder::Trainable { tok, .. } => tok,
+            Encoder::Precomputed { .. } => {
+                return Err(PipelineError::Usage(
+                    "this run is conditioned on precomputed embeddings, which cannot encode new text; train with model.text.encoder: trainable or minilm to sample from prompts".into(),
+                ))
+            }
+        };
+        let b = tok.encode_batch(texts, self.cfg.max_tokens, strict)?;
+        let ids = Tensor::from_slice(&b.ids).view([b.n as i64, b.len as i64]).to_device(self.device);
+        let mask = Tensor::from_slice(&b.mask).view([b.n as i64, b.len as i64]).to_device(self.device);
+        Ok((ids, mask))
+    }
+
+    /// φ of `texts` (N, E); with gradients for a jointly trained encoder when `train`.
+    pub fn encode(&self, texts: &[&str], strict: bool, train: bool) -> Result<Tensor> {
+        let (ids, mask) = self.tokens(texts, strict)?; // errors for precomputed embeddings
+        Ok(match &self.encoder {
+            Encoder::Minilm { net, .. } => tch::no_grad(|| net.embed(&ids, &mask)),
+            Encoder::Trainable { net, .. } if train => net.forward_t(&ids, &mask, true),
+            Encoder::Trainable { net, .. } => tch::no_grad(|| net.forward_t(&ids, &mask, false)),
+            Encoder::Precomputed { table } => table.shallow_clone(), // not reached: tokens() refuses
+        })
+    }
+
+    /// φ of every distinct caption (M, E), computed once for frozen encoders, in batches.
+    pub fn table(&self) -> Result<Tensor> {
+        if let Some(t) = self.table.borrow().as_ref() {
+            return Ok(t.shallow_clone());
+        }
+        let mut parts = Vec::new();
+        for chunk in self.captions.unique.chunks(256) {
+            let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            parts.push(self.encode(&texts, false, false)?);
+        }
+        let t = Tensor::cat(&parts, 0);
+        if !self.is_joint() {
+            *self.table.borrow_mut() = Some(t.shallow_clone());
+        }
+        Ok(t)
+    }
+
+    /// The condition of each image of a batch: the mean φ of `captions_per_image` of its captions, chosen with
+    /// `rng`. `train` keeps the graph of a jointly trained encoder. Returns (N, E).
+    pub fn batch(&self, images: &[usize], rng: &mut rand_chacha::ChaCha8Rng, train: bool) -> Result<Tensor> {
+        use rand::Rng;
+        let k = self.cfg.captions_per_image;
+        let mut chosen = Vec::with_capacity(images.len() * k);
+        for &i in images {
+            let caps = self.captions.per_image.get(i).filter(|c| !c.is_empty()).ok_or_else(|| {
+                PipelineError::Runtime(format!("image {i} has no captions (the dataset and the caption table disagree)"))
+            })?;
+            for _ in 0..k {
+                chosen.push(caps[rng.gen_range(0..caps.len())]);
+            }
+        }
+        let n = images.len() as i64;
+        let emb = if self.is_joint() && train {
+            let texts: Vec<&str> = chosen.iter().map(|&c| self.captions.unique[c].as_str()).collect();
+            self.encode(&texts, false, true)? // (N·k, E)
+        } else {
+            let idx = Tensor::from_slice(&chosen.iter().map(|&c| c as i64).collect::<Vec<_>>()).to_device(self.device);
+            self.table()?.index_select(0, &idx) // (N·k, E)
+        };
+        Ok(emb.view([n, k as i64, -1]).mean_dim(1, false, Kind::Float)) // (N, E)
+    }
+}
