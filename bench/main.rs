@@ -11,13 +11,16 @@
 //! * `translate`: `run::translate` throughput (images/s) on the facades test photos, from 1-step runs.
 //! * `facades`: unpaired CycleGAN on real facades at 128×128 for a fixed step budget (bench/facades_128.yaml),
 //!   L1 / PSNR against the true test pairs next to the identity baseline.
+//! * `gan_cls`: GAN-CLS training-step time at 64×64 / batch 64 (models/src/cond.rs networks), ours against
+//!   bench/gan_cls_step.py, alternating rounds.
 //! * `check`: verifies on `--device` what the step benches rely on (channels-last conversion, bf16 autocast).
 //!
-//! `dcgan` and `cyclegan` take `--device cpu|cuda`, `--channels-last` and `--bf16` (bench/device.rs).
+//! `dcgan`, `cyclegan` and `gan_cls` take `--device cpu|cuda`, `--channels-last` and `--bf16` (bench/device.rs).
 //!
 //! See bench/README.md for the options and measured figures.
 mod cyclegan;
 mod device;
+mod gan_cls;
 mod proto;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -29,9 +32,9 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [check] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [check] [OPTIONS]
                                                                            (default: ring dcgan)
-  device options (dcgan, cyclegan, check):
+  device options (dcgan, cyclegan, gan_cls, check):
                   --device cpu|cuda  where both sides train (default cpu); on CUDA: cuDNN benchmark mode on both
                                      sides, the clock read after a device synchronize, wall ms only
                   --channels-last    4-D parameters (and their Adam moments) in channels-last strides; the PyTorch
@@ -41,6 +44,9 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [tr
                                      around the forward passes only (its documented usage)
                   --no-ours-bf16     with --bf16: our side stays fp32 (PyTorch's bf16 next to our fp32)
                   --python PATH      interpreter of the PyTorch scripts (default $GANZOO_PYTHON, else .venv/bin/python)
+  gan_cls:        GAN-CLS step (64×64, text 1024 → 128, 3 D pairs), ours vs bench/gan_cls_step.py; uses --threads,
+                  --rounds, --warmup, --steps and
+                  --gc-batch N       batch size (default 64)
   check:          channels-last strides and same losses, the bf16 autocast binding (uses --device, MNIST, facades)
   ring options:   --seeds 0,1,2      seeds to train (each seed: minimax, non_saturating, wgan_gp)
                   --ring-steps N     generator steps per run (default: the config's, 3000)
@@ -86,6 +92,7 @@ pub struct Opts {
     pub translate_settings: Vec<(i64, i64, usize)>,
     pub translate_images: usize,
     pub facades_steps: Option<i64>,
+    pub gc_batch: i64,
     pub device: tch::Device,
     pub channels_last: bool,
     pub bf16: bool,
@@ -100,7 +107,7 @@ impl Opts {
 
     /// What our side runs, for the table headers.
     pub fn ours_variant(&self) -> String {
-        let mut v = vec![if self.ours_in_bf16() { "bf16 autocast around train_step" } else { "fp32" }];
+        let mut v = vec![if self.ours_in_bf16() { "bf16 autocast around the whole step" } else { "fp32" }];
         if self.channels_last {
             v.push("channels-last");
         }
@@ -170,6 +177,7 @@ fn parse_args() -> Result<Opts> {
         translate_settings: vec![(128, 6, 0), (256, 9, 0)],
         translate_images: 0,
         facades_steps: None,
+        gc_batch: 64,
         device: tch::Device::Cpu,
         channels_last: false,
         bf16: false,
@@ -184,7 +192,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "check" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "check" => o.benches.push(a.clone()),
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -203,6 +211,7 @@ fn parse_args() -> Result<Opts> {
             "--translate-settings" => o.translate_settings = settings(&val("--translate-settings")?, "--translate-settings")?,
             "--translate-images" => o.translate_images = val("--translate-images")?.parse()?,
             "--facades-steps" => o.facades_steps = Some(val("--facades-steps")?.parse()?),
+            "--gc-batch" => o.gc_batch = val("--gc-batch")?.parse()?,
             "--device" => o.device = device::parse_device(&val("--device")?)?,
             "--channels-last" => o.channels_last = true,
             "--bf16" => o.bf16 = true,
@@ -572,6 +581,7 @@ fn main() -> Result<()> {
             "translate" => cyclegan::translate(&o)?,
             "facades" => cyclegan::quality(&o)?,
             "check" => device::check(&o)?,
+            "gan_cls" => gan_cls::run(&o)?,
             "proto" => {
                 check_mnist()?;
                 proto::run(&o)?

@@ -77,6 +77,8 @@ class Setup:
         self.dev = torch.device(args.device)
         self.cuda = self.dev.type == "cuda"
         if self.cuda:
+            if self.dev.index is None:  # "cuda" -> "cuda:N" (set_device and friends want an index)
+                self.dev = torch.device("cuda", torch.cuda.current_device())
             torch.cuda.set_device(self.dev)
             torch.backends.cudnn.benchmark = True
         self.channels_last = args.channels_last

@@ -72,11 +72,17 @@ impl ClassifierConfig {
     }
 }
 
-/// Conv(3×3, stride 2, pad 1, no bias) + BN + ReLU stages until the map is at most 4×4 (3 at 28 px,
-/// 4 at 64 px, 5 at 128 px), global average pool, one Linear head per attribute.
-/// Names: `stages.{i}.conv.weight`, `stages.{i}.bn.*`, `heads.{k}.weight|bias`.
+/// A stem Conv(3×3, stride 1, width/2 channels) + BN + ReLU at full resolution, then Conv(3×3, stride 2,
+/// pad 1, no bias) + BN + ReLU stages (width, 2·width, ... up to 8·width) until the map is at most 2×2
+/// (4 stages at 28 px, 5 at 64 px, 6 at 128 px), global average pool, one Linear head per attribute.
+/// Names: `stem.conv.weight`, `stem.bn.*`, `stages.{i}.conv.weight`, `stages.{i}.bn.*`,
+/// `heads.{k}.weight|bias`.
+///
+/// Measured (tests/classifier.rs, ignored test): trained on 9,000 real MNIST digits with
+/// `train_classifier` for 1,000 steps of 64 at width 32: 98.7 % on the other 1,000 digits, 36 s of CPU
+/// on one libtorch thread (800 steps: 98.5 %, 28 s).
 pub struct Classifier {
-    strides: Vec<i64>,
+    stem: (Tensor, nn::BatchNorm),
     stages: Vec<(Tensor, nn::BatchNorm)>,
     heads: Vec<(Tensor, Tensor)>,
     /// (tensor, bound) pairs drawn U(±bound); BN scales/shifts are set to 1/0.
@@ -109,30 +115,30 @@ impl Classifier {
         let zero = nn::Init::Const(0.0);
         let mut uniform_inits = vec![];
         let mut bn_inits = vec![];
-        let mut stages = vec![];
-        let sp = p / "stages";
-        let (mut s, mut c_in, mut i) = (size, channels, 0i64);
-        let stem = std::env::var("CLS_STEM").map(|v| v == "1").unwrap_or(false);
-        let mut strides = vec![];
-        while s > 2 || (stem && i == 0) {
-            let is_stem = stem && i == 0;
-            let c_out = if is_stem { (width / std::env::var("CLS_STEM_DIV").ok().and_then(|v| v.parse::<i64>().ok()).unwrap_or(2)).max(1) } else { width << (i - stem as i64).min(3) };
-            strides.push(if is_stem { 1 } else { 2 });
-            let q = &sp / i;
-            let w = (&q / "conv").var("weight", &[c_out, c_in, 3, 3], zero);
+        let mut conv_bn = |q: &nn::Path, c_in: i64, c_out: i64| {
+            let w = (q / "conv").var("weight", &[c_out, c_in, 3, 3], zero);
             uniform_inits.push((w.shallow_clone(), 1.0 / ((c_in * 9) as f64).sqrt()));
             let bn_cfg = nn::BatchNormConfig {
                 ws_init: nn::Init::Const(1.0),
                 bs_init: nn::Init::Const(0.0),
                 ..Default::default()
             };
-            let bn = nn::batch_norm2d(&q / "bn", c_out, bn_cfg);
+            let bn = nn::batch_norm2d(q / "bn", c_out, bn_cfg);
             if let (Some(ws), Some(bs)) = (&bn.ws, &bn.bs) {
                 bn_inits.push((ws.shallow_clone(), 1.0));
                 bn_inits.push((bs.shallow_clone(), 0.0));
             }
-            stages.push((w, bn));
-            if !is_stem { s = (s + 1) / 2; }
+            (w, bn)
+        };
+        let stem_width = (width / 2).max(1);
+        let stem = conv_bn(&(p / "stem"), channels, stem_width);
+        let mut stages = vec![];
+        let sp = p / "stages";
+        let (mut s, mut c_in, mut i) = (size, stem_width, 0i64);
+        while s > 2 {
+            let c_out = width << i.min(3);
+            stages.push(conv_bn(&(&sp / i), c_in, c_out));
+            s = (s + 1) / 2;
             c_in = c_out;
             i += 1;
         }
@@ -151,7 +157,7 @@ impl Classifier {
             })
             .collect();
         let net = Classifier {
-            strides,
+            stem,
             stages,
             heads: heads_v,
             uniform_inits,
@@ -185,9 +191,11 @@ impl Classifier {
 
     /// x (N, C, S, S) in [-1, 1] on the classifier's device -> logits (N, heads[k]) for each head.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Vec<Tensor> {
-        let mut h = x.shallow_clone(); // (N, C, S, S)
-        for ((w, bn), &st) in self.stages.iter().zip(&self.strides) {
-            h = h.conv2d(w, None::<&Tensor>, [st, st], [1, 1], [1, 1], 1); // (N, c_i, ⌈s/2⌉, ⌈s/2⌉)
+        let (w, bn) = &self.stem;
+        let h = x.conv2d(w, None::<&Tensor>, [1, 1], [1, 1], [1, 1], 1); // (N, width/2, S, S)
+        let mut h = bn.forward_t(&h, train).relu(); // same shape
+        for (w, bn) in &self.stages {
+            h = h.conv2d(w, None::<&Tensor>, [2, 2], [1, 1], [1, 1], 1); // (N, c_i, ⌈s/2⌉, ⌈s/2⌉)
             h = bn.forward_t(&h, train).relu(); // same shape
         }
         let f = h.mean_dim(&[2i64, 3][..], false, h.kind()); // (N, F)
@@ -279,19 +287,18 @@ pub fn train_classifier(
         }
         let idx = Tensor::from_slice(&order[pos..pos + b]).to_device(x.device());
         pos += b;
-        let aug = std::env::var("CLS_AUG").map(|v| v == "1").unwrap_or(false);
-        let xb = x.index_select(0, &idx);
-        let xb = if aug { shift_augment(&xb, rng) } else { xb };
-        let xb = xb.to_device(net.device); // (B, C, S, S)
-        let yb = y.index_select(0, &idx.to_device(y.device())).to_device(net.device); // (B, heads)
+        let xb = shift_augment(&x.index_select(0, &idx), rng).to_device(net.device); // (B, C, S, S)
+        let yb = y
+            .index_select(0, &idx.to_device(y.device()))
+            .to_device(net.device); // (B, heads)
         let logits = net.forward_t(&xb, true);
         let loss = logits
             .iter()
             .enumerate()
             .map(|(k, l)| l.cross_entropy_for_logits(&yb.select(1, k as i64)))
             .fold(Tensor::zeros([], (Kind::Float, net.device)), |a, l| a + l); // ()
-        // Cosine decay of the learning rate from 1e-3 to 0 over the run: ~1 % better held-out accuracy on
-        // MNIST than a constant rate for the same number of steps.
+                                                                               // Cosine decay of the learning rate from 1e-3 to 0 over the run: ~1 % better held-out accuracy on
+                                                                               // MNIST than a constant rate for the same number of steps.
         let t = step as f64 / steps.max(1) as f64;
         opt.set_lr(1e-3 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()));
         let v = loss.double_value(&[]);

@@ -220,13 +220,16 @@ impl MirzaGenerator {
         let joint_fc = cfg.joint_hidden.map(|j| {
             let l = lin("joint_fc", width, j);
             width = j;
-            (l, SeededDropout::new(cfg.dropout, p.path("joint_fc.dropout")))
+            (
+                l,
+                SeededDropout::new(cfg.dropout, (p / "joint_fc").path("dropout")),
+            )
         });
         Ok(MirzaGenerator {
             z_fc: lin("z_fc", z_dim, cfg.z_hidden),
             cond_fc: lin("cond_fc", cond_dim, cfg.cond_hidden),
             joint_fc,
-            out_drop: SeededDropout::new(cfg.dropout, p.path("out.dropout")),
+            out_drop: SeededDropout::new(cfg.dropout, (p / "out").path("dropout")),
             out: lin("out", width, out.numel()),
             shape: *out,
             z_dim,
@@ -244,8 +247,10 @@ impl CondGenerator for MirzaGenerator {
         if let Some((fc, drop)) = &self.joint_fc {
             h = fc.forward_t(&drop.forward_t(&h, train), train).relu(); // (N, joint_hidden)
         }
-        let a = self.out.forward_t(&self.out_drop.forward_t(&h, train), train); // (N, numel)
-        // 2·sigmoid(a) − 1 = tanh(a/2): the paper's sigmoid output mapped to the data range [-1, 1].
+        let a = self
+            .out
+            .forward_t(&self.out_drop.forward_t(&h, train), train); // (N, numel)
+                                                                    // 2·sigmoid(a) − 1 = tanh(a/2): the paper's sigmoid output mapped to the data range [-1, 1].
         (a * 0.5)
             .tanh()
             .reshape(self.shape.batch_shape(n).as_slice()) // (N, C) or (N, C, H, W)
@@ -379,12 +384,12 @@ impl MaxoutDiscriminator {
         let joint_in = cfg.x_units + cfg.cond_units;
         let uncond = (heads == HeadDesign::Split).then(|| {
             (
-                SeededDropout::new(cfg.dropout, p.path("uncond.dropout")),
+                SeededDropout::new(cfg.dropout, (p / "uncond").path("dropout")),
                 spectral::linear(&(p / "uncond"), cfg.x_units, 1, true, sn),
             )
         });
         Ok(MaxoutDiscriminator {
-            in_drop: SeededDropout::new(cfg.input_dropout, p.path("x_maxout.dropout")),
+            in_drop: SeededDropout::new(cfg.input_dropout, (p / "x_maxout").path("dropout")),
             x_maxout: Maxout::new(
                 &(p / "x_maxout"),
                 input.numel(),
@@ -399,7 +404,7 @@ impl MaxoutDiscriminator {
                 cfg.cond_pieces,
                 sn,
             ),
-            joint_drop: SeededDropout::new(cfg.dropout, p.path("joint_maxout.dropout")),
+            joint_drop: SeededDropout::new(cfg.dropout, (p / "joint_maxout").path("dropout")),
             joint_maxout: Maxout::new(
                 &(p / "joint_maxout"),
                 joint_in,
@@ -407,7 +412,7 @@ impl MaxoutDiscriminator {
                 cfg.joint_pieces,
                 sn,
             ),
-            out_drop: SeededDropout::new(cfg.dropout, p.path("out.dropout")),
+            out_drop: SeededDropout::new(cfg.dropout, (p / "out").path("dropout")),
             out: spectral::linear(&(p / "out"), cfg.joint_units, 1, true, sn),
             uncond,
         })
@@ -537,7 +542,16 @@ impl ResBlock {
         let mut bns = vec![];
         for (j, (i, o, k, pad)) in spec.into_iter().enumerate() {
             let name = format!("conv{}", j + 1);
-            convs.push(spectral::conv2d(&(p / name), i, o, k, 1, pad, !batch_norm, sn));
+            convs.push(spectral::conv2d(
+                &(p / name),
+                i,
+                o,
+                k,
+                1,
+                pad,
+                !batch_norm,
+                sn,
+            ));
             bns.push(batch_norm.then(|| bn2d(&(p / format!("bn{}", j + 1)), o)));
         }
         ResBlock { convs, bns, act }
@@ -717,6 +731,7 @@ pub struct CondDcganDConfig {
     /// concatenates c directly.
     pub cond_proj: Option<i64>,
     /// BatchNorm1d on the condition projection (`main_cls_int.lua` has it, `main_cls.lua` does not).
+    /// In training mode it needs batches of at least 2 rows (libtorch rejects batch statistics of one).
     pub cond_proj_bn: bool,
     /// A residual-style extra block on the trunk's last stage. The code builds one but adds `skipD`, an
     /// undefined variable, to its ConcatTable, so the block never runs: false matches what the code
@@ -777,8 +792,16 @@ impl Trunk {
         for s in 0..n {
             let k = s + 1;
             let c_out = ndf << s;
-            let conv =
-                spectral::conv2d(&(p / format!("conv{k}")), c_in, c_out, 4, 2, 1, !batch_norm, sn);
+            let conv = spectral::conv2d(
+                &(p / format!("conv{k}")),
+                c_in,
+                c_out,
+                4,
+                2,
+                1,
+                !batch_norm,
+                sn,
+            );
             let bn = (batch_norm && s > 0).then(|| bn2d(&(p / format!("bn{k}")), c_out));
             stages.push((conv, bn));
             c_in = c_out;
@@ -887,13 +910,21 @@ impl CondDcganDiscriminator {
         let f = trunk.channels;
         let hp = p / "head";
         let head = MatchHead {
-            mix: spectral::conv2d(&(&hp / "mix"), f + cond.width, f, 1, 1, 0, !cfg.batch_norm, sn),
+            mix: spectral::conv2d(
+                &(&hp / "mix"),
+                f + cond.width,
+                f,
+                1,
+                1,
+                0,
+                !cfg.batch_norm,
+                sn,
+            ),
             bn: cfg.batch_norm.then(|| bn2d(&(&hp / "bn"), f)),
             conv: spectral::conv2d(&(&hp / "conv"), f, 1, trunk.base, 1, 0, false, sn),
         };
-        let uncond = (heads == HeadDesign::Split).then(|| {
-            spectral::conv2d(&(p / "uncond" / "conv"), f, 1, trunk.base, 1, 0, false, sn)
-        });
+        let uncond = (heads == HeadDesign::Split)
+            .then(|| spectral::conv2d(&(p / "uncond" / "conv"), f, 1, trunk.base, 1, 0, false, sn));
         Ok(CondDcganDiscriminator {
             trunk,
             cond,
@@ -1014,7 +1045,8 @@ impl CondDiscriminator for ProjectionDiscriminator {
     fn heads(&self, h: &Tensor, c: &Tensor, train: bool) -> Scores {
         let n = h.size()[0];
         let psi = self.psi.forward_t(h, train).reshape([n]); // (N,)
-        let proj = (self.embed.forward_t(c, train) * h).sum_dim_intlist(&[1i64][..], false, h.kind()); // (N,)
+        let proj =
+            (self.embed.forward_t(c, train) * h).sum_dim_intlist(&[1i64][..], false, h.kind()); // (N,)
         if self.split {
             Scores {
                 matched: proj,

@@ -19,5 +19,11 @@ pub mod spectral;
 pub mod text;
 
 pub use bert::{BertConfig, MiniLm};
+pub use classifier::{Classifier, ClassifierConfig};
+pub use cond::{
+    CondDiscriminator, CondDiscriminatorConfig, CondGenerator, CondGeneratorConfig, HeadDesign,
+    Scores,
+};
 pub use error::{ModelError, Result};
 pub use nets::{DataShape, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
+pub use text::{TextEncoder, TextEncoderConfig};

@@ -174,7 +174,9 @@ fn layer_norm(p: &nn::Path, dim: i64) -> nn::LayerNorm {
 /// Mean of `h` (N, L, D) over the positions where `mask` (N, L) is 1 -> (N, D). All-padding rows give 0.
 fn masked_mean(h: &Tensor, mask: &Tensor) -> Tensor {
     let m = mask.to_kind(h.kind()).unsqueeze(-1); // (N, L, 1)
-    let count = m.sum_dim_intlist(&[1i64][..], false, h.kind()).clamp_min(1.0); // (N, 1)
+    let count = m
+        .sum_dim_intlist(&[1i64][..], false, h.kind())
+        .clamp_min(1.0); // (N, 1)
     (h * &m).sum_dim_intlist(&[1i64][..], false, h.kind()) / count // (N, D)
 }
 
@@ -249,7 +251,9 @@ impl GruEncoder {
             .sum_dim_intlist(&[1i64][..], true, Kind::Float)
             .round()
             .to_kind(Kind::Int64); // (N, 1)
-        let j = Tensor::arange(l, (Kind::Int64, dev)).unsqueeze(0).expand([n, l], false); // (N, L)
+        let j = Tensor::arange(l, (Kind::Int64, dev))
+            .unsqueeze(0)
+            .expand([n, l], false); // (N, L)
         let rev = (&len - 1 - &j).where_self(&j.lt_tensor(&len), &j); // (N, L): a permutation per row
         let flip = |x: &Tensor| {
             let d = x.size()[2];
@@ -293,7 +297,12 @@ impl EncoderLayer {
             last.1 = PInit::Const(0.0);
         }
         EncoderLayer {
-            in_proj_w: inits.var(&a, "in_proj_weight", &[3 * dim, dim], PInit::Uniform(xavier)),
+            in_proj_w: inits.var(
+                &a,
+                "in_proj_weight",
+                &[3 * dim, dim],
+                PInit::Uniform(xavier),
+            ),
             in_proj_b: inits.var(&a, "in_proj_bias", &[3 * dim], PInit::Const(0.0)),
             out_proj,
             linear1: Linear::new(&(p / "linear1"), inits, dim, 4 * dim),
@@ -318,8 +327,8 @@ impl EncoderLayer {
         };
         let (q, k, v) = (split(0), split(1), split(2));
         let scores = q.matmul(&k.transpose(-2, -1)) / (dh as f64).sqrt(); // (N, heads, L, L)
-        // A large finite negative instead of −inf: exp underflows to exactly 0 the same way, and a
-        // caption with no tokens gives finite (ignored) values instead of NaN.
+                                                                          // A large finite negative instead of −inf: exp underflows to exactly 0 the same way, and a
+                                                                          // caption with no tokens gives finite (ignored) values instead of NaN.
         let scores = scores.masked_fill(key_pad, -1e9); // (N, heads, L, L)
         let att = scores
             .softmax(-1, scores.kind())
@@ -527,11 +536,7 @@ impl ImageEncoder {
             }
         }
         let proj = Linear::new(&(p / "proj"), &mut inits, c_in, out_dim);
-        let enc = ImageEncoder {
-            convs,
-            proj,
-            inits,
-        };
+        let enc = ImageEncoder { convs, proj, inits };
         enc.reset_parameters(&mut derived_rng(0, &p.path("init"), 0));
         Ok(enc)
     }
@@ -576,8 +581,14 @@ pub fn contrastive_loss(text: &Tensor, image: &Tensor, temperature: f64) -> Tens
 /// whose most similar partner (cosine) is their own. Returns (text->image, image->text).
 pub fn retrieval_accuracy(text: &Tensor, image: &Tensor) -> (f64, f64) {
     let sim = tch::no_grad(|| {
-        let t = text / text.norm_scalaropt_dim(2, &[1i64][..], true).clamp_min(1e-12);
-        let i = image / image.norm_scalaropt_dim(2, &[1i64][..], true).clamp_min(1e-12);
+        let t = text
+            / text
+                .norm_scalaropt_dim(2, &[1i64][..], true)
+                .clamp_min(1e-12);
+        let i = image
+            / image
+                .norm_scalaropt_dim(2, &[1i64][..], true)
+                .clamp_min(1e-12);
         t.matmul(&i.tr()) // (N, N)
     });
     let n = sim.size()[0];

@@ -45,7 +45,7 @@ fn patterns(n: i64, seed: u64) -> (Tensor, Tensor) {
 
 #[test]
 fn output_shapes_for_each_size() {
-    for (size, stages) in [(28, 3), (32, 3), (64, 4), (96, 5), (128, 5)] {
+    for (size, stages) in [(28, 5), (32, 5), (64, 6), (96, 7), (128, 7)] {
         let vs = nn::VarStore::new(CPU);
         let net = Classifier::new(&vs.root(), 3, size, &[3, 5, 2, 4], 8).expect("builds");
         let names: Vec<String> = vs.variables().keys().cloned().collect();

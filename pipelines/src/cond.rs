@@ -16,7 +16,7 @@ use ganzoo_data::loader::Dataset;
 use ganzoo_data::shapes::{CaptionedShapes, ShapeAttrs};
 use ganzoo_data::Split;
 use ganzoo_models::cond::{CondDiscriminator, CondGenerator, HeadDesign, Scores};
-use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, AdvLoss, Target};
+use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, Target};
 use ganzoo_models::optim::Optimizer;
 use ganzoo_models::rng::{derived_rng, randn, uniform};
 use serde_json::json;
@@ -120,9 +120,8 @@ pub struct Cond {
 impl Cond {
     /// Builds networks, optimizers and the conditioner. `run_dir` holds (or receives) a trained tokenizer.
     pub fn new(cfg: &Config, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Self> {
-        let (m, text) = match &cfg.model {
-            ModelConfig::Cgan(m) => (m, false),
-            ModelConfig::GanCls(m) => (m, true),
+        let m = match &cfg.model {
+            ModelConfig::Cgan(m) | ModelConfig::GanCls(m) => m,
             other => return Err(PipelineError::Runtime(format!("family {} is not conditional", other.family()))),
         };
         let source = Source::open(cfg)?;
@@ -138,24 +137,23 @@ impl Cond {
             Conditioner::Classes(n) => *n,
             Conditioner::Text(t) => t.dim(),
         };
-        let _ = text;
         let shape = cfg.data.shape();
         let g_vs = VarStore::new(device);
         let g = m.generator.build(&g_vs.root(), m.z_dim, cond_dim, &shape)?;
         let d_vs = VarStore::new(device);
         let d = m.discriminator.build(&d_vs.root(), cond_dim, &shape, m.heads, cfg.loss.spectral_norm)?;
-        let mut stores = vec![(&g_vs, "init_G"), (&d_vs, "init_D")];
-        if let Conditioner::Text(t) = &cond {
-            if let Some((vs, _)) = t.trainable() {
-                stores.push((vs, "init_T"));
-            }
-        }
-        for (vs, stream) in stores {
+        for (vs, stream) in [(&g_vs, "init_G"), (&d_vs, "init_D")] {
             let mut rng = derived_rng(cfg.seed, stream, 0);
             match m.init {
-                Init::Dcgan if stream != "init_T" => ganzoo_models::init::init_dcgan(vs, &mut rng),
-                _ => ganzoo_models::init::init_default(vs, &mut rng),
+                Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
+                Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
             }
+        }
+        if let Some(net) = match &cond {
+            Conditioner::Text(t) => t.trainable_net(),
+            Conditioner::Classes(_) => None,
+        } {
+            net.reset_parameters(&mut derived_rng(cfg.seed, "init_T", 0)); // PyTorch's GRU / attention init
         }
         let opt_g = Optimizer::new(&g_vs, &cfg.train.g_optimizer);
         let opt_d = Optimizer::new(&d_vs, &cfg.train.d_optimizer);
@@ -254,7 +252,7 @@ impl Cond {
         let shape = self.cfg.data.shape();
         let img_vs = VarStore::new(self.device);
         let img = ganzoo_models::text::ImageEncoder::new(&img_vs.root(), shape.channels, shape.height, 32, t.dim())?;
-        ganzoo_models::init::init_default(&img_vs, &mut derived_rng(self.cfg.seed, "init_pretrain_image", 0));
+        img.reset_parameters(&mut derived_rng(self.cfg.seed, "init_pretrain_image", 0));
         let adam = ganzoo_models::optim::OptimizerConfig::Adam { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0 };
         let mut opt_t = Optimizer::new(t_vs, &adam);
         let mut opt_i = Optimizer::new(&img_vs, &adam);
@@ -526,6 +524,9 @@ impl Trainable for Cond {
         }
         let (seed, bs, n_critic) = (self.cfg.seed, self.cfg.train.batch_size, self.cfg.train.n_critic);
         let joint = self.text().is_some_and(|t| t.is_joint());
+        // Dropout masks (Mirza & Osindero's networks) come from (seed, step), so a resumed run draws the same.
+        self.g.set_dropout_state(seed, step as u64);
+        self.d.set_dropout_state(seed, step as u64);
         let mut last = None;
         for k in 0..n_critic {
             let draw = step * n_critic + k;
@@ -599,7 +600,6 @@ impl Trainable for Cond {
         }
         self.opt_g.step()?;
         losses.insert("loss_G".into(), scalar(&loss_g));
-        let _ = AdvLoss::default;
         Ok(losses)
     }
 

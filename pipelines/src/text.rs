@@ -216,7 +216,11 @@ impl TextSide {
                 ))
             }
         };
-        let b = tok.encode_batch(texts, self.cfg.max_tokens, strict)?;
+        // A prompt the tokenizer cannot use is the user's input to fix (exit code 2).
+        let b = tok.encode_batch(texts, self.cfg.max_tokens, strict).map_err(|e| match strict {
+            true => PipelineError::Usage(format!("prompt: {e}")),
+            false => e.into(),
+        })?;
         let ids = Tensor::from_slice(&b.ids).view([b.n as i64, b.len as i64]).to_device(self.device);
         let mask = Tensor::from_slice(&b.mask).view([b.n as i64, b.len as i64]).to_device(self.device);
         Ok((ids, mask))

@@ -5,7 +5,12 @@ use std::process::{Command, Output};
 
 /// Runs `ganzoo ARGS` in `dir`; returns (exit code, stdout, stderr).
 pub fn ganzoo(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_ganzoo"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganzoo"));
+    if std::env::var_os("GANZOO_CACHE").is_none() {
+        // The repo's cache (MNIST, MiniLM, the judges), whatever the test's working directory.
+        cmd.env("GANZOO_CACHE", repo().join(".ganzoo-cache"));
+    }
+    let out: Output = cmd
         .args(args)
         .current_dir(dir)
         .output()
