@@ -166,6 +166,20 @@ pub fn clip_weights(vs: &nn::VarStore, c: f64) {
     });
 }
 
+/// Max-norm constraint (pylearn2's `max_col_norm`, used by Goodfellow et al. 2014 and Mirza & Osindero 2014
+/// with 1.9365): every unit's incoming weight vector — each row of a linear layer's `(out, in)` weight, each
+/// output channel of a convolution — is rescaled to L2 norm at most `c` (`torch.renorm(w, 2, 0, c)`).
+/// Biases, norms' parameters and other 1-D variables are left alone.
+pub fn max_norm(vs: &nn::VarStore, c: f64) {
+    tch::no_grad(|| {
+        for (name, mut v) in vs.variables() {
+            if name.ends_with("weight") && v.dim() >= 2 && v.requires_grad() {
+                let _ = v.renorm_(2.0, 0, c);
+            }
+        }
+    });
+}
+
 /// Scales the gradients of `vars` so that their joint L2 norm is at most `max_norm`, like
 /// `torch.nn.utils.clip_grad_norm_`; returns the total norm before clipping. Undefined grads are ignored.
 pub fn clip_grad_norm(vars: &[Tensor], max_norm: f64) -> f64 {

@@ -16,7 +16,7 @@ use ganzoo_data::loader::Dataset;
 use ganzoo_data::shapes::{CaptionedShapes, ShapeAttrs};
 use ganzoo_data::Split;
 use ganzoo_models::cond::{CondDiscriminator, CondGenerator, HeadDesign, Scores};
-use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, Target};
+use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, max_norm, Target};
 use ganzoo_models::optim::Optimizer;
 use ganzoo_models::rng::{derived_rng, randn, uniform};
 use serde_json::json;
@@ -566,6 +566,9 @@ impl Trainable for Cond {
                 clip_grad_norm(&self.d_vs.trainable_variables(), c);
             }
             self.opt_d.step()?;
+            if let Some(c) = self.cfg.train.max_norm {
+                max_norm(&self.d_vs, c);
+            }
             if joint {
                 if let Conditioner::Text(t) = &mut self.cond {
                     if let Some(o) = t.optimizer_mut() {
@@ -599,6 +602,9 @@ impl Trainable for Cond {
             clip_grad_norm(&self.g_vs.trainable_variables(), c);
         }
         self.opt_g.step()?;
+        if let Some(c) = self.cfg.train.max_norm {
+            max_norm(&self.g_vs, c);
+        }
         losses.insert("loss_G".into(), scalar(&loss_g));
         Ok(losses)
     }

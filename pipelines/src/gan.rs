@@ -5,7 +5,7 @@ use crate::error::{PipelineError, Result};
 use crate::family::{Losses, Trainable};
 use crate::feed::Feed;
 use ganzoo_data::toy::{mode_report, Toy2d};
-use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, AdvLoss};
+use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, max_norm, AdvLoss};
 use ganzoo_models::nets::{Discriminator, Generator};
 use ganzoo_models::optim::{ema_update, Optimizer};
 use ganzoo_models::rng::{derived_rng, randn, uniform};
@@ -233,6 +233,9 @@ impl Trainable for Gan {
                 clip_grad_norm(&self.nets.d_vs.trainable_variables(), c);
             }
             self.opt_d.step()?;
+            if let Some(c) = cfg.train.max_norm {
+                max_norm(&self.nets.d_vs, c);
+            }
             if let Some(c) = cfg.loss.weight_clip {
                 clip_weights(&self.nets.d_vs, c);
             }
@@ -257,6 +260,9 @@ impl Trainable for Gan {
             clip_grad_norm(&self.nets.g_vs.trainable_variables(), c);
         }
         self.opt_g.step()?;
+        if let Some(c) = cfg.train.max_norm {
+            max_norm(&self.nets.g_vs, c);
+        }
         if let (Some(decay), Some((vs, _))) = (cfg.train.ema, &self.nets.ema) {
             ema_update(vs, &self.nets.g_vs, decay);
         }

@@ -429,6 +429,10 @@ pub struct TrainConfig {
     /// Clip each network's gradient norm to this value.
     #[serde(default)]
     pub grad_clip: Option<f64>,
+    /// Rescale every unit's incoming weights of G and D to at most this L2 norm after each update
+    /// (pylearn2's max_col_norm: 1.9365 in Goodfellow 2014 and Mirza & Osindero 2014).
+    #[serde(default)]
+    pub max_norm: Option<f64>,
     #[serde(default = "default_log_every")]
     pub log_every: i64,
     #[serde(default = "default_sample_every")]
@@ -479,6 +483,7 @@ impl Default for TrainConfig {
             lr_schedule: LrSchedule::default(),
             ema: None,
             grad_clip: None,
+            max_norm: None,
             log_every: default_log_every(),
             sample_every: default_sample_every(),
             checkpoint_every: default_sample_every(),
@@ -543,6 +548,14 @@ impl Config {
         if let Some(c) = t.grad_clip {
             if c <= 0.0 {
                 p.push(format!("train.grad_clip: must be positive, got {c}"));
+            }
+        }
+        if let Some(c) = t.max_norm {
+            if !(c > 0.0) {
+                p.push(format!("train.max_norm: must be positive, got {c}"));
+            }
+            if matches!(self.model, ModelConfig::Cyclegan(_)) {
+                p.push("train.max_norm: not wired into family cyclegan".into());
             }
         }
         if self.eval.samples < 1 {
@@ -668,6 +681,9 @@ impl Config {
         if let Some(t) = &m.text {
             if t.captions_per_image < 1 {
                 p.push("model.text.captions_per_image: must be at least 1".into());
+            }
+            if self.train.batch_size < 2 {
+                p.push("train.batch_size: text-conditional D normalizes its text projection over the batch; use at least 2".into());
             }
             if t.max_tokens < 3 {
                 p.push(format!("model.text.max_tokens: must be at least 3, got {}", t.max_tokens));
