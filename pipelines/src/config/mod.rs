@@ -654,6 +654,9 @@ impl Config {
         if self.train.n_critic != 1 {
             p.push("train.n_critic: family cyclegan updates G and D once per step".into());
         }
+        if self.train.ema.is_some() {
+            p.push("train.ema: not wired into family cyclegan; remove it".into());
+        }
     }
 }
 
@@ -682,7 +685,7 @@ impl Config {
             if t.captions_per_image < 1 {
                 p.push("model.text.captions_per_image: must be at least 1".into());
             }
-            if self.train.batch_size < 2 {
+            if self.train.batch_size < 2 && matches!(self.model, ModelConfig::GanCls(_)) {
                 p.push("train.batch_size: text-conditional D normalizes its text projection over the batch; use at least 2".into());
             }
             if t.max_tokens < 3 {
@@ -699,6 +702,9 @@ impl Config {
                     p.push(format!("model.text.encoder.lr: must be positive, got {lr}"));
                 }
             }
+        }
+        if self.train.ema.is_some() {
+            p.push(format!("train.ema: not wired into family {family}; remove it"));
         }
         let shape = self.data.shape();
         p.extend(m.generator.check(&shape).into_iter().map(|e| format!("model.generator: {e}")));
