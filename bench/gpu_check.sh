@@ -2,8 +2,9 @@
 # ganzoo on a GPU machine, in one short run (≤ GPU_CHECK_BUDGET seconds, default 400): run from the repository
 # root of a copy of the repo that carries the prebuilt release binaries and the data:
 #
-#   ./ganzoo-release          (copy of target/release/ganzoo)
-#   ./ganzoo_bench-release    (copy of target/release/deps/ganzoo_bench-<hash>, built by `cargo bench --no-run`)
+#   ./ganzoo-release          (copy of target/release/ganzoo; or target/gpu/ganzoo-release)
+#   ./ganzoo_bench-release    (copy of target/release/deps/ganzoo_bench-<hash>, built by `cargo bench --no-run`;
+#                              or target/gpu/ganzoo_bench-release)
 #   .ganzoo-cache/mnist       (ganzoo data get mnist)       GANZOO_CACHE overrides .ganzoo-cache
 #   .ganzoo-cache/facades     (train/ and test/ of the pix2pix facades)   GANZOO_FACADES overrides
 #
@@ -48,8 +49,8 @@ first_executable() {  # the first argument that is an executable file; globs exp
 }
 newest() { ls -t "$@" 2>/dev/null | grep -v '\.d$'; }
 
-GANZOO=${GANZOO_BIN:-$(first_executable ./ganzoo-release target/release/ganzoo target/debug/ganzoo)}
-BENCH=${GANZOO_BENCH_BIN:-$(first_executable ./ganzoo_bench-release $(newest target/release/deps/ganzoo_bench-*) $(newest target/debug/deps/ganzoo_bench-*))}
+GANZOO=${GANZOO_BIN:-$(first_executable ./ganzoo-release target/gpu/ganzoo-release target/release/ganzoo target/debug/ganzoo)}
+BENCH=${GANZOO_BENCH_BIN:-$(first_executable ./ganzoo_bench-release target/gpu/ganzoo_bench-release $(newest target/release/deps/ganzoo_bench-*) $(newest target/debug/deps/ganzoo_bench-*))}
 if [ "$mode" = cuda ]; then
   PY=${GANZOO_PYTHON:-python3}
   DEV=cuda
@@ -73,15 +74,17 @@ if [ "$mode" = cuda ]; then
   CG_SET=256:9; CG="--cg-warmup 3 --cg-steps 20"; CG_R=3; CG_R2=2
   GC="--warmup 5 --steps 30"; GC_R=3; GC_R2=2
   TRAIN_STEPS=200; B1=128; B2=64
+  T2I_STEPS=${T2I_STEPS:-3000}; T2I_PRETRAIN=300
 else
   THREADS=1
   DC="--warmup 1 --steps 2"; DC_R=1; DC_R2=1
   CG_SET=64:2; CG="--cg-warmup 1 --cg-steps 1"; CG_R=1; CG_R2=1
   GC="--warmup 1 --steps 1 --gc-batch 8"; GC_R=1; GC_R2=1
   TRAIN_STEPS=${DRY_TRAIN_STEPS:-20}; B1=16; B2=8
+  T2I_STEPS=${T2I_STEPS:-4}; T2I_PRETRAIN=2
 fi
 
-export mode DEV PY GANZOO BENCH OUT TRAIN_STEPS GANZOO_CACHE FACADES
+export mode DEV PY GANZOO BENCH OUT TRAIN_STEPS GANZOO_CACHE FACADES T2I_STEPS T2I_PRETRAIN
 
 SUMMARY=()
 STEP_TEE=/dev/null
@@ -182,30 +185,47 @@ EOF
 }
 run_step train_auto 90 train_auto
 
+# ------------------------------------------------------------------ (e) text-to-image benchmark at 64×64, on CUDA
+# bench/text2img_shapes_64.yaml (GAN-CLS at the paper's widths, trainable text encoder): joint vs split D at
+# equal steps; attribute accuracy judged by the classifier trained on real shapes (trained here, once).
+t2i64() {
+  local heads=$1 run="$OUT/t2i64_$1"
+  rm -rf "$run"
+  "$GANZOO" train bench/text2img_shapes_64.yaml --out "$run" --quiet --json --set device=auto \
+    --set "model.heads=$heads" --set "train.steps=${T2I_STEPS}" --set "model.text.encoder.pretrain_steps=${T2I_PRETRAIN}" \
+    --set "train.sample_every=${T2I_STEPS}" --set "train.checkpoint_every=${T2I_STEPS}" --set train.keep_checkpoints=1 > "$run.json"
+  local rc=$?
+  rm -rf "$run/checkpoints"
+  "$PY" - "$run.json" <<'EOF2'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"device {r['device']}; {r['steps']} steps in {r['train_seconds']:.1f} s ({r['train_seconds'] / r['steps'] * 1000:.1f} ms/step incl. pretraining, logging, sampling)")
+print("summary:", r["summary"])
+print("attribute_accuracy:", json.dumps(r["eval"]["attribute_accuracy"]))
+print("heads:", json.dumps(r["eval"]["heads"]))
+EOF2
+  return $rc
+}
+
 # ------------------------------------------------------------------------------------------- (c) the benches
+# Most important first (the budget skips the tail): the GAN-CLS and DCGAN fp32 ratios, the 64×64 text-to-image
+# runs, then channels-last and bf16, CycleGAN, and the batch-64 DCGAN rows.
+DCB="dcgan --device $DEV --threads $THREADS"
+CGB="cyclegan --device $DEV --facades $FACADES"
+GCB="gan_cls --device $DEV --threads $THREADS"
+bench_step gan_cls_fp32 75 $GCB $GC --rounds "$GC_R"
+bench_step dcgan128_fp32 75 $DCB --batch "$B1" $DC --rounds "$DC_R"
+run_step t2i64_joint 130 t2i64 joint
+run_step t2i64_split 130 t2i64 split
+bench_step gan_cls_cl 60 $GCB $GC --rounds "$GC_R2" --channels-last
+bench_step gan_cls_bf16 90 $GCB $GC --rounds "$GC_R2" --bf16
 bench_step check 120 check --device "$DEV" --threads "$THREADS" --facades "$FACADES"
 run_step clgrad 60 "$PY" bench/cl_grad_check.py --device "$DEV"
-
-DCB="dcgan --device $DEV --threads $THREADS"
-bench_step dcgan128_fp32 75 $DCB --batch "$B1" $DC --rounds "$DC_R"
 bench_step dcgan128_cl 60 $DCB --batch "$B1" $DC --rounds "$DC_R2" --channels-last
 bench_step dcgan128_bf16 90 $DCB --batch "$B1" $DC --rounds "$DC_R2" --bf16
-
-CGB="cyclegan --device $DEV --facades $FACADES"
 bench_step cyclegan_fp32 75 $CGB --cg-settings "$CG_SET:$CG_R" $CG
 bench_step cyclegan_cl 60 $CGB --cg-settings "$CG_SET:$CG_R2" $CG --channels-last
 bench_step cyclegan_bf16 90 $CGB --cg-settings "$CG_SET:$CG_R2" $CG --bf16
-
-# (d) GAN-CLS (bench/gan_cls.rs), when the binary has it.
-if "$BENCH" --help 2>/dev/null | grep -q gan_cls; then
-  GCB="gan_cls --device $DEV --threads $THREADS"
-  bench_step gan_cls_fp32 75 $GCB $GC --rounds "$GC_R"
-  bench_step gan_cls_cl 60 $GCB $GC --rounds "$GC_R2" --channels-last
-  bench_step gan_cls_bf16 90 $GCB $GC --rounds "$GC_R2" --bf16
-else
-  SUMMARY+=("SKIPPED  gan_cls (not in this bench binary)")
-fi
-
 bench_step dcgan64_fp32 60 $DCB --batch "$B2" $DC --rounds "$DC_R2"
 bench_step dcgan64_cl 50 $DCB --batch "$B2" $DC --rounds "$DC_R2" --channels-last
 bench_step dcgan64_bf16 75 $DCB --batch "$B2" $DC --rounds "$DC_R2" --bf16

@@ -270,7 +270,15 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The cause chain, leaving out causes whose text the message already quotes (an I/O error's
+            // message includes its source).
+            let mut msg = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if !msg.contains(&cause) {
+                    msg = if msg.is_empty() { cause } else { format!("{msg}: {cause}") };
+                }
+            }
+            eprintln!("error: {msg}");
             let usage = e.chain().any(|c| c.downcast_ref::<PipelineError>().is_some_and(PipelineError::is_usage));
             ExitCode::from(if usage { 2 } else { 1 })
         }

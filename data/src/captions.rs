@@ -165,8 +165,8 @@ impl CaptionedConfig {
 /// The config key that sets `split`'s file, with its default, for error messages.
 fn split_key(split: Split) -> &'static str {
     match split {
-        Split::Train => "`train_split`; default \"trainclasses.txt\", relative to root",
-        Split::Test => "`test_split`; default \"testclasses.txt\", relative to root",
+        Split::Train => "`data.train_split`; default \"trainclasses.txt\", relative to root",
+        Split::Test => "`data.test_split`; default \"testclasses.txt\", relative to root",
     }
 }
 
@@ -313,19 +313,19 @@ fn scan(cfg: &CaptionedConfig) -> Result<Tree> {
     if !cfg.root.is_dir() {
         return Err(missing(
             &cfg.root,
-            "dataset root folder not found (set by `root`)".into(),
+            "dataset root folder not found (set by `data.root`)".into(),
         ));
     }
     if !images_dir.is_dir() {
         return Err(missing(
             &images_dir,
-            format!("image folder not found (set by `images`, default \"images\"; expected {}/<class>/<name>.jpg)", images_dir.display()),
+            format!("image folder not found (set by `data.images`, default \"images\"; expected {}/<class>/<name>.jpg)", images_dir.display()),
         ));
     }
     if !text_dir.is_dir() {
         return Err(missing(
             &text_dir,
-            format!("caption folder not found (set by `text`, default \"text\"; expected {}/<class>/<name>.txt)", text_dir.display()),
+            format!("caption folder not found (set by `data.text`, default \"text\"; expected {}/<class>/<name>.txt)", text_dir.display()),
         ));
     }
     let (class_dirs, top_images) = list(&images_dir, &is_image)?;

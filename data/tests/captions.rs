@@ -171,7 +171,7 @@ fn configurable_folder_names_oxford102() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains(&t.path().join("images").display().to_string()) && err.contains("`images`"),
+        err.contains(&t.path().join("images").display().to_string()) && err.contains("`data.images`"),
         "{err}"
     );
     // Through serde, as a config file gives it.
@@ -459,7 +459,7 @@ fn missing_split_file_is_always_an_error_naming_file_and_key() {
             "{err}"
         );
         assert!(
-            err.contains("`test_split`") && err.contains("test split"),
+            err.contains("`data.test_split`") && err.contains("test split"),
             "{err}"
         );
     }
@@ -471,7 +471,7 @@ fn missing_split_file_is_always_an_error_naming_file_and_key() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("nope/train.txt") && err.contains("`train_split`"),
+        err.contains("nope/train.txt") && err.contains("`data.train_split`"),
         "{err}"
     );
 }
@@ -625,7 +625,7 @@ fn check_layout_lists_every_problem() {
         (p("text/001.Alpha/a_0001.txt"), "empty"),
         (p("images/002.Beta/b_0002.jpg"), "no caption file"),
         (p("text/009.Nothing/x.txt"), "has no image"),
-        (p("testclasses.txt"), "`test_split`"),
+        (p("testclasses.txt"), "`data.test_split`"),
     ];
     for (path, frag) in expect {
         assert!(
@@ -662,7 +662,7 @@ fn check_layout_lists_every_problem() {
     let report = check_layout(&cub(t.path(), OnBadInput::Skip));
     assert_eq!(report.problems.len(), 1, "{report}");
     assert!(
-        report.problems[0].contains(&p("text")) && report.problems[0].contains("`text`"),
+        report.problems[0].contains(&p("text")) && report.problems[0].contains("`data.text`"),
         "{report}"
     );
 }
