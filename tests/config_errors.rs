@@ -19,7 +19,7 @@ fn misspelled_key_names_file_line_and_nearest_key() {
     assert_eq!(code, 2);
     assert_eq!(
         err,
-        "error: c.yaml:8: unknown key `train.stpes`; did you mean `train.steps`?\n  valid keys here: steps, batch_size, n_critic, g_optimizer, d_optimizer, lr_schedule, ema, grad_clip, log_every, sample_every, checkpoint_every, keep_checkpoints, workers, prefetch\n"
+        "error: c.yaml:8: unknown key `train.stpes`; did you mean `train.steps`?\n  valid keys here: steps, batch_size, n_critic, g_optimizer, d_optimizer, lr_schedule, ema, grad_clip, max_norm, log_every, sample_every, checkpoint_every, keep_checkpoints, workers, prefetch\n"
     );
 }
 
@@ -37,7 +37,7 @@ fn misspelled_key_below_the_family_tag_keeps_its_full_path() {
     assert_eq!(err, "error: c.yaml:4: unknown key `model.generator.hiden`; did you mean `model.generator.hidden`?\n  valid keys here: hidden, layers, activation\n");
     let (code, err) = check("data: {kind: ring8}\nmodel:\n  family: gam\n", &[]);
     assert_eq!(code, 2);
-    assert_eq!(err, "error: c.yaml:3: `model.family`: unknown choice `gam`; did you mean `gan`?\n  valid choices: gan, cyclegan\n");
+    assert_eq!(err, "error: c.yaml:3: `model.family`: unknown choice `gam`; did you mean `gan`?\n  valid choices: gan, cyclegan, cgan, gan_cls\n");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use std::cell::Cell;
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::ModuleT, Tensor};
 
+use crate::dcgan::{bn as bn2d, layout, pytorch_bn};
 use crate::error::{ModelError, Result};
 use crate::nets::{leaky_relu, DataShape};
 use crate::rng::{derived_rng, uniform};
@@ -456,16 +457,6 @@ impl CondDiscriminator for MaxoutDiscriminator {
 // ---------------------------------------------------------------------------------------------------
 // DCGAN-style conditional networks (GAN-CLS)
 
-/// (base spatial size, number of stride-2 stages) for a supported image size (as dcgan.rs).
-fn layout(size: i64) -> Option<(i64, usize)> {
-    match size {
-        28 => Some((7, 2)),
-        32 => Some((4, 3)),
-        64 => Some((4, 4)),
-        _ => None,
-    }
-}
-
 fn check_image(shape: &DataShape, width_key: &str, width: i64) -> Vec<String> {
     let mut p = shape.check();
     if shape.height != shape.width {
@@ -484,23 +475,8 @@ fn check_image(shape: &DataShape, width_key: &str, width: i64) -> Vec<String> {
     p
 }
 
-fn bn2d(p: &nn::Path, c: i64) -> nn::BatchNorm {
-    // PyTorch / Torch7 defaults (weight 1, bias 0), not tch's uniform(0, 1) weight.
-    let cfg = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        bs_init: nn::Init::Const(0.0),
-        ..Default::default()
-    };
-    nn::batch_norm2d(p, c, cfg)
-}
-
 fn bn1d(p: &nn::Path, c: i64) -> nn::BatchNorm {
-    let cfg = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        bs_init: nn::Init::Const(0.0),
-        ..Default::default()
-    };
-    nn::batch_norm1d(p, c, cfg)
+    nn::batch_norm1d(p, c, pytorch_bn())
 }
 
 fn apply_bn(bn: &Option<nn::BatchNorm>, x: Tensor, train: bool) -> Tensor {

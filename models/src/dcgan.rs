@@ -23,7 +23,7 @@ use crate::spectral;
 pub const DCGAN_SIZES: [i64; 3] = [28, 32, 64];
 
 /// (base spatial size, number of stride-2 stages) for a supported image size.
-fn layout(size: i64) -> Option<(i64, usize)> {
+pub(crate) fn layout(size: i64) -> Option<(i64, usize)> {
     match size {
         28 => Some((7, 2)),
         32 => Some((4, 3)),
@@ -51,14 +51,13 @@ fn check_image(shape: &DataShape, width_name: &str, width: i64) -> Vec<String> {
     p
 }
 
-fn bn(p: &nn::Path, c: i64) -> nn::BatchNorm {
-    // PyTorch defaults (weight 1, bias 0), not tch's uniform(0, 1) weight.
-    let cfg = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        bs_init: nn::Init::Const(0.0),
-        ..Default::default()
-    };
-    nn::batch_norm2d(p, c, cfg)
+/// Batch-norm settings with PyTorch's defaults (weight 1, bias 0), not tch's uniform(0, 1) weight.
+pub(crate) fn pytorch_bn() -> nn::BatchNormConfig {
+    nn::BatchNormConfig { ws_init: nn::Init::Const(1.0), bs_init: nn::Init::Const(0.0), ..Default::default() }
+}
+
+pub(crate) fn bn(p: &nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, pytorch_bn())
 }
 
 /// DCGAN generator settings.

@@ -174,10 +174,14 @@ impl Cond {
     }
 
     fn noise(&self, rng_stream: &str, index: u64, n: i64) -> Tensor {
-        let mut rng = derived_rng(self.cfg.seed, rng_stream, index);
+        self.draw_z(&mut derived_rng(self.cfg.seed, rng_stream, index), n)
+    }
+
+    /// z (n, z_dim) from `model.noise`'s distribution.
+    fn draw_z(&self, rng: &mut rand_chacha::ChaCha8Rng, n: i64) -> Tensor {
         match self.m.noise {
-            Noise::Normal => randn(&mut rng, &[n, self.m.z_dim], self.device),
-            Noise::Uniform => uniform(&mut rng, &[n, self.m.z_dim], -1.0, 1.0, self.device),
+            Noise::Normal => randn(rng, &[n, self.m.z_dim], self.device),
+            Noise::Uniform => uniform(rng, &[n, self.m.z_dim], -1.0, 1.0, self.device),
         }
     }
 
@@ -470,13 +474,7 @@ impl Cond {
             }
         };
         let c = c.repeat([n as i64, 1]); // (n, E)
-        let z = {
-            let mut rng = derived_rng(seed, "sample", 0);
-            match self.m.noise {
-                Noise::Normal => randn(&mut rng, &[n as i64, self.m.z_dim], self.device),
-                Noise::Uniform => uniform(&mut rng, &[n as i64, self.m.z_dim], -1.0, 1.0, self.device),
-            }
-        };
+        let z = self.draw_z(&mut derived_rng(seed, "sample", 0), n as i64);
         let x = tch::no_grad(|| self.g.forward_t(&z, &c, false));
         crate::plot::save_tensor_grid(&x, (n as f64).sqrt().ceil() as usize, path)
     }
@@ -622,13 +620,7 @@ impl Trainable for Cond {
         let (c, _) = self.grid_conditions()?;
         let rows = c.size()[0].max(1);
         let cols = ((n as i64) / rows).max(1);
-        let z = {
-            let mut rng = derived_rng(seed, "sample", 0);
-            match self.m.noise {
-                Noise::Normal => randn(&mut rng, &[cols, self.m.z_dim], self.device),
-                Noise::Uniform => uniform(&mut rng, &[cols, self.m.z_dim], -1.0, 1.0, self.device),
-            }
-        };
+        let z = self.draw_z(&mut derived_rng(seed, "sample", 0), cols);
         let x = tch::no_grad(|| self.g.forward_t(&z.repeat([rows, 1]), &c.repeat_interleave_self_int(cols, 0, None), false));
         crate::plot::save_tensor_grid(&x, cols as usize, path)
     }
