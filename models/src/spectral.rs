@@ -223,3 +223,22 @@ pub fn top_singular_value(w: &Tensor) -> f64 {
     let eig = m.matmul(&m.tr()).linalg_eigvalsh("L"); // (h,) ascending
     eig.max().double_value(&[]).max(0.0).sqrt()
 }
+
+/// Runs `iters` power iterations on every spectrally normalized weight of `vs` (the `*.weight_orig`
+/// variables with their `weight_u` / `weight_v` buffers), so σ(W) is converged before the first forward:
+/// call it after (re-)initializing the weights. `torch.nn.utils.parametrizations.spectral_norm` does 15 at
+/// registration; without it, a network evaluated before any training forward divides by a σ estimated from
+/// random vectors and can output values of 1e11.
+pub fn warm_up(vs: &nn::VarStore, iters: usize) {
+    let vars = vs.variables();
+    for (name, w) in &vars {
+        let Some(prefix) = name.strip_suffix("weight_orig") else { continue };
+        let (Some(u), Some(v)) = (vars.get(&format!("{prefix}weight_u")), vars.get(&format!("{prefix}weight_v"))) else {
+            continue;
+        };
+        let sn = SpectralNorm { weight_orig: w.shallow_clone(), u: u.shallow_clone(), v: v.shallow_clone() };
+        for _ in 0..iters {
+            sn.power_iteration();
+        }
+    }
+}

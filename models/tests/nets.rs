@@ -90,6 +90,33 @@ fn spectral_norm_dcgan_discriminator() {
 }
 
 #[test]
+fn spectral_warm_up_converges_sigma_before_the_first_forward() {
+    let vs = nn::VarStore::new(CPU);
+    let d = DiscriminatorConfig::Dcgan(DcganDConfig { ndf: 8, batch_norm: false })
+        .build(&vs.root(), &DataShape::image(1, 28), true)
+        .expect("D");
+    ganzoo_models::init::init_dcgan(&vs, &mut derived_rng(5, "init", 0));
+    let vars = vs.variables();
+    let names: Vec<String> = vars.keys().filter(|n| n.ends_with("weight_orig")).cloned().collect();
+    assert!(!names.is_empty());
+    ganzoo_models::spectral::warm_up(&vs, 15);
+    for name in &names {
+        let prefix = name.trim_end_matches("weight_orig");
+        let sn = SpectralNorm {
+            weight_orig: vars[name].shallow_clone(),
+            u: vars[&format!("{prefix}weight_u")].shallow_clone(),
+            v: vars[&format!("{prefix}weight_v")].shallow_clone(),
+        };
+        let (est, exact) = (sn.sigma().double_value(&[]), top_singular_value(&vars[name]));
+        assert!((est - exact).abs() / exact < 0.05, "{name}: σ estimate {est} vs exact {exact}");
+    }
+    // Evaluation before any training forward now gives finite, moderate scores.
+    let x = randn(&mut derived_rng(2, "x", 0), &[3, 1, 28, 28], CPU);
+    let s = d.forward_t(&x, false);
+    assert!(s.abs().max().double_value(&[]) < 1e3, "{s:?}");
+}
+
+#[test]
 fn mlp_shapes() {
     let cfg = MlpConfig {
         hidden: 16,

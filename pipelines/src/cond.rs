@@ -149,6 +149,9 @@ impl Cond {
                 Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
             }
         }
+        if cfg.loss.spectral_norm {
+            ganzoo_models::spectral::warm_up(&d_vs, 15); // σ converged for the re-initialized weights
+        }
         if let Some(net) = match &cond {
             Conditioner::Text(t) => t.trainable_net(),
             Conditioner::Classes(_) => None,

@@ -41,6 +41,9 @@ impl Networks {
                 Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
             }
         }
+        if cfg.loss.spectral_norm {
+            ganzoo_models::spectral::warm_up(&d_vs, 15); // σ converged for the re-initialized weights
+        }
         let ema = match cfg.train.ema {
             None => None,
             Some(_) => {
