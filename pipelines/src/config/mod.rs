@@ -551,7 +551,7 @@ impl Config {
             }
         }
         if let Some(c) = t.max_norm {
-            if !(c > 0.0) {
+            if c.is_nan() || c <= 0.0 {
                 p.push(format!("train.max_norm: must be positive, got {c}"));
             }
             if matches!(self.model, ModelConfig::Cyclegan(_)) {
@@ -698,7 +698,7 @@ impl Config {
                 if *training == TextTraining::Pretrained && *pretrain_steps < 1 {
                     p.push("model.text.encoder.pretrain_steps: a pretrained (frozen) encoder needs at least 1 pretraining step; use training: joint to train it with D".into());
                 }
-                if !(*lr > 0.0) {
+                if lr.is_nan() || *lr <= 0.0 {
                     p.push(format!("model.text.encoder.lr: must be positive, got {lr}"));
                 }
             }
