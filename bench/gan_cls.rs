@@ -12,22 +12,20 @@ use crate::device::{self, to_channels_last, vs_channels_last};
 use crate::{header_columns, legend, loadavg, machine, print_setup, python, row_columns, Opts, Samples};
 use anyhow::Result;
 use ganzoo_models::cond::{CondDcganDConfig, CondDcganGConfig, CondDiscriminator, CondDiscriminatorConfig, CondGenerator, CondGeneratorConfig, HeadDesign};
+use ganzoo_models::losses::{AdvLoss, Target};
 use ganzoo_models::nets::{count_parameters, DataShape};
 use ganzoo_models::optim::{Optimizer, OptimizerConfig};
 use ganzoo_models::rng::{derived_rng, randn};
 use tch::nn::VarStore;
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Device, Kind, Tensor};
 
 const Z_DIM: i64 = 100;
 const EMB_DIM: i64 = 1024;
 const SIZE: i64 = 64;
 /// Batches in the input pool.
 const POOL: i64 = 4;
-
-fn bce(s: &Tensor, real: bool) -> Tensor {
-    let t = if real { s.ones_like() } else { s.zeros_like() };
-    s.binary_cross_entropy_with_logits::<Tensor>(&t, None, None, Reduction::Mean)
-}
+/// GAN-CLS's loss: BCE with logits (the library's non-saturating loss; G's term is BCE against "real").
+const BCE: AdvLoss = AdvLoss::NonSaturating;
 
 pub struct GanCls {
     g_vs: VarStore,
@@ -87,13 +85,13 @@ impl GanCls {
         let s_right = self.d.heads(&h_real, &e, true).matched; // (N,)
         let s_wrong = self.d.heads(&h_real, &e_wrong, true).matched; // (N,)
         let s_fake = self.d.forward_t(&fake.detach(), &e, true).matched; // (N,)
-        let loss_d = bce(&s_right, true) + (bce(&s_wrong, false) + bce(&s_fake, false)) * 0.5;
+        let loss_d = BCE.d_term(&s_right, Target::Real) + (BCE.d_term(&s_wrong, Target::Fake) + BCE.d_term(&s_fake, Target::Fake)) * 0.5;
         loss_d.backward();
         self.opt_d.step()?;
 
         self.d_vs.freeze();
         self.opt_g.zero_grad();
-        let loss_g = bce(&self.d.forward_t(&fake, &e, true).matched, true);
+        let loss_g = BCE.g_loss(&self.d.forward_t(&fake, &e, true).matched); // BCE against "real"
         loss_g.backward();
         self.d_vs.unfreeze();
         self.opt_g.step()?;

@@ -44,14 +44,7 @@ impl Source {
     fn open(cfg: &Config) -> Result<Self> {
         Ok(match &cfg.data {
             DataConfig::Mnist { root, pad_to_32 } => {
-                let dir = root.clone().unwrap_or_else(|| ganzoo_data::mnist::default_cache_dir().join("mnist"));
-                if !dir.join(ganzoo_data::mnist::IMAGES_FILE).exists() {
-                    return Err(PipelineError::Usage(format!(
-                        "data: MNIST is not at {}; run `ganzoo data get mnist` first (or set data.root)",
-                        dir.display()
-                    )));
-                }
-                Source::Classes { dataset: Arc::new(ganzoo_data::mnist::Mnist::open(&dir, *pad_to_32)?), n_classes: 10 }
+                Source::Classes { dataset: Arc::new(crate::feed::open_mnist(root, *pad_to_32)?), n_classes: 10 }
             }
             DataConfig::ImageFolder(f) => {
                 let folder = ganzoo_data::folder::ImageFolder::open(f)?;
@@ -114,7 +107,6 @@ pub struct Cond {
     source: Source,
     cond: Conditioner,
     feed: Option<Feed>,
-    quiet: bool,
 }
 
 impl Cond {
@@ -161,12 +153,15 @@ impl Cond {
         let opt_g = Optimizer::new(&g_vs, &cfg.train.g_optimizer);
         let opt_d = Optimizer::new(&d_vs, &cfg.train.d_optimizer);
         let feed = with_data.then(|| Feed::new(cfg, source.dataset()));
-        Ok(Cond { cfg: cfg.clone(), m: m.clone(), device, g_vs, d_vs, g, d, opt_g, opt_d, source, cond, feed, quiet: false })
+        Ok(Cond { cfg: cfg.clone(), m: m.clone(), device, g_vs, d_vs, g, d, opt_g, opt_d, source, cond, feed })
     }
 
-    /// No progress output (pretraining).
-    pub fn set_quiet(&mut self, quiet: bool) {
-        self.quiet = quiet;
+    /// The optimizer of a text encoder trained jointly with D (none otherwise).
+    fn text_optimizer(&mut self) -> Option<&mut Optimizer> {
+        match &mut self.cond {
+            Conditioner::Text(t) => t.optimizer_mut(),
+            Conditioner::Classes(_) => None,
+        }
     }
 
     fn text(&self) -> Option<&TextSide> {
@@ -255,7 +250,7 @@ impl Cond {
             return Ok(Losses::new());
         };
         let Conditioner::Text(t) = &self.cond else { return Ok(Losses::new()) };
-        let Some((t_vs, _)) = t.trainable() else { return Ok(Losses::new()) };
+        let (Some((t_vs, _)), Some(net)) = (t.trainable(), t.trainable_net()) else { return Ok(Losses::new()) };
         let shape = self.cfg.data.shape();
         let img_vs = VarStore::new(self.device);
         let img = ganzoo_models::text::ImageEncoder::new(&img_vs.root(), shape.channels, shape.height, 32, t.dim())?;
@@ -266,7 +261,7 @@ impl Cond {
         let dataset = self.source.dataset();
         let n = dataset.len();
         let bs = self.cfg.train.batch_size.min(n as i64).max(2) as usize;
-        let bar = crate::progress::Counter::new(pretrain_steps as u64, "pretraining the text encoder", self.quiet);
+        let bar = crate::progress::Counter::new(pretrain_steps as u64, "pretraining the text encoder", false);
         let mut last = (f64::NAN, f64::NAN);
         for s in 0..pretrain_steps {
             use rand::Rng;
@@ -286,7 +281,6 @@ impl Cond {
                 })
                 .collect();
             let (ids, mask) = t.tokens(&caps, false)?;
-            let Some(net) = t.trainable_net() else { break };
             opt_t.zero_grad();
             opt_i.zero_grad();
             let te = net.forward_t(&ids, &mask, true); // (B, E)
@@ -386,7 +380,7 @@ impl Cond {
         let DataConfig::Mnist { pad_to_32, .. } = &self.cfg.data else {
             return Ok(serde_json::Value::Null);
         };
-        let judge = Judge::digits(self.device, self.quiet)?;
+        let judge = Judge::digits(self.device)?;
         let per = (self.cfg.eval.samples as i64 / n_classes).max(1);
         let labels: Vec<i64> = (0..n_classes).flat_map(|c| std::iter::repeat_n(c, per as usize)).collect();
         let mut x = self.generate(&self.one_hot(&labels, n_classes), "eval", 0);
@@ -412,7 +406,7 @@ impl Cond {
     /// Attribute accuracy of images generated from prompts, judged by a classifier trained on real shapes.
     fn judge_shapes(&self, shapes: &CaptionedShapes) -> Result<serde_json::Value> {
         let Some(t) = self.text() else { return Ok(serde_json::Value::Null) };
-        let judge = Judge::shapes(shapes.config(), self.device, self.quiet)?;
+        let judge = Judge::shapes(shapes.config(), self.device)?;
         let all = ShapeAttrs::all();
         let per = (self.cfg.eval.samples / (2 * all.len())).max(1);
         let mut out = serde_json::Map::new();
@@ -510,6 +504,7 @@ impl Trainable for Cond {
 
     fn optimizers_mut(&mut self) -> Vec<(&'static str, &mut Optimizer)> {
         let mut v = vec![("opt_G", &mut self.opt_g), ("opt_D", &mut self.opt_d)];
+        // Field by field (not text_optimizer()), so the borrows of opt_g / opt_d stay disjoint.
         if let Conditioner::Text(t) = &mut self.cond {
             if let Some(o) = t.optimizer_mut() {
                 v.push(("opt_T", o));
@@ -524,7 +519,6 @@ impl Trainable for Cond {
             losses.extend(self.pretrain_text()?);
         }
         let (seed, bs, n_critic) = (self.cfg.seed, self.cfg.train.batch_size, self.cfg.train.n_critic);
-        let joint = self.text().is_some_and(|t| t.is_joint());
         // Dropout masks (Mirza & Osindero's networks) come from (seed, step), so a resumed run draws the same.
         self.g.set_dropout_state(seed, step as u64);
         self.d.set_dropout_state(seed, step as u64);
@@ -540,10 +534,8 @@ impl Trainable for Cond {
             let z = self.noise("z", draw as u64, bs);
             let fake = self.g.forward_t(&z, &right.detach(), true); // (N, C, H, W)
             self.opt_d.zero_grad();
-            if let Conditioner::Text(t) = &mut self.cond {
-                if let Some(o) = t.optimizer_mut() {
-                    o.zero_grad();
-                }
+            if let Some(o) = self.text_optimizer() {
+                o.zero_grad();
             }
             let mut loss_d = self.d_loss(&real, &fake.detach(), &right, &wrong, &mut losses);
             if self.cfg.loss.gradient_penalty > 0.0 {
@@ -570,12 +562,8 @@ impl Trainable for Cond {
             if let Some(c) = self.cfg.train.max_norm {
                 max_norm(&self.d_vs, c);
             }
-            if joint {
-                if let Conditioner::Text(t) = &mut self.cond {
-                    if let Some(o) = t.optimizer_mut() {
-                        o.step()?;
-                    }
-                }
+            if let Some(o) = self.text_optimizer() {
+                o.step()?; // a jointly trained text encoder learns from D's loss
             }
             if let Some(c) = self.cfg.loss.weight_clip {
                 clip_weights(&self.d_vs, c);

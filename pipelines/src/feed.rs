@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::error::{PipelineError, Result};
 use ganzoo_data::loader::{BatchIter, Dataset, Loader, LoaderConfig};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tch::Tensor;
 
@@ -49,4 +50,16 @@ impl Feed {
             None => Err(PipelineError::Runtime("the data loader stopped".into())),
         }
     }
+}
+
+/// The MNIST digits of `data.root` (default `<cache>/mnist`), or a usage error saying how to get them.
+pub fn open_mnist(root: &Option<PathBuf>, pad_to_32: bool) -> Result<ganzoo_data::mnist::Mnist> {
+    let dir = root.clone().unwrap_or_else(|| ganzoo_data::mnist::default_cache_dir().join("mnist"));
+    if !dir.join(ganzoo_data::mnist::IMAGES_FILE).exists() {
+        return Err(PipelineError::Usage(format!(
+            "data: MNIST is not at {}; run `ganzoo data get mnist` first (or set data.root)",
+            dir.display()
+        )));
+    }
+    Ok(ganzoo_data::mnist::Mnist::open(&dir, pad_to_32)?)
 }

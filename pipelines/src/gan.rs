@@ -78,14 +78,7 @@ impl Source {
             DataConfig::Ring8 { std } => Source::Points { set: Toy2d::Ring8, std: std.unwrap_or(Toy2d::Ring8.default_std()) },
             DataConfig::Grid25 { std } => Source::Points { set: Toy2d::Grid25, std: std.unwrap_or(Toy2d::Grid25.default_std()) },
             DataConfig::Mnist { root, pad_to_32 } => {
-                let dir = root.clone().unwrap_or_else(|| ganzoo_data::mnist::default_cache_dir().join("mnist"));
-                if !dir.join("images-idx3-ubyte").exists() {
-                    return Err(PipelineError::Usage(format!(
-                        "data: MNIST is not at {}; run `ganzoo data get mnist` first (or set data.root)",
-                        dir.display()
-                    )));
-                }
-                Source::Images(Feed::new(cfg, Arc::new(ganzoo_data::mnist::Mnist::open(&dir, *pad_to_32)?)))
+                Source::Images(Feed::new(cfg, Arc::new(crate::feed::open_mnist(root, *pad_to_32)?)))
             }
             DataConfig::ImageFolder(f) => Source::Images(Feed::new(cfg, Arc::new(ganzoo_data::folder::ImageFolder::open(f)?))),
             DataConfig::Shapes(s) => Source::Images(Feed::new(

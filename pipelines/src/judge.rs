@@ -35,10 +35,10 @@ pub struct Judge {
 
 impl Judge {
     /// The digit judge: trained on the first 9,000 real MNIST digits, tested on the last 1,000.
-    pub fn digits(device: Device, quiet: bool) -> Result<Judge> {
+    pub fn digits(device: Device) -> Result<Judge> {
         let dir = ganzoo_data::mnist::default_cache_dir().join("mnist");
         let name = format!("mnist_digits_r{RECIPE}");
-        Self::cached(&name, 1, 28, &[10], device, quiet, "digit classifier", || {
+        Self::cached(&name, 1, 28, &[10], device, "digit classifier", || {
             if !dir.join(ganzoo_data::mnist::IMAGES_FILE).exists() {
                 return Err(PipelineError::Usage(format!(
                     "eval: the digit judge trains on real MNIST, which is not at {}; run `ganzoo data get mnist` first",
@@ -55,10 +55,10 @@ impl Judge {
 
     /// The attribute judge for captioned shapes of `cfg.size`: trained on 3,000 rendered training images,
     /// tested on 600 of the test split.
-    pub fn shapes(cfg: &ShapesConfig, device: Device, quiet: bool) -> Result<Judge> {
+    pub fn shapes(cfg: &ShapesConfig, device: Device) -> Result<Judge> {
         let size = cfg.size;
         let name = format!("shapes_{size}_r{RECIPE}");
-        Self::cached(&name, 3, size, &ShapeAttrs::HEADS.map(|h| h as i64), device, quiet, "attribute classifier", || {
+        Self::cached(&name, 3, size, &ShapeAttrs::HEADS.map(|h| h as i64), device, "attribute classifier", || {
             let c = ShapesConfig { size, train_count: SHAPES_TRAIN, test_count: SHAPES_TEST };
             let label = |ds: &CaptionedShapes, i: usize| ds.attrs(i).as_array().map(|a| a as i64).to_vec();
             let train = CaptionedShapes::open(&c, Split::Train, SEED)?;
@@ -70,14 +70,12 @@ impl Judge {
     }
 
     /// Loads the judge from the cache, or trains and caches it.
-    #[allow(clippy::too_many_arguments)]
     fn cached(
         name: &str,
         channels: i64,
         size: i64,
         heads: &[i64],
         device: Device,
-        quiet: bool,
         what: &str,
         data: impl FnOnce() -> Result<((Tensor, Tensor), (Tensor, Tensor), i64)>,
     ) -> Result<Judge> {
@@ -92,9 +90,7 @@ impl Judge {
             let held_out = meta["held_out_accuracy"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
             return Ok(Judge { _vs: vs, net, held_out, what: describe(what, &meta) });
         }
-        if !quiet {
-            eprintln!("training the {what} for evaluation (once; cached in {})", dir.display());
-        }
+        eprintln!("training the {what} for evaluation (once; cached in {})", dir.display());
         ganzoo_models::init::init_default(&vs, &mut derived_rng(SEED, name, 0));
         let ((xtr, ytr), (xte, yte), steps) = data()?;
         let (xtr, ytr) = (xtr.to_device(device), ytr.to_device(device));

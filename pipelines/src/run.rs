@@ -300,11 +300,9 @@ pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: O
 /// `ganzoo data check captioned ROOT`: counts and every problem of a CUB / Oxford-102 style folder.
 pub fn check_captioned(root: &Path, images: &str, text: &str) -> Result<serde_json::Value> {
     let cfg = ganzoo_data::captions::CaptionedConfig {
-        root: root.to_path_buf(),
         images: images.to_string(),
         text: text.to_string(),
         ..ganzoo_data::captions::CaptionedConfig::new(root)
     };
-    let r = ganzoo_data::captions::check_layout(&cfg);
-    Ok(json!({ "images": r.images, "caption_files": r.caption_files, "train": r.train, "test": r.test, "problems": r.problems }))
+    serde_json::to_value(ganzoo_data::captions::check_layout(&cfg)).map_err(|e| PipelineError::Runtime(e.to_string()))
 }

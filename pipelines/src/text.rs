@@ -52,8 +52,8 @@ pub enum Encoder {
     Minilm { vs: VarStore, net: MiniLm, tok: CaptionTokenizer },
     /// A models/ text encoder with its tokenizer; `opt` is set when it trains jointly with D.
     Trainable { vs: VarStore, net: TextEncoder, tok: CaptionTokenizer, opt: Option<Optimizer>, training: TextTraining },
-    /// Rows of a precomputed embedding file, one per caption of `Captions::unique`.
-    Precomputed { table: Tensor },
+    /// Rows of a precomputed embedding file, one per caption of `Captions::unique` (kept as the table).
+    Precomputed { dim: i64 },
 }
 
 /// Captions, encoder and the cached embedding table.
@@ -146,7 +146,7 @@ impl TextSide {
                 let per_image = (0..n_images).map(|i| (i * k..(i + 1) * k).collect()).collect();
                 let side = TextSide {
                     captions: Captions { unique, per_image },
-                    encoder: Encoder::Precomputed { table: table.shallow_clone() },
+                    encoder: Encoder::Precomputed { dim: emb.dim as i64 },
                     cfg: cfg.clone(),
                     device,
                     table: RefCell::new(Some(table)),
@@ -162,7 +162,7 @@ impl TextSide {
         match &self.encoder {
             Encoder::Minilm { net, .. } => net.dim(),
             Encoder::Trainable { net, .. } => net.out_dim(),
-            Encoder::Precomputed { table } => table.size()[1],
+            Encoder::Precomputed { dim } => *dim,
         }
     }
 
@@ -210,11 +210,7 @@ impl TextSide {
     pub fn tokens(&self, texts: &[&str], strict: bool) -> Result<(Tensor, Tensor)> {
         let tok = match &self.encoder {
             Encoder::Minilm { tok, .. } | Encoder::Trainable { tok, .. } => tok,
-            Encoder::Precomputed { .. } => {
-                return Err(PipelineError::Usage(
-                    "this run is conditioned on precomputed embeddings, which cannot encode new text; train with model.text.encoder: trainable or minilm to sample from prompts".into(),
-                ))
-            }
+            Encoder::Precomputed { .. } => return Err(cannot_encode()),
         };
         // A prompt the tokenizer cannot use is the user's input to fix (exit code 2).
         let b = tok.encode_batch(texts, self.cfg.max_tokens, strict).map_err(|e| match strict {
@@ -228,12 +224,19 @@ impl TextSide {
 
     /// φ of `texts` (N, E); with gradients for a jointly trained encoder when `train`.
     pub fn encode(&self, texts: &[&str], strict: bool, train: bool) -> Result<Tensor> {
-        let (ids, mask) = self.tokens(texts, strict)?; // errors for precomputed embeddings
         Ok(match &self.encoder {
-            Encoder::Minilm { net, .. } => tch::no_grad(|| net.embed(&ids, &mask)),
-            Encoder::Trainable { net, .. } if train => net.forward_t(&ids, &mask, true),
-            Encoder::Trainable { net, .. } => tch::no_grad(|| net.forward_t(&ids, &mask, false)),
-            Encoder::Precomputed { table } => table.shallow_clone(), // not reached: tokens() refuses
+            Encoder::Minilm { net, .. } => {
+                let (ids, mask) = self.tokens(texts, strict)?;
+                tch::no_grad(|| net.embed(&ids, &mask))
+            }
+            Encoder::Trainable { net, .. } => {
+                let (ids, mask) = self.tokens(texts, strict)?;
+                match train {
+                    true => net.forward_t(&ids, &mask, true),
+                    false => tch::no_grad(|| net.forward_t(&ids, &mask, false)),
+                }
+            }
+            Encoder::Precomputed { .. } => return Err(cannot_encode()),
         })
     }
 
@@ -278,4 +281,11 @@ impl TextSide {
         };
         Ok(emb.view([n, k as i64, -1]).mean_dim(1, false, Kind::Float)) // (N, E)
     }
+}
+
+/// Precomputed embeddings cover the dataset's captions only.
+fn cannot_encode() -> PipelineError {
+    PipelineError::Usage(
+        "this run is conditioned on precomputed embeddings, which cannot encode new text; train with model.text.encoder: trainable or minilm to sample from prompts".into(),
+    )
 }
