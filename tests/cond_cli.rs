@@ -5,7 +5,7 @@ mod common;
 use common::{ganzoo, write};
 use std::path::Path;
 
-const T2I: &str = "name: t2i\nseed: 4\nthreads: 1\ndata: {kind: shapes, size: 32, train_count: 228, test_count: 114}\nmodel:\n  family: gan_cls\n  z_dim: 8\n  generator: {arch: dcgan, ngf: 8, cond_proj: 8}\n  discriminator: {arch: dcgan, ndf: 8, cond_proj: 8}\n  heads: split\n  interpolation: 1.0\n  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\ntrain:\n  steps: 6\n  batch_size: 16\n  log_every: 3\n  sample_every: 3\n  checkpoint_every: 3\neval: {samples: 228}\n";
+const T2I: &str = "name: t2i\nseed: 4\nthreads: 1\ndata: {kind: shapes, size: 32, train_count: 228, test_count: 114}\nmodel:\n  family: gan_cls\n  z_dim: 8\n  generator: {arch: dcgan, ngf: 8, cond_proj: 8, cond_bn: true}\n  discriminator: {arch: dcgan, ndf: 8, cond_proj: 8}\n  heads: split\n  interpolation: 1.0\n  mode_seeking: 1.0\n  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\ntrain:\n  steps: 6\n  batch_size: 16\n  log_every: 3\n  sample_every: 3\n  checkpoint_every: 3\neval: {samples: 228}\n";
 
 const CGAN: &str = "name: cg\nseed: 1\nthreads: 1\ndata: {kind: mnist}\nmodel:\n  family: cgan\n  z_dim: 10\n  noise: uniform\n  generator: {arch: mlp, z_hidden: 16, cond_hidden: 16, dropout: 0.5}\n  discriminator: {arch: maxout, x_units: 16, x_pieces: 2, cond_units: 8, cond_pieces: 2, joint_units: 16, joint_pieces: 2, dropout: 0.5}\ntrain:\n  steps: 4\n  batch_size: 20\n  g_optimizer: {kind: sgd, lr: 0.1, momentum: 0.5}\n  d_optimizer: {kind: sgd, lr: 0.1, momentum: 0.5}\n  lr_schedule: {kind: exponential, gamma: 0.99, min: 0.5}\n  log_every: 2\n  sample_every: 2\n  checkpoint_every: 2\neval: {samples: 100}\n";
 
@@ -39,7 +39,9 @@ fn gan_cls_trains_samples_from_prompts_and_resumes_exactly() {
     for net in ["G", "D", "T"] {
         assert!(report["parameters"][net].as_i64().unwrap() > 0, "{}", report["parameters"]);
     }
-    assert!(report["final_losses"]["loss_D_uncond"].is_number() && report["final_losses"]["loss_G_int"].is_number());
+    let fl = &report["final_losses"];
+    assert!(fl["loss_D_uncond"].is_number() && fl["loss_G_int"].is_number(), "{fl}");
+    assert!(fl["loss_G_ms"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "mode seeking is on: {fl}");
     assert!(dir.path().join("r/tokenizer.json").exists(), "the trained tokenizer is kept in the run");
     let rows = std::fs::read_to_string(dir.path().join("r/samples/step_00000006.txt")).unwrap();
     assert_eq!(rows.lines().count(), 8, "{rows}");
@@ -102,12 +104,13 @@ fn cgan_on_real_mnist_is_judged_per_class_and_resumes_exactly() {
 #[test]
 fn conditional_config_problems_are_reported_together() {
     let dir = tempfile::tempdir().unwrap();
-    let no_text = T2I.replace("  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\n", "  mismatch_weight: 1.5\n");
+    let no_text = T2I.replace("  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\n", "  mismatch_weight: 1.5\n").replace("mode_seeking: 1.0", "mode_seeking: -1");
     write(dir.path(), "a.yaml", &no_text);
     let (code, _, err) = ganzoo(dir.path(), &["train", "a.yaml", "--out", "r"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("model.text: family gan_cls needs a text section"), "{err}");
     assert!(err.contains("model.mismatch_weight: must be in [0, 1], got 1.5"), "{err}");
+    assert!(err.contains("model.mode_seeking: must be a number ≥ 0, got -1"), "{err}");
     assert!(!dir.path().join("r").exists(), "no run directory for a bad config");
     write(dir.path(), "b.yaml", &CGAN.replace("data: {kind: mnist}", "data: {kind: shapes, size: 32}"));
     let (code, _, err) = ganzoo(dir.path(), &["train", "b.yaml"]);

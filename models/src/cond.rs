@@ -559,6 +559,10 @@ pub struct CondDcganGConfig {
     /// Batch norm after every conv but the last. The Torch code gives its convs biases but zeroes them
     /// before every step, so with batch norm the convs here have none.
     pub batch_norm: bool,
+    /// Conditional batch norm (as in SNGAN / BigGAN generators; not in GAN-CLS): after every stage's
+    /// batch norm, h·(1 + γ_k(c)) + β_k(c) with γ_k, β_k linear maps of the (projected) condition,
+    /// zero-initialized, so the condition reaches every stage and not only the input. Needs batch_norm.
+    pub cond_bn: bool,
 }
 
 impl Default for CondDcganGConfig {
@@ -568,6 +572,7 @@ impl Default for CondDcganGConfig {
             cond_proj: Some(128),
             extra_layers: true,
             batch_norm: true,
+            cond_bn: false,
         }
     }
 }
@@ -579,6 +584,9 @@ impl CondDcganGConfig {
         if let Some(c) = self.cond_proj {
             check_positive("cond_proj", c, &mut p);
         }
+        if self.cond_bn && !self.batch_norm {
+            p.push("cond_bn: true needs batch_norm: true".into());
+        }
         p
     }
 }
@@ -586,6 +594,8 @@ impl CondDcganGConfig {
 struct GStage {
     deconv: nn::ConvTranspose2D,
     bn: Option<nn::BatchNorm>,
+    /// Conditional gain and bias (`cond_bn`): Linear(P -> c_out) each.
+    cbn: Option<(nn::Linear, nn::Linear)>,
     res: Option<ResBlock>,
 }
 
@@ -639,6 +649,16 @@ impl CondDcganGenerator {
             let bn = cfg
                 .batch_norm
                 .then(|| bn2d(&(&body / format!("bn{k}")), c_out));
+            let cbn = cfg.cond_bn.then(|| {
+                let zero = nn::LinearConfig {
+                    ws_init: nn::Init::Const(0.0),
+                    bs_init: Some(nn::Init::Const(0.0)),
+                    bias: true,
+                };
+                let cp = &body / format!("cbn{k}");
+                let width = cfg.cond_proj.unwrap_or(cond_dim);
+                (nn::linear(&cp / "gain", width, c_out, zero), nn::linear(&cp / "bias", width, c_out, zero))
+            });
             let res = (cfg.extra_layers && s < 2).then(|| {
                 ResBlock::new(
                     &(&body / format!("res{k}")),
@@ -648,7 +668,7 @@ impl CondDcganGenerator {
                     false,
                 )
             });
-            stages.push(GStage { deconv, bn, res });
+            stages.push(GStage { deconv, bn, cbn, res });
             c_in = c_out;
         }
         let last_cfg = nn::ConvTransposeConfig {
@@ -675,11 +695,17 @@ impl CondGenerator for CondDcganGenerator {
             Some(fc) => leaky_relu(&fc.forward_t(c, train), 0.2), // (N, P)
             None => c.shallow_clone(),                            // (N, cond_dim)
         };
-        let mut h = Tensor::cat(&[z.reshape([n, -1]), c], 1); // (N, nz + P)
+        let mut h = Tensor::cat(&[z.reshape([n, -1]), c.shallow_clone()], 1); // (N, nz + P)
         h = h.reshape([n, -1, 1, 1]); // (N, nz + P, 1, 1)
         for st in &self.stages {
             h = st.deconv.forward_t(&h, train); // (N, ngf·2^(n-1-s), base·2^s, base·2^s)
             h = apply_bn(&st.bn, h, train); // same shape
+            if let Some((gain, bias)) = &st.cbn {
+                let ch = h.size()[1];
+                let g = gain.forward_t(&c, train).reshape([n, ch, 1, 1]); // (N, c_out, 1, 1)
+                let b = bias.forward_t(&c, train).reshape([n, ch, 1, 1]); // (N, c_out, 1, 1)
+                h = h * (g + 1.0) + b; // same shape
+            }
             if let Some(r) = &st.res {
                 h = r.forward_t(&h, train); // same shape
             }

@@ -265,6 +265,7 @@ fn gan_cls_outputs_match_pytorch_with_reference_weights() {
         cond_proj: Some(6),
         extra_layers: true,
         batch_norm: true,
+        cond_bn: false,
     })
     .build(&gvs.root(), 10, 12, &shape)
     .expect("G builds");
@@ -494,7 +495,8 @@ fn configs_parse_with_defaults_reject_unknown_keys_and_report_every_problem() {
             ngf: 64,
             cond_proj: Some(128),
             extra_layers: true,
-            batch_norm: true
+            batch_norm: true,
+            cond_bn: false
         })
     );
     let g: CondGeneratorConfig = serde_json::from_str(r#"{"arch": "mlp"}"#).expect("parses");
@@ -568,4 +570,44 @@ fn configs_parse_with_defaults_reject_unknown_keys_and_report_every_problem() {
         small_d("maxout").check(&not_square).is_empty(),
         "the MLP takes any shape"
     );
+}
+
+#[test]
+fn conditional_batch_norm_starts_as_plain_batch_norm_and_learns_per_condition() {
+    let shape = DataShape::image(3, 28);
+    let cfg = |cond_bn| {
+        CondGeneratorConfig::Dcgan(CondDcganGConfig {
+            ngf: 8,
+            cond_proj: Some(6),
+            cond_bn,
+            ..Default::default()
+        })
+    };
+    let build = |cond_bn| {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(CPU);
+        let g = cfg(cond_bn).build(&vs.root(), 5, 7, &shape).expect("G builds");
+        (vs, g)
+    };
+    let (plain_vs, plain) = build(false);
+    let (vs, g) = build(true);
+    assert!(vs.variables().contains_key("body.cbn2.gain.weight"));
+    assert!(!plain_vs.variables().contains_key("body.cbn2.gain.weight"));
+    tch::manual_seed(4);
+    let z = Tensor::randn([4, 5], (tch::Kind::Float, CPU));
+    let c = Tensor::randn([4, 7], (tch::Kind::Float, CPU));
+    // Zero-initialized gains and biases: the same function as plain batch norm at the start.
+    let y = g.forward_t(&z, &c, true);
+    assert!(max_abs_diff(&y, &plain.forward_t(&z, &c, true)) < 1e-6);
+    // The gains learn: they receive gradient, and once non-zero they change the output per condition.
+    y.square().sum(tch::Kind::Float).backward();
+    let gain = vs.variables()["body.cbn2.gain.weight"].shallow_clone();
+    assert!(gain.grad().abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
+    tch::no_grad(|| {
+        let _ = gain.shallow_clone().fill_(0.5);
+    });
+    assert!(max_abs_diff(&g.forward_t(&z, &c, true), &y) > 1e-3);
+    let problems = CondDcganGConfig { cond_bn: true, batch_norm: false, ..Default::default() }
+        .check(&DataShape::image(3, 64));
+    assert!(problems.iter().any(|p| p.contains("cond_bn")), "{problems:?}");
 }

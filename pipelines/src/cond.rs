@@ -569,13 +569,18 @@ impl Trainable for Cond {
                 clip_weights(&self.d_vs, c);
             }
             losses.insert("loss_D".into(), scalar(&loss_d));
-            last = Some((fake, right.detach(), draw));
+            last = Some((fake, z, right.detach(), draw));
         }
-        let (fake, right, draw) = last.ok_or_else(|| PipelineError::Runtime("train.n_critic must be at least 1".into()))?;
+        let (fake, z, right, draw) = last.ok_or_else(|| PipelineError::Runtime("train.n_critic must be at least 1".into()))?;
         // D's weights need no gradient in the G step; its input does.
         self.d_vs.freeze();
         self.opt_g.zero_grad();
-        let fake = if n_critic == 1 { fake } else { self.g.forward_t(&self.noise("z_g", step as u64, bs), &right, true) };
+        let (fake, z) = if n_critic == 1 {
+            (fake, z)
+        } else {
+            let z = self.noise("z_g", step as u64, bs);
+            (self.g.forward_t(&z, &right, true), z)
+        };
         let mut loss_g = self.g_adv(&fake, &right);
         if self.m.interpolation > 0.0 {
             // GAN-INT: conditions halfway between two captions' embeddings (β = 0.5) should look real too.
@@ -584,6 +589,15 @@ impl Trainable for Cond {
             let l_int = self.g_adv(&fake_int, &c_int);
             losses.insert("loss_G_int".into(), scalar(&l_int));
             loss_g += l_int * self.m.interpolation;
+        }
+        if self.m.mode_seeking > 0.0 {
+            // MSGAN: a second image of the same conditions from other noise must differ in proportion.
+            let z2 = self.noise("z_ms", draw as u64, bs);
+            let fake2 = self.g.forward_t(&z2, &right, true); // (N, C, H, W)
+            let ratio = (&fake - &fake2).abs().mean(Kind::Float) / (&z - &z2).abs().mean(Kind::Float);
+            let l_ms = (ratio + 1e-5).reciprocal();
+            losses.insert("loss_G_ms".into(), scalar(&l_ms));
+            loss_g += l_ms * self.m.mode_seeking;
         }
         loss_g.backward();
         self.d_vs.unfreeze();

@@ -198,6 +198,11 @@ pub struct CondModelConfig {
     /// β·c₁ + (1 − β)·c₂ with β = 0.5; 0 switches it off (the paper's GAN-INT uses 1).
     #[serde(default)]
     pub interpolation: f64,
+    /// Mode seeking (Mao et al. 2019, MSGAN): weight λ of an extra generator term 1 / (d_img / d_z + 1e-5),
+    /// d_img and d_z the mean absolute differences between two images of the same conditions and between
+    /// their noise vectors, so that G cannot ignore z; 0 switches it off (MSGAN uses 1).
+    #[serde(default)]
+    pub mode_seeking: f64,
     /// Captions and the text encoder (family gan_cls only).
     #[serde(default)]
     pub text: Option<TextConfig>,
@@ -715,6 +720,9 @@ impl Config {
         }
         if !(m.interpolation >= 0.0 && m.interpolation.is_finite()) {
             p.push(format!("model.interpolation: must be a number ≥ 0, got {}", m.interpolation));
+        }
+        if !(m.mode_seeking >= 0.0 && m.mode_seeking.is_finite()) {
+            p.push(format!("model.mode_seeking: must be a number ≥ 0, got {}", m.mode_seeking));
         }
     }
 }
