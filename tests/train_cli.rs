@@ -123,10 +123,12 @@ fn resume_extends_a_finished_run() {
     assert_eq!(ganzoo(dir.path(), &["train", "c60.yaml", "--out", "one", "--quiet"]).0, 0);
     let ck = "checkpoints/step_00000060.safetensors";
     assert_eq!(read(&dir.path().join("r").join(ck)), read(&dir.path().join("one").join(ck)));
-    // A resume may not change the model.
+    // A resume may not change the model, and a refused one leaves the run as it was.
+    let resolved = read(&dir.path().join("r/config.resolved.yaml"));
     let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "r", "--set", "model.z_dim=9"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("another config"), "{err}");
+    assert_eq!(read(&dir.path().join("r/config.resolved.yaml")), resolved, "config.resolved.yaml untouched");
 }
 
 #[test]

@@ -95,11 +95,20 @@ pub fn load_latest(dir: &Path) -> Result<Option<(CheckpointMeta, HashMap<String,
     load(&json).map(Some)
 }
 
+/// The newest complete checkpoint's metadata (its tensors not read).
+pub fn latest_meta(dir: &Path) -> Result<Option<CheckpointMeta>> {
+    let Some((_, json)) = list(dir)?.pop() else { return Ok(None) };
+    read_meta(&json).map(Some)
+}
+
+fn read_meta(json: &Path) -> Result<CheckpointMeta> {
+    let text = std::fs::read_to_string(json).map_err(PipelineError::io(json))?;
+    serde_json::from_str(&text).map_err(|e| PipelineError::Runtime(format!("{}: not a checkpoint description: {e}", json.display())))
+}
+
 /// Loads the checkpoint whose JSON is at `json`.
 pub fn load(json: &Path) -> Result<(CheckpointMeta, HashMap<String, Tensor>)> {
-    let text = std::fs::read_to_string(json).map_err(PipelineError::io(json))?;
-    let meta: CheckpointMeta = serde_json::from_str(&text)
-        .map_err(|e| PipelineError::Runtime(format!("{}: not a checkpoint description: {e}", json.display())))?;
+    let meta = read_meta(json)?;
     let st = json.with_extension("safetensors");
     let tensors = Tensor::read_safetensors(&st)
         .map_err(PipelineError::torch(format!("reading {}", st.display())))?

@@ -447,6 +447,14 @@ impl Cond {
                 acc.insert(name.to_string(), json!(hits[h] as f64 / n));
             }
             acc.insert("all_four".into(), json!(all_hits as f64 / n));
+            if per > 1 {
+                // Does G use z? Images of one prompt should differ as much as real images of one combination
+                // (whose shapes sit at random places and scales) do.
+                let real = real_renders(&all, per, shapes.config().size as usize, self.cfg.seed, self.device);
+                let (g, r) = (mean_pairwise_l1(&x, per as i64), mean_pairwise_l1(&real, per as i64));
+                acc.insert("diversity".into(), json!(g));
+                acc.insert("diversity_vs_real".into(), json!(g / r));
+            }
             acc.insert("example_prompt".into(), json!(prompts[0]));
             out.insert(key.into(), serde_json::Value::Object(acc));
         }
@@ -479,6 +487,28 @@ impl Cond {
 
 fn scalar(t: &Tensor) -> f64 {
     t.double_value(&[])
+}
+
+/// Mean L1 distance per pixel between the images of each group of `per` consecutive images in x
+/// (G·per, C, H, W), over all pairs of a group, averaged over the groups.
+fn mean_pairwise_l1(x: &Tensor, per: i64) -> f64 {
+    let n = x.size()[0];
+    let flat = x.reshape([n / per, per, -1]); // (G, per, D)
+    let d = flat.size()[2] as f64;
+    let dist = Tensor::cdist(&flat, &flat, 1.0, None::<i64>); // (G, per, per); zero diagonal
+    scalar(&dist.sum(Kind::Double)) / ((n / per) as f64 * (per * (per - 1)) as f64 * d)
+}
+
+/// `per` real renders of every combination (random places and scales), in the order of `all`.
+fn real_renders(all: &[ShapeAttrs], per: usize, size: usize, seed: u64, device: Device) -> Tensor {
+    let mut rng = derived_rng(seed, "eval_real", 0);
+    let mut data = Vec::with_capacity(all.len() * per * 3 * size * size);
+    for a in all {
+        for _ in 0..per {
+            data.extend(ganzoo_data::shapes::render(a, size, &mut rng));
+        }
+    }
+    Tensor::from_slice(&data).reshape([(all.len() * per) as i64, 3, size as i64, size as i64]).to_device(device)
 }
 
 fn mean(t: &Tensor) -> f64 {
@@ -668,8 +698,8 @@ impl Trainable for Cond {
             let u = &eval["attribute_accuracy"]["unseen_phrasing"];
             let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN) * 100.0;
             return format!(
-                "attribute accuracy (training phrasing): shape {:.1}%, colour {:.1}%, size {:.1}%, background {:.1}%; unseen phrasing: shape {:.1}%, colour {:.1}%; {heads}",
-                f(s, "shape"), f(s, "colour"), f(s, "size"), f(s, "background"), f(u, "shape"), f(u, "colour")
+                "attribute accuracy (training phrasing): shape {:.1}%, colour {:.1}%, size {:.1}%, background {:.1}%; unseen phrasing: shape {:.1}%, colour {:.1}%; images of one prompt differ {:.0}% as much as real ones; {heads}",
+                f(s, "shape"), f(s, "colour"), f(s, "size"), f(s, "background"), f(u, "shape"), f(u, "colour"), f(s, "diversity_vs_real")
             );
         }
         heads

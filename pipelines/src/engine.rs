@@ -25,6 +25,25 @@ pub struct Outcome {
     pub last_samples: Option<PathBuf>,
 }
 
+/// Fails unless the newest checkpoint in `run_dir` (if any) was made with a config of hash `config_hash`.
+pub fn check_resumable(run_dir: &Path, config_hash: &str) -> Result<()> {
+    let ckpt_dir = run_dir.join("checkpoints");
+    match checkpoint::latest_meta(&ckpt_dir)? {
+        Some(meta) => check_same_config(&meta, &ckpt_dir, config_hash),
+        None => Ok(()),
+    }
+}
+
+fn check_same_config(meta: &checkpoint::CheckpointMeta, ckpt_dir: &Path, config_hash: &str) -> Result<()> {
+    if meta.config_hash == config_hash {
+        return Ok(());
+    }
+    Err(PipelineError::Usage(format!(
+        "{}: the checkpoint was made with another config (hash {} ≠ {}); resume may only change train.steps and the logging, sampling and checkpoint cadence",
+        ckpt_dir.display(), meta.config_hash, config_hash
+    )))
+}
+
 /// Trains `family` from its newest checkpoint in `run_dir` (or from scratch) up to `cfg.train.steps`.
 pub fn train(family: &mut dyn Trainable, cfg: &Config, run_dir: &Path, config_hash: &str, ui: Ui) -> Result<Outcome> {
     let ckpt_dir = run_dir.join("checkpoints");
@@ -34,12 +53,7 @@ pub fn train(family: &mut dyn Trainable, cfg: &Config, run_dir: &Path, config_ha
     remove_temp_files(&samples_dir);
     let (start, mut train_seconds, mut last_checkpoint) = match checkpoint::load_latest(&ckpt_dir)? {
         Some((meta, tensors)) => {
-            if meta.config_hash != config_hash {
-                return Err(PipelineError::Usage(format!(
-                    "{}: the checkpoint was made with another config (hash {} ≠ {}); resume may only change train.steps and the logging, sampling and checkpoint cadence",
-                    ckpt_dir.display(), meta.config_hash, config_hash
-                )));
-            }
+            check_same_config(&meta, &ckpt_dir, config_hash)?;
             let origin = ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string();
             restore(family, &tensors, &origin)?;
             (meta.step, meta.train_seconds, Some(PathBuf::from(origin + ".safetensors")))

@@ -125,6 +125,8 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
 pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json::Value> {
     let loaded = run_config(run_dir, overrides)?;
     let cfg = &loaded.config;
+    // Refuse a changed model before anything in the run is rewritten.
+    engine::check_resumable(run_dir, &config_hash(cfg)?)?;
     let mut fam = build(cfg, true, Some(run_dir))?;
     if !overrides.is_empty() {
         write_resolved(run_dir, &loaded, overrides)?;
