@@ -31,8 +31,12 @@ variant() {  # NAME --set ... : one training run, kept small: the report, the la
   cp "$run/samples/step_$(printf %08d "$STEPS").txt" "$OUT/$name.txt" 2>/dev/null
   rm -rf "$run"
 }
-variant pretrained1500 --set model.text.encoder.pretrain_steps=1500 &
-variant joint_encoder --set model.text.encoder.training=joint &
+# GAN-CLS as in the paper against the quickstart's recipe (projection D, hinge loss, spectral norm, mode seeking),
+# both with the encoder pretrained 1500 steps.
+variant gan_cls --set model.text.encoder.pretrain_steps=1500 &
+variant projection --set model.text.encoder.pretrain_steps=1500 \
+  --set 'model.discriminator={arch: projection, ndf: 64, batch_norm: false}' --set loss.adversarial=hinge \
+  --set loss.spectral_norm=true --set "model.mode_seeking=${T2I_MS:-0.1}" &
 wait
 for f in "$OUT"/*.json; do
   "$PY" - "$f" <<'PY'
@@ -43,6 +47,6 @@ except Exception as e:
     print(sys.argv[1], "no report:", e); sys.exit(0)
 a = r["eval"]["attribute_accuracy"]
 s, u = a["seen_phrasing"], a["unseen_phrasing"]
-print(f"{sys.argv[1].rsplit('/', 1)[-1]}: {r['device']}, {r['steps']} steps, {r['train_seconds']:.0f} s; seen: shape {s['shape']:.3f} colour {s['colour']:.3f} size {s['size']:.3f} background {s['background']:.3f} all {s['all_four']:.3f}; unseen: shape {u['shape']:.3f} colour {u['colour']:.3f}")
+print(f"{sys.argv[1].rsplit('/', 1)[-1]}: {r['device']}, {r['steps']} steps, {r['train_seconds']:.0f} s; seen: shape {s['shape']:.3f} colour {s['colour']:.3f} size {s['size']:.3f} background {s['background']:.3f} all {s['all_four']:.3f} diversity/real {s.get('diversity_vs_real', float('nan')):.2f}; unseen: shape {u['shape']:.3f} colour {u['colour']:.3f}")
 PY
 done
