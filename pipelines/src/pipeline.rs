@@ -279,6 +279,13 @@ fn run_stage(run_dir: &Path, stages: &[Stage], i: usize, ui: Ui) -> Result<serde
     if !ui.quiet {
         eprintln!("stage {}/{}: {}", i + 1, stages.len(), st.spec.name);
     }
+    // A text encoder taken from an earlier stage comes with that stage's tokenizer.
+    if let Some(src) = st.spec.init_from.get("T").filter(|s| !is_path(s)) {
+        let (from, to) = (stage_dir(run_dir, src).join(crate::text::TOKENIZER_FILE), dir.join(crate::text::TOKENIZER_FILE));
+        if from.exists() && !to.exists() {
+            std::fs::copy(&from, &to).map_err(PipelineError::io(&to))?;
+        }
+    }
     let mut fam = crate::run::build(cfg, true, Some(&dir))?;
     if checkpoint::list(&dir.join("checkpoints"))?.is_empty() {
         for (net, src) in &st.spec.init_from {

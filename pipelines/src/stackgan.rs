@@ -8,7 +8,7 @@
 //! real image with a description of another). Stage-I sees the data downscaled by 4 (the TF code resizes its
 //! 256 images to 64). With `heads: split`, D also has a real/fake head on the image alone, trained real →
 //! real, generated → fake, and G is scored by both heads.
-use crate::config::{Config, DataConfig, Init, ModelConfig, TextConfig, TextEncoderChoice};
+use crate::config::{Config, DataConfig, Init, ModelConfig, TextConfig, TextEncoderChoice, TextTraining};
 use crate::error::{PipelineError, Result};
 use crate::family::{Condition, Losses, Trainable};
 use crate::feed::Feed;
@@ -56,7 +56,9 @@ pub struct StackGanModelConfig {
     /// 0.5 gives the code's real + (wrong + fake)/2.
     #[serde(default = "half")]
     pub mismatch_weight: f64,
-    /// Captions and the text encoder (`minilm` or `precomputed`; the paper: char-CNN-RNN embeddings of 1024).
+    /// Captions and the text encoder: `minilm`, `precomputed` (the paper: char-CNN-RNN embeddings of 1024) or
+    /// `trainable` with `training: pretrained` (contrastively pretrained before Stage-I's first step, then
+    /// frozen; Stage-II takes it with `init_from: {T: <stage>}`, `freeze: [T]`).
     pub text: TextConfig,
     /// How parameters are initialized (`dcgan`: N(0, 0.02), BN scale N(1, 0.02), as the TF code).
     #[serde(default)]
@@ -91,8 +93,19 @@ impl Config {
                 ));
             }
         }
-        if matches!(m.text.encoder, TextEncoderChoice::Trainable { .. }) {
-            p.push("model.text.encoder: family stackgan takes a frozen encoder, `minilm` or `precomputed` (a trainable encoder is not wired into it)".into());
+        if let TextEncoderChoice::Trainable { training, pretrain_steps, dim, lr, .. } = &m.text.encoder {
+            if *training == TextTraining::Joint {
+                p.push("model.text.encoder.training: family stackgan conditions on a frozen encoder; use training: pretrained".into());
+            }
+            if *pretrain_steps < 1 {
+                p.push("model.text.encoder.pretrain_steps: a pretrained (frozen) encoder needs at least 1 pretraining step".into());
+            }
+            if *dim < 1 {
+                p.push(format!("model.text.encoder.dim: must be at least 1, got {dim}"));
+            }
+            if lr.is_nan() || *lr <= 0.0 {
+                p.push(format!("model.text.encoder.lr: must be positive, got {lr}"));
+            }
         }
         if m.text.captions_per_image < 1 {
             p.push("model.text.captions_per_image: must be at least 1".into());
@@ -423,10 +436,14 @@ fn mean(t: &Tensor) -> f64 {
 
 impl Trainable for StackGan {
     fn stores(&self) -> Vec<(&'static str, &VarStore)> {
-        match &self.g2 {
+        let mut v = match &self.g2 {
             None => vec![("G1", &self.g1_vs), ("D1", &self.d_vs)],
             Some((vs, _)) => vec![("G1", &self.g1_vs), ("G2", vs), ("D2", &self.d_vs)],
+        };
+        if let Some((vs, _)) = self.text.trainable() {
+            v.push(("T", vs));
         }
+        v
     }
 
     fn optimizers(&self) -> Vec<(&'static str, &Optimizer)> {
@@ -439,11 +456,15 @@ impl Trainable for StackGan {
 
     fn freeze(&mut self, nets: &[String]) -> Result<()> {
         for n in nets {
-            match (n.as_str(), self.stage2()) {
-                ("G1", true) => self.g1_vs.freeze(),
-                (other, _) => {
+            match (n.as_str(), self.stage2(), &mut self.text.encoder) {
+                ("G1", true, _) => self.g1_vs.freeze(),
+                ("T", _, Encoder::Trainable { vs, .. }) => {
+                    vs.freeze();
+                    self.text.invalidate(); // the table is rebuilt from the taken weights
+                }
+                (other, _, _) => {
                     return Err(PipelineError::Usage(format!(
-                        "freeze: family stackgan (model.stage {}) can freeze only G1 in stage 2 (Stage-II trains on a frozen Stage-I); `{other}` is trained here",
+                        "freeze: family stackgan (model.stage {}) can freeze G1 in stage 2 and a trainable text encoder T; `{other}` is trained here",
                         self.m.stage
                     )))
                 }
@@ -454,12 +475,21 @@ impl Trainable for StackGan {
     }
 
     fn train_step(&mut self, step: i64) -> Result<Losses> {
-        if step == 0 && self.stage2() && !self.frozen.iter().any(|n| n == "G1") {
-            return Err(PipelineError::Usage(
-                "model.stage: 2 trains Stage-II on a trained, frozen Stage-I: run it as a stage of a pipeline with `init_from: {G1: <stage-I stage>}` and `freeze: [G1]`".into(),
-            ));
+        let taken = |n: &str| self.frozen.iter().any(|f| f == n);
+        let trainable_text = self.text.trainable().is_some();
+        if step == 0 && self.stage2() && (!taken("G1") || (trainable_text && !taken("T"))) {
+            return Err(PipelineError::Usage(format!(
+                "model.stage: 2 trains Stage-II on a trained, frozen Stage-I: run it as a stage of a pipeline with `init_from: {{G1: <stage-I stage>{}}}` and `freeze: [G1{}]`",
+                if trainable_text { ", T: <stage-I stage>" } else { "" },
+                if trainable_text { ", T" } else { "" }
+            )));
         }
         let mut losses = Losses::new();
+        if step == 0 && self.text.needs_pretraining() && !taken("T") {
+            let shape = self.cfg.data.shape();
+            let l = self.text.pretrain(self.source.dataset().as_ref(), shape.channels, self.m.net.stage1_size, self.cfg.seed, self.cfg.train.batch_size)?;
+            losses.extend(l);
+        }
         let (bs, ef, zd) = (self.cfg.train.batch_size, self.m.net.ef_dim, self.m.net.z_dim);
         let feed = self.feed.as_mut().ok_or_else(|| PipelineError::Runtime("no training data opened".into()))?;
         let (real, y) = feed.next_labelled(step)?;
