@@ -177,3 +177,42 @@ fn pipeline_errors_are_reported_before_training() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no `stages` list"), "{err}");
 }
+
+/// A CUB-layout fixture (3 birds of 2 classes, 10 captions each, 1024-d char-CNN-RNN-shaped embeddings) under
+/// `root/data/<name>` with the folder names of the release.
+fn caption_fixture(root: &Path, name: &str, images: &str, text: &str) {
+    let base = root.join("data").join(name);
+    let items = [("001.Albatross", "a"), ("001.Albatross", "b"), ("002.Auklet", "c")];
+    for (class, item) in items {
+        std::fs::create_dir_all(base.join(images).join(class)).unwrap();
+        std::fs::create_dir_all(base.join(text).join(class)).unwrap();
+        image::RgbImage::from_pixel(8, 8, image::Rgb([200, 30, 30])).save(base.join(images).join(class).join(format!("{item}.png"))).unwrap();
+        let caps: String = (0..10).map(|k| format!("a red bird number {k}\n")).collect();
+        std::fs::write(base.join(text).join(class).join(format!("{item}.txt")), caps).unwrap();
+    }
+    std::fs::write(base.join("trainvalclasses.txt"), "001.Albatross\n002.Auklet\n").unwrap();
+    std::fs::write(base.join("testclasses.txt"), "").unwrap();
+    std::fs::write(base.join("filenames.txt"), items.iter().map(|(c, i)| format!("{c}/{i}\n")).collect::<String>()).unwrap();
+    let emb: Vec<f32> = (0..3 * 10 * 1024).map(|i| (i % 7) as f32 * 0.1).collect();
+    ganzoo_data::embeddings::write_npy_f32(&base.join("char-CNN-RNN-embeddings.npy"), &[3, 10, 1024], &emb).unwrap();
+}
+
+#[test]
+fn paper_configs_have_the_authors_widths_in_both_stages() {
+    let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::repo().join("models/golden/stackgan_golden.json")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    caption_fixture(dir.path(), "cub", "images", "text");
+    caption_fixture(dir.path(), "flowers", "jpg", "text_c10");
+    for cfg in ["stackgan_cub.yaml", "stackgan_flowers.yaml"] {
+        let path = common::repo().join("configs/papers").join(cfg);
+        let (code, out, err) = ganzoo(dir.path(), &["inspect", path.to_str().unwrap(), "--json"]);
+        assert_eq!(code, 0, "{cfg}: {err}");
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let p = &r["parameters"];
+        for (key, py) in [("stage1.G1", "G1"), ("stage1.D1", "D1_joint"), ("stage2.G1", "G1"), ("stage2.G2", "G2"), ("stage2.D2", "D2_joint")] {
+            assert_eq!(p[key], golden["counts"][py], "{cfg} {key}: {p}");
+        }
+        let stages = r["stages"].as_array().unwrap();
+        assert!(stages[1]["resolved_yaml"].as_str().unwrap().contains("every: "), "{cfg}");
+    }
+}
