@@ -33,6 +33,8 @@ use tch::{Device, Kind, Tensor};
 /// Prompts (rows) and noise columns of the fixed sample grid.
 const GRID_PROMPTS: usize = 8;
 const GRID_COLS: i64 = 8;
+/// Images generated per forward pass outside training.
+const GEN_CHUNK: usize = 128;
 
 /// The `stackgan` model section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -244,11 +246,20 @@ impl StackGan {
         let z = draw(self.m.net.z_dim);
         let e1 = draw(ef);
         let e2 = draw(ef);
+        // In chunks, so evaluating thousands of Stage-II images does not hold all their activations at once.
+        let (mut x1s, mut x2s) = (Vec::new(), Vec::new());
         tch::no_grad(|| {
-            let (x1, _, _) = self.g1.forward_t(&z, c, &e1, false); // (N, 3, s, s)
-            let x2 = self.g2.as_ref().map(|(_, g)| g.forward_t(&x1, c, &e2, false).0); // (N, 3, 4s, 4s)
-            (x1, x2)
-        })
+            for start in (0..n).step_by(GEN_CHUNK) {
+                let len = GEN_CHUNK.min((n - start) as usize) as i64;
+                let part = |t: &Tensor| t.narrow(0, start, len);
+                let (x1, _, _) = self.g1.forward_t(&part(&z), &part(c), &part(&e1), false); // (len, 3, s, s)
+                if let Some((_, g)) = &self.g2 {
+                    x2s.push(g.forward_t(&x1, &part(c), &part(&e2), false).0); // (len, 3, 4s, 4s)
+                }
+                x1s.push(x1);
+            }
+        });
+        (Tensor::cat(&x1s, 0), (!x2s.is_empty()).then(|| Tensor::cat(&x2s, 0)))
     }
 
     /// Writes images of conditions `c` (N, E), `cols` per row: Stage-I alone, or in stage 2 each Stage-I
