@@ -22,6 +22,7 @@ mod cyclegan;
 mod device;
 mod gan_cls;
 mod proto;
+mod stackgan;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ganzoo_pipelines::engine::Ui;
@@ -32,7 +33,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [check] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [check] [OPTIONS]
                                                                            (default: ring dcgan)
   device options (dcgan, cyclegan, gan_cls, check):
                   --device cpu|cuda  where both sides train (default cpu); on CUDA: cuDNN benchmark mode on both
@@ -47,6 +48,9 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [tr
   gan_cls:        GAN-CLS step (64×64, text 1024 → 128, 3 D pairs), ours vs bench/gan_cls_step.py; uses --threads,
                   --rounds, --warmup, --steps and
                   --gc-batch N       batch size (default 64)
+  stackgan:       StackGAN Stage-I (64 px) and Stage-II (256 px) steps at the birds widths, ours vs
+                  bench/stackgan_step.py, with peak memory; uses --threads, --rounds, --warmup, --steps and
+                  --sg-batch N       batch size (default 64, the paper's)
   check:          channels-last strides and same losses, the bf16 autocast binding (uses --device, MNIST, facades)
   ring options:   --seeds 0,1,2      seeds to train (each seed: minimax, non_saturating, wgan_gp)
                   --ring-steps N     generator steps per run (default: the config's, 3000)
@@ -93,6 +97,7 @@ pub struct Opts {
     pub translate_images: usize,
     pub facades_steps: Option<i64>,
     pub gc_batch: i64,
+    pub sg_batch: i64,
     pub device: tch::Device,
     pub channels_last: bool,
     pub bf16: bool,
@@ -178,6 +183,7 @@ fn parse_args() -> Result<Opts> {
         translate_images: 0,
         facades_steps: None,
         gc_batch: 64,
+        sg_batch: 64,
         device: tch::Device::Cpu,
         channels_last: false,
         bf16: false,
@@ -192,7 +198,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "check" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "check" => o.benches.push(a.clone()),
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -212,6 +218,7 @@ fn parse_args() -> Result<Opts> {
             "--translate-images" => o.translate_images = val("--translate-images")?.parse()?,
             "--facades-steps" => o.facades_steps = Some(val("--facades-steps")?.parse()?),
             "--gc-batch" => o.gc_batch = val("--gc-batch")?.parse()?,
+            "--sg-batch" => o.sg_batch = val("--sg-batch")?.parse()?,
             "--device" => o.device = device::parse_device(&val("--device")?)?,
             "--channels-last" => o.channels_last = true,
             "--bf16" => o.bf16 = true,
@@ -582,6 +589,7 @@ fn main() -> Result<()> {
             "facades" => cyclegan::quality(&o)?,
             "check" => device::check(&o)?,
             "gan_cls" => gan_cls::run(&o)?,
+            "stackgan" => stackgan::run(&o)?,
             "proto" => {
                 check_mnist()?;
                 proto::run(&o)?

@@ -31,6 +31,9 @@ enum Command {
         /// Run directory (default: runs/<name>, numbered if taken).
         #[arg(long, value_name = "RUN_DIR", conflicts_with = "resume")]
         out: Option<PathBuf>,
+        /// Pipelines (configs with `stages`): run only this stage.
+        #[arg(long, value_name = "NAME")]
+        stage: Option<String>,
         /// No progress output.
         #[arg(long)]
         quiet: bool,
@@ -156,9 +159,12 @@ fn report_text(r: &serde_json::Value) -> String {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Train { config, resume, set, out, quiet, json } => {
+        Command::Train { config, resume, set, out, stage, quiet, json } => {
             let ui = Ui { quiet };
             let r = match (config, resume) {
+                (c, r) if stage.is_some() => ganzoo_pipelines::pipeline::train_one_stage(
+                    c.as_deref(), r.as_deref(), &set, out.as_deref(), stage.as_deref().unwrap_or_default(), ui,
+                )?,
                 (_, Some(dir)) => run::resume(&dir, &set, ui)?,
                 (Some(cfg), None) => run::train(&cfg, &set, out.as_deref(), ui)?,
                 (None, None) => anyhow::bail!(PipelineError::Usage("give a CONFIG or --resume RUN_DIR".into())),

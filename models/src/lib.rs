@@ -16,6 +16,7 @@ pub mod nets;
 pub mod optim;
 pub mod rng;
 pub mod spectral;
+pub mod stackgan;
 pub mod text;
 
 pub use bert::{BertConfig, MiniLm};

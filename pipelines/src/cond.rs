@@ -244,66 +244,9 @@ impl Cond {
 
     /// Contrastive pretraining of a trainable text encoder on (image, caption) pairs, then frozen.
     fn pretrain_text(&mut self) -> Result<Losses> {
-        let Some(crate::config::TextConfig { encoder: crate::config::TextEncoderChoice::Trainable { pretrain_steps, lr, .. }, .. }) =
-            self.m.text.clone()
-        else {
-            return Ok(Losses::new());
-        };
         let Conditioner::Text(t) = &self.cond else { return Ok(Losses::new()) };
-        let (Some((t_vs, _)), Some(net)) = (t.trainable(), t.trainable_net()) else { return Ok(Losses::new()) };
         let shape = self.cfg.data.shape();
-        let img_vs = VarStore::new(self.device);
-        let img = ganzoo_models::text::ImageEncoder::new(&img_vs.root(), shape.channels, shape.height, 32, t.dim())?;
-        img.reset_parameters(&mut derived_rng(self.cfg.seed, "init_pretrain_image", 0));
-        let adam = ganzoo_models::optim::OptimizerConfig::Adam { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0 };
-        let mut opt_t = Optimizer::new(t_vs, &adam);
-        let mut opt_i = Optimizer::new(&img_vs, &adam);
-        let dataset = self.source.dataset();
-        let n = dataset.len();
-        let bs = self.cfg.train.batch_size.min(n as i64).max(2) as usize;
-        let bar = crate::progress::Counter::new(pretrain_steps as u64, "pretraining the text encoder", false);
-        let mut last = (f64::NAN, f64::NAN);
-        for s in 0..pretrain_steps {
-            use rand::Rng;
-            let mut rng = derived_rng(self.cfg.seed, "pretrain_text", s as u64);
-            let idx: Vec<usize> = (0..bs).map(|_| rng.gen_range(0..n)).collect();
-            let mut xs = Vec::with_capacity(bs);
-            for &i in &idx {
-                let ex = dataset.get(i, &mut derived_rng(self.cfg.seed, "pretrain_item", (s as u64) << 20 | i as u64))?;
-                xs.push(Tensor::from_slice(&ex.x).view(ex.shape.as_slice()));
-            }
-            let x = Tensor::stack(&xs, 0).to_device(self.device); // (B, C, H, W)
-            let caps: Vec<&str> = idx
-                .iter()
-                .map(|&i| {
-                    let c = &t.captions.per_image[i];
-                    t.captions.unique[c[rng.gen_range(0..c.len())]].as_str()
-                })
-                .collect();
-            let (ids, mask) = t.tokens(&caps, false)?;
-            opt_t.zero_grad();
-            opt_i.zero_grad();
-            let te = net.forward_t(&ids, &mask, true); // (B, E)
-            let ie = img.forward_t(&x, true); // (B, E)
-            let loss = ganzoo_models::text::contrastive_loss(&te, &ie, 0.07);
-            loss.backward();
-            opt_t.step()?;
-            opt_i.step()?;
-            let acc = tch::no_grad(|| {
-                let sim = te.matmul(&ie.transpose(0, 1)); // (B, B)
-                let hit = sim.argmax(1, false).eq_tensor(&Tensor::arange(bs as i64, (Kind::Int64, self.device)));
-                scalar(&hit.to_kind(Kind::Float).mean(Kind::Float))
-            });
-            last = (scalar(&loss), acc);
-            bar.inc();
-        }
-        bar.finish();
-        // The encoder is used under no_grad from now on (frozen) and its table is rebuilt from the new weights.
-        t.invalidate();
-        let mut l = Losses::new();
-        l.insert("pretrain_text_loss".into(), last.0);
-        l.insert("pretrain_text_retrieval".into(), last.1);
-        Ok(l)
+        t.pretrain(self.source.dataset().as_ref(), shape.channels, shape.height, self.cfg.seed, self.cfg.train.batch_size)
     }
 
     /// Generates images for conditions `c` (N, cond_dim) from the noise stream `(stream, index)`.

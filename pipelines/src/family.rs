@@ -41,6 +41,13 @@ pub trait Trainable {
             }
         )))
     }
+    /// Freezes networks a pipeline stage took from an earlier stage (`freeze:`); families that cannot say so.
+    fn freeze(&mut self, nets: &[String]) -> Result<()> {
+        match nets.first() {
+            None => Ok(()),
+            Some(n) => Err(crate::PipelineError::Usage(format!("freeze: `{n}`: this family trains all its networks and cannot freeze one"))),
+        }
+    }
     /// The family's metrics, with the protocol used.
     fn evaluate(&self) -> Result<serde_json::Value>;
     /// One line saying what the evaluation shows.
@@ -69,5 +76,6 @@ pub fn build(cfg: &Config, device: Device, with_data: bool, run_dir: Option<&Pat
         ModelConfig::Gan(_) => Box::new(crate::gan::Gan::new(cfg, device, with_data)?),
         ModelConfig::Cyclegan(_) => Box::new(crate::cyclegan::CycleGan::new(cfg, device, with_data)?),
         ModelConfig::Cgan(_) | ModelConfig::GanCls(_) => Box::new(crate::cond::Cond::new(cfg, device, with_data, run_dir)?),
+        ModelConfig::Stackgan(_) => Box::new(crate::stackgan::StackGan::new(cfg, device, with_data, run_dir)?),
     })
 }

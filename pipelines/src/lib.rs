@@ -12,8 +12,10 @@ pub mod feed;
 pub mod gan;
 pub mod judge;
 pub mod plot;
+pub mod pipeline;
 pub mod progress;
 pub mod run;
+pub mod stackgan;
 pub mod text;
 
 pub use error::{PipelineError, Result};

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 /// Reads and checks a config: strict keys first, then every cross-field problem at once.
 pub fn load_config(path: &Path, overrides: &[String]) -> Result<Loaded<Config>> {
     let loaded = load::load::<Config>(path, overrides)?;
+    if !loaded.config.stages.is_empty() {
+        return Ok(loaded); // each stage is checked when the pipeline is resolved
+    }
     let problems = loaded.config.problems();
     if !problems.is_empty() {
         return Err(PipelineError::Invalid(problems.into_iter().map(|p| format!("{}: {p}", path.display())).collect()));
@@ -43,7 +46,7 @@ pub fn config_hash(cfg: &Config) -> Result<String> {
     Ok(format!("{h:016x}"))
 }
 
-fn build(cfg: &Config, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dyn Trainable>> {
+pub(crate) fn build(cfg: &Config, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dyn Trainable>> {
     let device = resolve_device(&cfg.device)?;
     if cfg.threads > 0 {
         tch::set_num_threads(cfg.threads as i32);
@@ -52,7 +55,7 @@ fn build(cfg: &Config, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dy
 }
 
 /// The final report of a run, also written to `report.json`.
-fn report(run_dir: &Path, cfg: &Config, fam: &dyn Trainable, outcome: &engine::Outcome) -> Result<serde_json::Value> {
+pub(crate) fn report(run_dir: &Path, cfg: &Config, fam: &dyn Trainable, outcome: &engine::Outcome) -> Result<serde_json::Value> {
     let eval = fam.evaluate()?;
     let summary = fam.summarize(&eval);
     let params: serde_json::Map<_, _> =
@@ -103,6 +106,9 @@ pub fn new_run_dir(out: Option<&Path>, name: &str) -> Result<PathBuf> {
 /// `ganzoo train CONFIG`: a new run.
 pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) -> Result<serde_json::Value> {
     let loaded = load_config(config, overrides)?;
+    if !loaded.config.stages.is_empty() {
+        return crate::pipeline::train(&loaded, overrides, out, None, ui);
+    }
     let cfg = &loaded.config;
     let run_dir = new_run_dir(out, &cfg.name)?;
     let existed = run_dir.exists();
@@ -124,6 +130,9 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
 /// `ganzoo train --resume RUN_DIR`: continues from the newest checkpoint (or from scratch if there is none).
 pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json::Value> {
     let loaded = run_config(run_dir, overrides)?;
+    if !loaded.config.stages.is_empty() {
+        return crate::pipeline::resume(run_dir, &loaded, overrides, None, ui);
+    }
     let cfg = &loaded.config;
     // Refuse a changed model before anything in the run is rewritten.
     engine::check_resumable(run_dir, &config_hash(cfg)?)?;
@@ -135,7 +144,7 @@ pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json
     report(run_dir, cfg, fam.as_ref(), &outcome)
 }
 
-fn run_config(run_dir: &Path, overrides: &[String]) -> Result<Loaded<Config>> {
+pub(crate) fn run_config(run_dir: &Path, overrides: &[String]) -> Result<Loaded<Config>> {
     let path = run_dir.join("config.resolved.yaml");
     if !path.exists() {
         return Err(PipelineError::Usage(format!("{} is not a run directory (no config.resolved.yaml)", run_dir.display())));
@@ -158,6 +167,9 @@ fn write_resolved(run_dir: &Path, loaded: &Loaded<Config>, overrides: &[String])
 /// `ganzoo inspect CONFIG`: the resolved config and each network's parameter count.
 pub fn inspect(config: &Path, overrides: &[String]) -> Result<serde_json::Value> {
     let loaded = load_config(config, overrides)?;
+    if !loaded.config.stages.is_empty() {
+        return crate::pipeline::inspect(&loaded, overrides);
+    }
     let fam = family::build(&loaded.config, tch::Device::Cpu, false, None)?;
     let params: serde_json::Map<_, _> = fam.parameter_counts().into_iter().map(|(n, c)| (n.to_string(), json!(c))).collect();
     Ok(json!({
@@ -171,6 +183,8 @@ pub fn inspect(config: &Path, overrides: &[String]) -> Result<serde_json::Value>
 /// A run's config and family with the newest checkpoint's networks loaded.
 fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Box<dyn Trainable>, i64)> {
     let cfg = run_config(run_dir, &[])?.config;
+    let stage_dir = crate::pipeline::newest_stage_dir(run_dir, &cfg)?; // a pipeline: its newest stage
+    let (cfg, run_dir) = if stage_dir == run_dir { (cfg, run_dir) } else { (run_config(&stage_dir, &[])?.config, stage_dir.as_path()) };
     let fam = build(&cfg, with_data, Some(run_dir))?;
     let ckpt_dir = run_dir.join("checkpoints");
     let Some((meta, tensors)) = checkpoint::load_latest(&ckpt_dir)? else {

@@ -281,6 +281,71 @@ impl TextSide {
         };
         Ok(emb.view([n, k as i64, -1]).mean_dim(1, false, Kind::Float)) // (N, E)
     }
+    /// Contrastive (InfoNCE) pretraining of a trainable encoder on (image, caption) pairs of `dataset` against
+    /// a small conv image encoder, for the config's `pretrain_steps` with Adam at its `lr`, then frozen (the
+    /// table is rebuilt from the new weights). Images larger than `image_size` are average-pooled to it first.
+    /// Returns the last loss and in-batch retrieval accuracy; does nothing for other encoders.
+    pub fn pretrain(&self, dataset: &dyn ganzoo_data::loader::Dataset, channels: i64, image_size: i64, seed: u64, batch_size: i64) -> Result<crate::family::Losses> {
+        use ganzoo_models::rng::derived_rng;
+        let mut l = crate::family::Losses::new();
+        let TextEncoderChoice::Trainable { pretrain_steps, lr, .. } = self.cfg.encoder else { return Ok(l) };
+        let (Some((t_vs, _)), Some(net)) = (self.trainable(), self.trainable_net()) else { return Ok(l) };
+        let img_vs = VarStore::new(self.device);
+        let img = ganzoo_models::text::ImageEncoder::new(&img_vs.root(), channels, image_size, 32, self.dim())?;
+        img.reset_parameters(&mut derived_rng(seed, "init_pretrain_image", 0));
+        let adam = OptimizerConfig::Adam { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0 };
+        let mut opt_t = Optimizer::new(t_vs, &adam);
+        let mut opt_i = Optimizer::new(&img_vs, &adam);
+        let n = dataset.len();
+        let bs = batch_size.min(n as i64).max(2) as usize;
+        let bar = crate::progress::Counter::new(pretrain_steps as u64, "pretraining the text encoder", false);
+        let mut last = (f64::NAN, f64::NAN);
+        for s in 0..pretrain_steps {
+            use rand::Rng;
+            let mut rng = derived_rng(seed, "pretrain_text", s as u64);
+            let idx: Vec<usize> = (0..bs).map(|_| rng.gen_range(0..n)).collect();
+            let mut xs = Vec::with_capacity(bs);
+            for &i in &idx {
+                let ex = dataset.get(i, &mut derived_rng(seed, "pretrain_item", (s as u64) << 20 | i as u64))?;
+                xs.push(Tensor::from_slice(&ex.x).view(ex.shape.as_slice()));
+            }
+            let mut x = Tensor::stack(&xs, 0).to_device(self.device); // (B, C, H, W)
+            let h = x.size()[2];
+            if h > image_size && h % image_size == 0 {
+                let k = h / image_size;
+                x = x.avg_pool2d([k, k], [k, k], [0, 0], false, true, None); // (B, C, size, size)
+            }
+            let caps: Vec<&str> = idx
+                .iter()
+                .map(|&i| {
+                    let c = &self.captions.per_image[i];
+                    self.captions.unique[c[rng.gen_range(0..c.len())]].as_str()
+                })
+                .collect();
+            let (ids, mask) = self.tokens(&caps, false)?;
+            opt_t.zero_grad();
+            opt_i.zero_grad();
+            let te = net.forward_t(&ids, &mask, true); // (B, E)
+            let ie = img.forward_t(&x, true); // (B, E)
+            let loss = ganzoo_models::text::contrastive_loss(&te, &ie, 0.07);
+            loss.backward();
+            opt_t.step()?;
+            opt_i.step()?;
+            let acc = tch::no_grad(|| {
+                let sim = te.matmul(&ie.transpose(0, 1)); // (B, B)
+                let hit = sim.argmax(1, false).eq_tensor(&Tensor::arange(bs as i64, (Kind::Int64, self.device)));
+                hit.to_kind(Kind::Float).mean(Kind::Float).double_value(&[])
+            });
+            last = (loss.double_value(&[]), acc);
+            bar.inc();
+        }
+        bar.finish();
+        // The encoder is used under no_grad from now on (frozen) and its table is rebuilt from the new weights.
+        self.invalidate();
+        l.insert("pretrain_text_loss".into(), last.0);
+        l.insert("pretrain_text_retrieval".into(), last.1);
+        Ok(l)
+    }
 }
 
 /// Precomputed embeddings cover the dataset's captions only.

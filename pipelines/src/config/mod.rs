@@ -43,6 +43,11 @@ pub struct Config {
     pub train: TrainConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    /// A multi-stage pipeline (e.g. StackGAN Stage-I then Stage-II): the stages run in order, each this config
+    /// with its own `set` overrides, taking networks from earlier stages (`init_from`) and freezing some
+    /// (`freeze`). Empty: a single-stage run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<crate::pipeline::StageConfig>,
 }
 
 fn default_name() -> String {
@@ -157,6 +162,8 @@ pub enum ModelConfig {
     Cgan(CondModelConfig),
     /// Text-conditional GAN-CLS / GAN-INT (Reed et al. 2016): G(z, φ(t)), matching-aware D.
     GanCls(CondModelConfig),
+    /// StackGAN (Zhang et al. 2017): conditioning augmentation, Stage-I G/D at 64×64, Stage-II G/D at 256×256.
+    Stackgan(crate::stackgan::StackGanModelConfig),
 }
 
 impl ModelConfig {
@@ -167,6 +174,7 @@ impl ModelConfig {
             ModelConfig::Cyclegan(_) => "cyclegan",
             ModelConfig::Cgan(_) => "cgan",
             ModelConfig::GanCls(_) => "gan_cls",
+            ModelConfig::Stackgan(_) => "stackgan",
         }
     }
 }
@@ -589,6 +597,7 @@ impl Config {
             ModelConfig::Cyclegan(m) => self.cyclegan_problems(m, &mut p),
             ModelConfig::Cgan(m) => self.cond_problems(m, false, &mut p),
             ModelConfig::GanCls(m) => self.cond_problems(m, true, &mut p),
+            ModelConfig::Stackgan(m) => self.stackgan_problems(m, &mut p),
         }
         if let DataConfig::ImageFolder(f) = &self.data {
             if !matches!(f.channels, 1 | 3) {

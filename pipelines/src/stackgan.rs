@@ -1,0 +1,616 @@
+//! The `stackgan` family (Zhang et al. 2017): Stage-I (G1, D1 at s×s) or Stage-II (G2, D2 at 4s×4s on a
+//! frozen, trained G1), chosen by `model.stage`; the two stages run as a pipeline (see [`crate::pipeline`]).
+//!
+//! As the authors' code (`stageII/trainer.py`): D loss = real + w·wrong + (1 − w)·fake with w = 0.5, i.e.
+//! real + (wrong + fake)/2, all sigmoid cross-entropies; G loss = the adversarial term + `kl_weight` (2) ×
+//! KL(N(μ, σ²) ‖ N(0, I)); each stage has its own conditioning augmentation. The mismatching pairs are real
+//! images with the batch's text shifted by one image (the TF code draws other real images instead; both pair a
+//! real image with a description of another). Stage-I sees the data downscaled by 4 (the TF code resizes its
+//! 256 images to 64). With `heads: split`, D also has a real/fake head on the image alone, trained real →
+//! real, generated → fake, and G is scored by both heads.
+use crate::config::{Config, DataConfig, Init, ModelConfig, TextConfig, TextEncoderChoice, TextTraining};
+use crate::error::{PipelineError, Result};
+use crate::family::{Condition, Losses, Trainable};
+use crate::feed::Feed;
+use crate::judge::Judge;
+use crate::text::{Captions, Encoder, TextSide};
+use ganzoo_data::captions::CaptionedImages;
+use ganzoo_data::loader::Dataset;
+use ganzoo_data::shapes::{CaptionedShapes, ShapeAttrs, ShapesConfig};
+use ganzoo_data::Split;
+use ganzoo_models::cond::{CondDiscriminator, HeadDesign, Scores};
+use ganzoo_models::losses::{clip_grad_norm, Target};
+use ganzoo_models::optim::Optimizer;
+use ganzoo_models::rng::{derived_rng, randn};
+use ganzoo_models::stackgan::{kl_loss, Stage1Generator, Stage2Generator, StackDiscriminator, StackGanNetConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+/// Prompts (rows) and noise columns of the fixed sample grid.
+const GRID_PROMPTS: usize = 8;
+const GRID_COLS: i64 = 8;
+/// Images generated per forward pass outside training.
+const GEN_CHUNK: usize = 128;
+
+/// The `stackgan` model section.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StackGanModelConfig {
+    /// The stage this config trains: 1 (G1 and D1 at `net.stage1_size`) or 2 (G2 and D2 at 4 × that, on a
+    /// frozen G1 taken from an earlier stage with `init_from: {G1: <stage>}` and `freeze: [G1]`).
+    #[serde(default = "one")]
+    pub stage: u8,
+    /// Widths of both stages' networks (defaults: the authors' birds settings).
+    #[serde(default)]
+    pub net: StackGanNetConfig,
+    /// `joint`: one score for "real and matching" (StackGAN); `split`: also a real/fake head on the image
+    /// alone (StackGAN-v2), with its own loss terms.
+    #[serde(default)]
+    pub heads: HeadDesign,
+    /// Weight of the KL term of the conditioning augmentation in G's loss (COEFF.KL, 2).
+    #[serde(default = "two")]
+    pub kl_weight: f64,
+    /// Weight w of the (real image, mismatching text) → fake term; (generated, matching) → fake gets 1 − w.
+    /// 0.5 gives the code's real + (wrong + fake)/2.
+    #[serde(default = "half")]
+    pub mismatch_weight: f64,
+    /// Captions and the text encoder: `minilm`, `precomputed` (the paper: char-CNN-RNN embeddings of 1024) or
+    /// `trainable` with `training: pretrained` (contrastively pretrained before Stage-I's first step, then
+    /// frozen; Stage-II takes it with `init_from: {T: <stage>}`, `freeze: [T]`).
+    pub text: TextConfig,
+    /// How parameters are initialized (`dcgan`: N(0, 0.02), BN scale N(1, 0.02), as the TF code).
+    #[serde(default)]
+    pub init: Init,
+}
+
+fn one() -> u8 {
+    1
+}
+fn two() -> f64 {
+    2.0
+}
+fn half() -> f64 {
+    0.5
+}
+
+impl Config {
+    /// Cross-field checks of the `stackgan` family.
+    pub(crate) fn stackgan_problems(&self, m: &StackGanModelConfig, p: &mut Vec<String>) {
+        if !matches!(m.stage, 1 | 2) {
+            p.push(format!("model.stage: must be 1 (Stage-I) or 2 (Stage-II), got {}", m.stage));
+        }
+        p.extend(m.net.check().into_iter().map(|e| format!("model.net: {e}")));
+        if !self.data.has_captions() {
+            p.push(format!("data.kind: family stackgan needs captioned images (shapes or captioned), got {}", self.data.kind()));
+        } else {
+            let size = self.data.shape().height;
+            if size != m.net.stage2_size() {
+                p.push(format!(
+                    "data.size: both stages read the Stage-II resolution, 4 × model.net.stage1_size = {}, got {size} (Stage-I sees the images downscaled by 4)",
+                    m.net.stage2_size()
+                ));
+            }
+        }
+        if let TextEncoderChoice::Trainable { training, pretrain_steps, dim, lr, .. } = &m.text.encoder {
+            if *training == TextTraining::Joint {
+                p.push("model.text.encoder.training: family stackgan conditions on a frozen encoder; use training: pretrained".into());
+            }
+            if *pretrain_steps < 1 {
+                p.push("model.text.encoder.pretrain_steps: a pretrained (frozen) encoder needs at least 1 pretraining step".into());
+            }
+            if *dim < 1 {
+                p.push(format!("model.text.encoder.dim: must be at least 1, got {dim}"));
+            }
+            if lr.is_nan() || *lr <= 0.0 {
+                p.push(format!("model.text.encoder.lr: must be positive, got {lr}"));
+            }
+        }
+        if m.text.captions_per_image < 1 {
+            p.push("model.text.captions_per_image: must be at least 1".into());
+        }
+        if m.text.max_tokens < 3 {
+            p.push(format!("model.text.max_tokens: must be at least 3, got {}", m.text.max_tokens));
+        }
+        if !(0.0..=1.0).contains(&m.mismatch_weight) {
+            p.push(format!("model.mismatch_weight: must be in [0, 1], got {}", m.mismatch_weight));
+        }
+        if !(m.kl_weight >= 0.0 && m.kl_weight.is_finite()) {
+            p.push(format!("model.kl_weight: must be a number ≥ 0, got {}", m.kl_weight));
+        }
+        if self.train.batch_size < 2 {
+            p.push("train.batch_size: mismatching pairs shift the batch's text by one image; use at least 2".into());
+        }
+        if self.train.n_critic != 1 {
+            p.push("train.n_critic: family stackgan updates D and G once per step, as the authors' code".into());
+        }
+        if self.loss.gradient_penalty > 0.0 || self.loss.weight_clip.is_some() || self.loss.spectral_norm {
+            p.push("loss: gradient_penalty, weight_clip and spectral_norm are not wired into family stackgan".into());
+        }
+        if self.train.ema.is_some() || self.train.max_norm.is_some() {
+            p.push("train: ema and max_norm are not wired into family stackgan; remove them".into());
+        }
+    }
+}
+
+/// Captioned training images.
+enum Source {
+    Shapes(Arc<CaptionedShapes>),
+    Captioned(Arc<CaptionedImages>),
+}
+
+impl Source {
+    fn dataset(&self) -> Arc<dyn Dataset> {
+        match self {
+            Source::Shapes(s) => s.clone(),
+            Source::Captioned(c) => c.clone(),
+        }
+    }
+}
+
+/// The StackGAN family in training (one stage).
+pub struct StackGan {
+    cfg: Config,
+    m: StackGanModelConfig,
+    device: Device,
+    g1_vs: VarStore,
+    g1: Stage1Generator,
+    /// Stage-II G (stage 2 only).
+    g2: Option<(VarStore, Stage2Generator)>,
+    /// The trained stage's D (D1 or D2).
+    d_vs: VarStore,
+    d: StackDiscriminator,
+    opt_g: Optimizer,
+    opt_d: Optimizer,
+    source: Source,
+    text: TextSide,
+    feed: Option<Feed>,
+    /// Networks a pipeline froze after taking them from an earlier stage.
+    frozen: Vec<String>,
+}
+
+impl StackGan {
+    pub fn new(cfg: &Config, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Self> {
+        let ModelConfig::Stackgan(m) = &cfg.model else {
+            return Err(PipelineError::Runtime(format!("family {} is not stackgan", cfg.model.family())));
+        };
+        let source = match &cfg.data {
+            DataConfig::Shapes(s) => Source::Shapes(Arc::new(CaptionedShapes::open(s, Split::Train, cfg.seed)?)),
+            DataConfig::Captioned(c) => Source::Captioned(Arc::new(CaptionedImages::open(c, Split::Train)?)),
+            other => return Err(PipelineError::Usage(format!("data.kind: {} has no captions", other.kind()))),
+        };
+        let (captions, names) = match &source {
+            Source::Shapes(s) => (Captions::from_lists((0..s.len()).map(|i| s.captions(i))), None),
+            Source::Captioned(c) => (
+                Captions::from_lists((0..c.len()).map(|i| c.captions(i).to_vec())),
+                Some((0..c.len()).map(|i| c.name(i).to_string()).collect::<Vec<_>>()),
+            ),
+        };
+        let text = TextSide::new(&m.text, captions, run_dir, names.as_deref(), device)?;
+        let t_dim = text.dim();
+        let g1_vs = VarStore::new(device);
+        let g1 = Stage1Generator::new(&g1_vs.root(), &m.net, t_dim)?;
+        let stage2 = m.stage == 2;
+        let g2 = if stage2 {
+            let vs = VarStore::new(device);
+            let g = Stage2Generator::new(&vs.root(), &m.net, t_dim)?;
+            Some((vs, g))
+        } else {
+            None
+        };
+        let d_vs = VarStore::new(device);
+        let d = StackDiscriminator::new(&d_vs.root(), &m.net, t_dim, m.heads, stage2)?;
+        let mut stores = vec![(&g1_vs, "init_G1"), (&d_vs, if stage2 { "init_D2" } else { "init_D1" })];
+        if let Some((vs, _)) = &g2 {
+            stores.push((vs, "init_G2"));
+        }
+        for (vs, stream) in stores {
+            let mut rng = derived_rng(cfg.seed, stream, 0);
+            match m.init {
+                Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
+                Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
+            }
+        }
+        let opt_g = Optimizer::new(g2.as_ref().map_or(&g1_vs, |(vs, _)| vs), &cfg.train.g_optimizer);
+        let opt_d = Optimizer::new(&d_vs, &cfg.train.d_optimizer);
+        let feed = with_data.then(|| Feed::new(cfg, source.dataset()));
+        Ok(StackGan { cfg: cfg.clone(), m: m.clone(), device, g1_vs, g1, g2, d_vs, d, opt_g, opt_d, source, text, feed, frozen: vec![] })
+    }
+
+    fn stage2(&self) -> bool {
+        self.g2.is_some()
+    }
+
+    fn randn(&self, stream: &str, index: u64, shape: &[i64]) -> Tensor {
+        randn(&mut derived_rng(self.cfg.seed, stream, index), shape, self.device)
+    }
+
+    /// The data at Stage-I resolution: 4×4 average pooling (the TF code resizes bilinearly).
+    fn downscale(x: &Tensor) -> Tensor {
+        let h = x.size()[2];
+        resize(x, h / 4) // (N, 3, H/4, W/4)
+    }
+
+    /// Stage-I images (s) and, in stage 2, Stage-II images (4s), without gradients, in evaluation mode, for
+    /// text embeddings `c` (N, E); `tile` noise draws from `(seed, stream)` repeated over the N rows (N: all
+    /// distinct; a grid's column count: the same noise in every row).
+    fn generate(&self, c: &Tensor, seed: u64, stream: &str, tile: i64) -> (Tensor, Option<Tensor>) {
+        let n = c.size()[0];
+        let (ef, k) = (self.m.net.ef_dim, tile.clamp(1, n.max(1)));
+        let reps = (n + k - 1) / k;
+        let mut rng = derived_rng(seed, stream, 0);
+        let mut draw = |d: i64| randn(&mut rng, &[k, d], self.device).repeat([reps, 1]).narrow(0, 0, n); // (N, d)
+        let z = draw(self.m.net.z_dim);
+        let e1 = draw(ef);
+        let e2 = draw(ef);
+        // In chunks, so evaluating thousands of Stage-II images does not hold all their activations at once.
+        let (mut x1s, mut x2s) = (Vec::new(), Vec::new());
+        tch::no_grad(|| {
+            for start in (0..n).step_by(GEN_CHUNK) {
+                let len = GEN_CHUNK.min((n - start) as usize) as i64;
+                let part = |t: &Tensor| t.narrow(0, start, len);
+                let (x1, _, _) = self.g1.forward_t(&part(&z), &part(c), &part(&e1), false); // (len, 3, s, s)
+                if let Some((_, g)) = &self.g2 {
+                    x2s.push(g.forward_t(&x1, &part(c), &part(&e2), false).0); // (len, 3, 4s, 4s)
+                }
+                x1s.push(x1);
+            }
+        });
+        (Tensor::cat(&x1s, 0), (!x2s.is_empty()).then(|| Tensor::cat(&x2s, 0)))
+    }
+
+    /// Writes images of conditions `c` (N, E), `cols` per row: Stage-I alone, or in stage 2 each Stage-I
+    /// image (nearest-upscaled to 4s) beside its Stage-II image.
+    fn write_grid(&self, c: &Tensor, cols: i64, seed: u64, stream: &str, tile: i64, path: &Path) -> Result<()> {
+        let (x1, x2) = self.generate(c, seed, stream, tile);
+        match x2 {
+            None => crate::plot::save_tensor_grid(&x1, cols as usize, path),
+            Some(x2) => {
+                let s = x2.size()[2];
+                let up = x1.upsample_nearest2d([s, s], None, None); // (N, 3, 4s, 4s)
+                let pairs = Tensor::stack(&[up, x2], 1).view([-1, 3, s, s]); // (2N, 3, 4s, 4s): I, II, I, II, …
+                crate::plot::save_tensor_grid(&pairs, 2 * cols as usize, path)
+            }
+        }
+    }
+
+    /// Embeddings of the fixed grid's prompts and the prompts (training images' descriptions).
+    fn grid_conditions(&self) -> Result<(Tensor, Vec<String>)> {
+        let t = &self.text;
+        let n = t.captions.per_image.len();
+        let rows = GRID_PROMPTS.min(n);
+        let idx: Vec<usize> = (0..rows).map(|k| k * n / rows).collect();
+        let prompts: Vec<String> = match &self.source {
+            Source::Shapes(_) => {
+                let all = ShapeAttrs::all();
+                let step = (all.len() / GRID_PROMPTS).max(1);
+                (0..GRID_PROMPTS).map(|k| all[(k * step + k) % all.len()].captions()[0].clone()).collect()
+            }
+            Source::Captioned(_) => idx.iter().map(|&i| t.captions.unique[t.captions.per_image[i][0]].clone()).collect(),
+        };
+        let c = match &t.encoder {
+            Encoder::Precomputed { .. } => t.batch(&idx, &mut derived_rng(self.cfg.seed, "grid_captions", 0), false)?,
+            _ => t.encode(&prompts.iter().map(String::as_str).collect::<Vec<_>>(), false, false)?,
+        };
+        let labels = match &t.encoder {
+            Encoder::Precomputed { .. } => idx.iter().map(|i| format!("the captions of training image {i}")).collect(),
+            _ => prompts,
+        };
+        Ok((c, labels))
+    }
+
+    /// D's loss on one batch; D's mean scores go to `losses`.
+    fn d_loss(&self, real: &Tensor, fake: &Tensor, right: &Tensor, wrong: &Tensor, losses: &mut Losses) -> Tensor {
+        let adv = self.cfg.loss.adversarial;
+        let w = self.m.mismatch_weight;
+        let h = self.d.features(real, true);
+        let rr = self.d.heads(&h, right, true);
+        let rw = self.d.heads(&h, wrong, true);
+        let fr = self.d.forward_t(fake, right, true);
+        let loss = adv.d_term(&rr.matched, Target::Real)
+            + adv.d_term(&rw.matched, Target::Fake) * w
+            + adv.d_term(&fr.matched, Target::Fake) * (1.0 - w);
+        losses.insert("D_real_match".into(), mean(&rr.matched));
+        losses.insert("D_real_mismatch".into(), mean(&rw.matched));
+        losses.insert("D_fake_match".into(), mean(&fr.matched));
+        match (&rr.uncond, &fr.uncond) {
+            (Some(ur), Some(uf)) => {
+                let l = adv.d_term(ur, Target::Real) + adv.d_term(uf, Target::Fake);
+                losses.insert("loss_D_uncond".into(), scalar(&l));
+                losses.insert("D_real_uncond".into(), mean(ur));
+                losses.insert("D_fake_uncond".into(), mean(uf));
+                loss + l
+            }
+            _ => loss,
+        }
+    }
+
+    /// D's mean raw scores on one batch of training images, in evaluation mode.
+    fn head_scores(&self) -> Result<serde_json::Value> {
+        let mut feed = Feed::new(&self.cfg, self.source.dataset());
+        let (real, y) = feed.next_labelled(0)?;
+        let idx = indices(y)?;
+        let real = real.to_device(self.device);
+        let real = if self.stage2() { real } else { Self::downscale(&real) };
+        let right = self.text.batch(&idx, &mut derived_rng(self.cfg.seed, "eval_captions", 0), false)?;
+        let wrong = right.roll([1], [0]);
+        let (x1, x2) = self.generate(&right, self.cfg.seed, "eval_heads", idx.len() as i64);
+        let fake = x2.unwrap_or(x1);
+        let (rr, rw, fr) = tch::no_grad(|| {
+            let h = self.d.features(&real, false);
+            (self.d.heads(&h, &right, false), self.d.heads(&h, &wrong, false), self.d.forward_t(&fake, &right, false))
+        });
+        let head = |f: &dyn Fn(&Scores) -> Option<f64>| json!({ "real_matching": f(&rr), "real_mismatching": f(&rw), "generated": f(&fr) });
+        Ok(json!({
+            "protocol": format!("D{} on one batch of {} training images; raw scores (logits for the BCE losses), evaluation mode", if self.stage2() { 2 } else { 1 }, idx.len()),
+            "match_head": head(&|s: &Scores| Some(mean(&s.matched))),
+            "uncond_head": if self.m.heads == HeadDesign::Split { head(&|s: &Scores| s.uncond.as_ref().map(mean)) } else { serde_json::Value::Null },
+        }))
+    }
+
+    /// Attribute accuracy of Stage-I images and (stage 2) of Stage-II images downscaled to Stage-I size, for
+    /// the 114 attribute combinations, judged by a classifier trained on real shapes at Stage-I size.
+    fn judge_shapes(&self, shapes: &CaptionedShapes) -> Result<serde_json::Value> {
+        // The judge works at Stage-I size (at least 32: its classifier needs 28 pixels or more).
+        let s = self.m.net.stage1_size.max(32);
+        let judge = Judge::shapes(&ShapesConfig { size: s, ..shapes.config().clone() }, self.device)?;
+        let all = ShapeAttrs::all();
+        let per = (self.cfg.eval.samples / (2 * all.len())).max(1);
+        let mut out = serde_json::Map::new();
+        out.insert("protocol".into(), json!(format!(
+            "{per} images per prompt for each of the {n} attribute combinations, one training phrasing and one unseen phrasing (synonyms) each; Stage-I images ({s1} px) and Stage-II images ({big} px) brought to {s}×{s} (average pooling down, nearest-neighbour up); classified by {j}",
+            n = all.len(), s1 = self.m.net.stage1_size, big = 4 * self.m.net.stage1_size, j = judge.describe()
+        )));
+        out.insert("judge_held_out_accuracy".into(), json!(judge.held_out()));
+        let mut kept = serde_json::Map::new();
+        for (key, unseen) in [("seen_phrasing", false), ("unseen_phrasing", true)] {
+            let prompts: Vec<String> = all
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let list = if unseen { a.unseen_captions() } else { a.captions() };
+                    list[i % list.len()].clone()
+                })
+                .collect();
+            let c = self.text.encode(&prompts.iter().map(String::as_str).collect::<Vec<_>>(), false, false)?; // (P, E)
+            let c = c.repeat_interleave_self_int(per as i64, 0, None); // (P·per, E)
+            let (x1, x2) = self.generate(&c, self.cfg.seed, if unseen { "eval_unseen" } else { "eval_seen" }, c.size()[0]);
+            let truth: Vec<[usize; 4]> = all.iter().flat_map(|a| std::iter::repeat_n(a.as_array(), per)).collect();
+            let hits1 = attribute_hits(&judge, &resize(&x1, s), &truth)?;
+            let mut stage = serde_json::Map::new();
+            stage.insert("stage1".into(), accuracy_json(&hits1, truth.len(), &prompts[0]));
+            if let Some(x2) = x2 {
+                let hits2 = attribute_hits(&judge, &resize(&x2, s), &truth)?;
+                stage.insert("stage2".into(), accuracy_json(&hits2, truth.len(), &prompts[0]));
+                // Of the images whose Stage-I picture was judged right on all four attributes, the share whose
+                // Stage-II picture still is.
+                let both = hits1.iter().zip(&hits2).filter(|(a, b)| a.iter().all(|&o| o) && b.iter().all(|&o| o)).count();
+                let right1 = hits1.iter().filter(|a| a.iter().all(|&o| o)).count();
+                kept.insert(key.into(), json!(if right1 > 0 { both as f64 / right1 as f64 } else { f64::NAN }));
+            }
+            out.insert(key.into(), serde_json::Value::Object(stage));
+        }
+        if !kept.is_empty() {
+            out.insert("stage2_keeps_stage1_all_four".into(), serde_json::Value::Object(kept));
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+}
+
+/// Dataset indices of a batch (the loader's labels for captioned data).
+fn indices(y: Option<Tensor>) -> Result<Vec<usize>> {
+    let y = y.ok_or_else(|| PipelineError::Runtime("the dataset gave no image indices".into()))?;
+    let y: Vec<i64> = Vec::<i64>::try_from(&y).map_err(PipelineError::torch("reading image indices"))?;
+    Ok(y.into_iter().map(|i| i as usize).collect())
+}
+
+/// Square images (N, C, H, H) brought to `size`: average pooling when H is a multiple, else nearest neighbour.
+fn resize(x: &Tensor, size: i64) -> Tensor {
+    let h = x.size()[2];
+    if h == size {
+        x.shallow_clone()
+    } else if h > size && h % size == 0 {
+        let k = h / size;
+        x.avg_pool2d([k, k], [k, k], [0, 0], false, true, None) // (N, C, size, size)
+    } else {
+        x.upsample_nearest2d([size, size], None, None) // (N, C, size, size)
+    }
+}
+
+/// Per image, whether the judge got each of the four attributes right.
+fn attribute_hits(judge: &Judge, x: &Tensor, truth: &[[usize; 4]]) -> Result<Vec<[bool; 4]>> {
+    let pred = judge.predict(x)?; // (N, 4)
+    let pred: Vec<i64> = Vec::<i64>::try_from(&pred.contiguous().view([-1]).to_device(Device::Cpu)).map_err(PipelineError::torch("reading predictions"))?;
+    Ok(truth.iter().enumerate().map(|(i, t)| std::array::from_fn(|h| pred[i * 4 + h] == t[h] as i64)).collect())
+}
+
+fn accuracy_json(hits: &[[bool; 4]], n: usize, example: &str) -> serde_json::Value {
+    let mut acc = serde_json::Map::new();
+    for (h, name) in ShapeAttrs::NAMES.iter().enumerate() {
+        acc.insert(name.to_string(), json!(hits.iter().filter(|r| r[h]).count() as f64 / n as f64));
+    }
+    acc.insert("all_four".into(), json!(hits.iter().filter(|r| r.iter().all(|&o| o)).count() as f64 / n as f64));
+    acc.insert("example_prompt".into(), json!(example));
+    serde_json::Value::Object(acc)
+}
+
+fn scalar(t: &Tensor) -> f64 {
+    t.double_value(&[])
+}
+
+fn mean(t: &Tensor) -> f64 {
+    scalar(&t.mean(Kind::Float))
+}
+
+impl Trainable for StackGan {
+    fn stores(&self) -> Vec<(&'static str, &VarStore)> {
+        let mut v = match &self.g2 {
+            None => vec![("G1", &self.g1_vs), ("D1", &self.d_vs)],
+            Some((vs, _)) => vec![("G1", &self.g1_vs), ("G2", vs), ("D2", &self.d_vs)],
+        };
+        if let Some((vs, _)) = self.text.trainable() {
+            v.push(("T", vs));
+        }
+        v
+    }
+
+    fn optimizers(&self) -> Vec<(&'static str, &Optimizer)> {
+        vec![("opt_G", &self.opt_g), ("opt_D", &self.opt_d)]
+    }
+
+    fn optimizers_mut(&mut self) -> Vec<(&'static str, &mut Optimizer)> {
+        vec![("opt_G", &mut self.opt_g), ("opt_D", &mut self.opt_d)]
+    }
+
+    fn freeze(&mut self, nets: &[String]) -> Result<()> {
+        for n in nets {
+            match (n.as_str(), self.stage2(), &mut self.text.encoder) {
+                ("G1", true, _) => self.g1_vs.freeze(),
+                ("T", _, Encoder::Trainable { vs, .. }) => {
+                    vs.freeze();
+                    self.text.invalidate(); // the table is rebuilt from the taken weights
+                }
+                (other, _, _) => {
+                    return Err(PipelineError::Usage(format!(
+                        "freeze: family stackgan (model.stage {}) can freeze G1 in stage 2 and a trainable text encoder T; `{other}` is trained here",
+                        self.m.stage
+                    )))
+                }
+            }
+            self.frozen.push(n.clone());
+        }
+        Ok(())
+    }
+
+    fn train_step(&mut self, step: i64) -> Result<Losses> {
+        let taken = |n: &str| self.frozen.iter().any(|f| f == n);
+        let trainable_text = self.text.trainable().is_some();
+        if step == 0 && self.stage2() && (!taken("G1") || (trainable_text && !taken("T"))) {
+            return Err(PipelineError::Usage(format!(
+                "model.stage: 2 trains Stage-II on a trained, frozen Stage-I: run it as a stage of a pipeline with `init_from: {{G1: <stage-I stage>{}}}` and `freeze: [G1{}]`",
+                if trainable_text { ", T: <stage-I stage>" } else { "" },
+                if trainable_text { ", T" } else { "" }
+            )));
+        }
+        let mut losses = Losses::new();
+        if step == 0 && self.text.needs_pretraining() && !taken("T") {
+            let shape = self.cfg.data.shape();
+            let l = self.text.pretrain(self.source.dataset().as_ref(), shape.channels, self.m.net.stage1_size, self.cfg.seed, self.cfg.train.batch_size)?;
+            losses.extend(l);
+        }
+        let (bs, ef, zd) = (self.cfg.train.batch_size, self.m.net.ef_dim, self.m.net.z_dim);
+        let feed = self.feed.as_mut().ok_or_else(|| PipelineError::Runtime("no training data opened".into()))?;
+        let (real, y) = feed.next_labelled(step)?;
+        let idx = indices(y)?;
+        let real = real.to_device(self.device); // (N, 3, 4s, 4s)
+        let right = self.text.batch(&idx, &mut derived_rng(self.cfg.seed, "captions", step as u64), true)?; // (N, E)
+        let wrong = right.roll([1], [0]); // another image's description
+        let z = self.randn("z", step as u64, &[bs, zd]);
+        let (real, fake, mu, ls) = match &self.g2 {
+            None => {
+                let (fake, mu, ls) = self.g1.forward_t(&z, &right, &self.randn("ca1", step as u64, &[bs, ef]), true);
+                (Self::downscale(&real), fake, mu, ls)
+            }
+            Some((_, g2)) => {
+                let e1 = self.randn("ca1", step as u64, &[bs, ef]);
+                let x1 = tch::no_grad(|| self.g1.forward_t(&z, &right, &e1, false).0); // frozen Stage-I, (N, 3, s, s)
+                let (fake, mu, ls) = g2.forward_t(&x1, &right, &self.randn("ca2", step as u64, &[bs, ef]), true);
+                (real, fake, mu, ls)
+            }
+        };
+        self.opt_d.zero_grad();
+        let loss_d = self.d_loss(&real, &fake.detach(), &right, &wrong, &mut losses);
+        loss_d.backward();
+        if let Some(c) = self.cfg.train.grad_clip {
+            clip_grad_norm(&self.d_vs.trainable_variables(), c);
+        }
+        self.opt_d.step()?;
+        losses.insert("loss_D".into(), scalar(&loss_d));
+        // D's weights need no gradient in the G step; its input does.
+        self.d_vs.freeze();
+        self.opt_g.zero_grad();
+        let adv = self.cfg.loss.adversarial;
+        let s = self.d.forward_t(&fake, &right, true);
+        let mut loss_g = adv.g_loss(&s.matched);
+        if let Some(u) = &s.uncond {
+            loss_g += adv.g_loss(u);
+        }
+        let kl = kl_loss(&mu, &ls);
+        losses.insert("kl".into(), scalar(&kl));
+        loss_g += kl * self.m.kl_weight;
+        loss_g.backward();
+        self.d_vs.unfreeze();
+        let g_vs = self.g2.as_ref().map_or(&self.g1_vs, |(vs, _)| vs);
+        if let Some(c) = self.cfg.train.grad_clip {
+            clip_grad_norm(&g_vs.trainable_variables(), c);
+        }
+        self.opt_g.step()?;
+        losses.insert("loss_G".into(), scalar(&loss_g));
+        Ok(losses)
+    }
+
+    fn write_samples(&self, path: &Path) -> Result<()> {
+        let (c, labels) = self.grid_conditions()?;
+        let cc = c.repeat_interleave_self_int(GRID_COLS, 0, None); // (rows·cols, E)
+        self.write_grid(&cc, GRID_COLS, self.cfg.seed, "fixed_z", GRID_COLS, path)?; // the same noise in every row
+        let body: String = labels.iter().enumerate().map(|(i, l)| format!("row {}: {l}\n", i + 1)).collect();
+        let note = if self.stage2() { "each Stage-I image (left, upscaled) beside its Stage-II image\n" } else { "" };
+        crate::checkpoint::write_text_atomic(&path.with_extension("txt"), &format!("{note}{body}"))
+    }
+
+    fn sample_to(&self, n: usize, seed: u64, path: &Path) -> Result<()> {
+        let (c, _) = self.grid_conditions()?;
+        let rows = c.size()[0].max(1);
+        let cols = ((n as i64) / rows).max(1);
+        self.write_grid(&c.repeat_interleave_self_int(cols, 0, None), cols, seed, "sample", cols, path)
+    }
+
+    fn sample_with(&self, n: usize, seed: u64, cond: &Condition, path: &Path) -> Result<()> {
+        let Condition::Prompt(p) = cond else {
+            return Err(PipelineError::Usage("--class: this run is conditioned on text; use --prompt \"…\"".into()));
+        };
+        let c = self.text.encode(&[p.as_str()], true, false)?.repeat([n as i64, 1]); // (n, E)
+        self.write_grid(&c, (n as f64).sqrt().ceil() as i64, seed, "sample", n as i64, path)
+    }
+
+    fn evaluate(&self) -> Result<serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        out.insert("stage".into(), json!(self.m.stage));
+        out.insert("heads".into(), self.head_scores()?);
+        if let Source::Shapes(s) = &self.source {
+            out.insert("attribute_accuracy".into(), self.judge_shapes(s)?);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+
+    fn summarize(&self, eval: &serde_json::Value) -> String {
+        let h = &eval["heads"]["match_head"];
+        let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+        let heads = format!(
+            "D's match head: real-matching {:.2}, real-mismatching {:.2}, generated {:.2}",
+            f(&h["real_matching"]), f(&h["real_mismatching"]), f(&h["generated"])
+        );
+        let a = &eval["attribute_accuracy"]["seen_phrasing"];
+        if !a.is_object() {
+            return heads;
+        }
+        let line = |v: &serde_json::Value| {
+            format!(
+                "shape {:.1}%, colour {:.1}%, size {:.1}%, background {:.1}%, all four {:.1}%",
+                f(&v["shape"]) * 100.0, f(&v["colour"]) * 100.0, f(&v["size"]) * 100.0, f(&v["background"]) * 100.0, f(&v["all_four"]) * 100.0
+            )
+        };
+        let mut s = format!("Stage-I attribute accuracy (training phrasing): {}", line(&a["stage1"]));
+        if a["stage2"].is_object() {
+            s.push_str(&format!(
+                "; Stage-II: {}; Stage-II keeps {:.1}% of Stage-I's all-four hits",
+                line(&a["stage2"]),
+                f(&eval["attribute_accuracy"]["stage2_keeps_stage1_all_four"]["seen_phrasing"]) * 100.0
+            ));
+        }
+        format!("{s}; {heads}")
+    }
+}
