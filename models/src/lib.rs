@@ -17,6 +17,7 @@ pub mod optim;
 pub mod rng;
 pub mod spectral;
 pub mod text;
+pub mod vaegan;
 
 pub use bert::{BertConfig, MiniLm};
 pub use classifier::{Classifier, ClassifierConfig};
