@@ -15,5 +15,6 @@ pub mod plot;
 pub mod progress;
 pub mod run;
 pub mod text;
+pub mod vaegan;
 
 pub use error::{PipelineError, Result};

@@ -157,6 +157,9 @@ pub enum ModelConfig {
     Cgan(CondModelConfig),
     /// Text-conditional GAN-CLS / GAN-INT (Reed et al. 2016): G(z, φ(t)), matching-aware D.
     GanCls(CondModelConfig),
+    /// VAE-GAN (Larsen et al. 2016): encoder, one decoder that is also the generator, D's l-th layer as the
+    /// reconstruction metric; or the same encoder and decoder as a plain VAE (`plain_vae: true`).
+    Vaegan(crate::vaegan::VaeganModelConfig),
 }
 
 impl ModelConfig {
@@ -167,6 +170,7 @@ impl ModelConfig {
             ModelConfig::Cyclegan(_) => "cyclegan",
             ModelConfig::Cgan(_) => "cgan",
             ModelConfig::GanCls(_) => "gan_cls",
+            ModelConfig::Vaegan(_) => "vaegan",
         }
     }
 }
@@ -584,6 +588,7 @@ impl Config {
             ModelConfig::Cyclegan(m) => self.cyclegan_problems(m, &mut p),
             ModelConfig::Cgan(m) => self.cond_problems(m, false, &mut p),
             ModelConfig::GanCls(m) => self.cond_problems(m, true, &mut p),
+            ModelConfig::Vaegan(m) => crate::vaegan::problems(self, m, &mut p),
         }
         if let DataConfig::ImageFolder(f) = &self.data {
             if !matches!(f.channels, 1 | 3) {
