@@ -10,6 +10,7 @@ pub mod error;
 pub mod family;
 pub mod feed;
 pub mod gan;
+pub mod imagemap;
 pub mod judge;
 pub mod plot;
 pub mod progress;

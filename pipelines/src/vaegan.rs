@@ -543,3 +543,29 @@ impl Trainable for VaeGan {
         s
     }
 }
+
+/// Grid file `reconstruct` writes into its output folder.
+pub const RECONSTRUCTION_GRID: &str = "reconstructions.png";
+
+/// Reconstructs every image of `input` into `output` (same names) and writes the input | reconstruction
+/// grid `output/reconstructions.png` (up to 64 pairs, 4 pairs a row).
+pub fn reconstruct_folder(fam: &VaeGan, cfg: &Config, input: &Path, output: &Path, skip_bad: bool, quiet: bool) -> Result<serde_json::Value> {
+    let s = cfg.data.shape();
+    let mut pairs = Vec::new();
+    let r = crate::imagemap::map_folder(input, output, Some(s.height), s.channels, skip_bad, quiet, "reconstructing", &[RECONSTRUCTION_GRID], |x| {
+        let y = fam.reconstruct(&x.to_device(fam.device)).to_device(Device::Cpu); // (1, C, S, S)
+        if pairs.len() < 128 {
+            pairs.push(x.shallow_clone());
+            pairs.push(y.shallow_clone());
+        }
+        Ok(y)
+    })?;
+    let mut out = r.json(output);
+    if !pairs.is_empty() {
+        let grid = output.join(RECONSTRUCTION_GRID);
+        crate::plot::save_tensor_grid(&Tensor::cat(&pairs, 0), 8, &grid)?;
+        out.insert("grid".into(), json!(grid.display().to_string()));
+    }
+    out.insert("reconstructed".into(), json!(r.done));
+    Ok(serde_json::Value::Object(out))
+}
