@@ -2,14 +2,10 @@
 //! SIGKILL, the plain-VAE switch, `sample` from the prior, `reconstruct` (names kept, bad files named or
 //! skipped, the pair grid), the CelebA paper config on a fixture tree in CelebA's layout, and config errors.
 mod common;
-use common::{ganzoo, repo, write};
+use common::{assert_extension_is_exact, assert_sigkill_resume_is_exact, ganzoo, repo, write};
 use std::path::Path;
 
 const TINY: &str = "name: vg\nseed: 5\nthreads: 1\ndata: {kind: shapes, size: 16, train_count: 64, test_count: 8}\nmodel:\n  family: vaegan\n  networks: {z_dim: 4, enc_channels: [4, 6], enc_fc: 8, dec_fc_channels: 6, dec_channels: [6, 4], dis_first: 3, dis_channels: [4, 6], dis_fc: 8, feature_conv: 3}\n  equilibrium: {margin: 0.35, center: 0.68}\ntrain:\n  steps: 8\n  batch_size: 4\n  g_optimizer: {kind: rmsprop, lr: 3.0e-4}\n  d_optimizer: {kind: rmsprop, lr: 3.0e-4}\n  log_every: 4\n  sample_every: 4\n  checkpoint_every: 4\n  keep_checkpoints: 2\neval: {samples: 8}\n";
-
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -44,12 +40,7 @@ fn vaegan_trains_reports_samples_and_resumes_exactly() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(image::open(dir.path().join("s.png")).unwrap().width(), 3 * 18 + 2);
     // 8 + 4 steps equal 12 in one go (networks, BN statistics, RMSProp state all in the checkpoint).
-    let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "r", "--set", "train.steps=12", "--quiet"]);
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = ganzoo(dir.path(), &["train", "c12.yaml", "--out", "one", "--quiet"]);
-    assert_eq!(code, 0, "{err}");
-    let ck = "checkpoints/step_00000012.safetensors";
-    assert_eq!(read(&dir.path().join("r").join(ck)), read(&dir.path().join("one").join(ck)));
+    assert_extension_is_exact(dir.path(), "r", "c12.yaml", 12);
 }
 
 #[test]
@@ -58,26 +49,7 @@ fn resume_after_sigkill_reproduces_the_uninterrupted_checkpoint() {
     let steps = 300;
     let cfg = TINY.replace("steps: 8", &format!("steps: {steps}")).replace("sample_every: 4", "sample_every: 1000").replace("log_every: 4", "log_every: 5").replace("checkpoint_every: 4", "checkpoint_every: 5");
     write(dir.path(), "c.yaml", &cfg);
-    let (code, _, err) = ganzoo(dir.path(), &["train", "c.yaml", "--out", "full", "--quiet"]);
-    assert_eq!(code, 0, "{err}");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ganzoo"))
-        .args(["train", "c.yaml", "--out", "killed", "--quiet"])
-        .current_dir(dir.path())
-        .spawn()
-        .unwrap();
-    let ckpts = dir.path().join("killed/checkpoints");
-    let count = || std::fs::read_dir(&ckpts).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "json")).count()).unwrap_or(0);
-    let start = std::time::Instant::now();
-    while count() < 2 && start.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap(); // SIGKILL
-    assert!(!child.wait().unwrap().success(), "the run was killed before it finished");
-    assert!(!ckpts.join(format!("step_{steps:08}.json")).exists(), "killed before the last step");
-    let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "killed", "--quiet"]);
-    assert_eq!(code, 0, "{err}");
-    let ck = format!("checkpoints/step_{steps:08}.safetensors");
-    assert_eq!(read(&dir.path().join("full").join(&ck)), read(&dir.path().join("killed").join(&ck)));
+    assert_sigkill_resume_is_exact(dir.path(), steps);
 }
 
 #[test]

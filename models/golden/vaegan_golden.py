@@ -34,6 +34,16 @@ def down(cin, cout):
     return nn.Conv2d(cin, cout, 5, stride=2, padding=2, bias=False)
 
 
+def down_stack(cin, widths):
+    """Stride-2 convs and their batch norms (ModuleLists `convs`, `bns`); returns them and the last width."""
+    convs, bns = nn.ModuleList(), nn.ModuleList()
+    for w in widths:
+        convs.append(down(cin, w))
+        bns.append(nn.BatchNorm2d(w, eps=EPS_BN))
+        cin = w
+    return convs, bns, cin
+
+
 def up(cin, cout):
     return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1, bias=False)
 
@@ -41,13 +51,7 @@ def up(cin, cout):
 class Encoder(nn.Module):
     def __init__(self, c, size, widths, fc, z):
         super().__init__()
-        self.convs = nn.ModuleList()
-        self.bns = nn.ModuleList()
-        cin = c
-        for w in widths:
-            self.convs.append(down(cin, w))
-            self.bns.append(nn.BatchNorm2d(w, eps=EPS_BN))
-            cin = w
+        self.convs, self.bns, cin = down_stack(c, widths)
         s = size >> len(widths)
         self.fc = nn.Linear(cin * s * s, fc, bias=False)
         self.fc_bn = nn.BatchNorm1d(fc, eps=EPS_BN)
@@ -88,13 +92,7 @@ class Discriminator(nn.Module):
     def __init__(self, c, size, first, widths, fc, feature_conv):
         super().__init__()
         self.conv0 = nn.Conv2d(c, first, 5, padding=2)
-        self.convs = nn.ModuleList()
-        self.bns = nn.ModuleList()
-        cin = first
-        for w in widths:
-            self.convs.append(down(cin, w))
-            self.bns.append(nn.BatchNorm2d(w, eps=EPS_BN))
-            cin = w
+        self.convs, self.bns, cin = down_stack(first, widths)
         s = size >> len(widths)
         self.fc = nn.Linear(cin * s * s, fc, bias=False)
         self.fc_bn = nn.BatchNorm1d(fc, eps=EPS_BN)

@@ -148,6 +148,17 @@ fn down(p: &nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
     nn::conv2d(p, c_in, c_out, 5, cfg)
 }
 
+/// Stride-2 convolutions `convs.{i}` with batch norms `bns.{i}` of the given widths; returns the last width.
+fn down_stack(p: &nn::Path, c_in: i64, widths: &[i64], cfg: &VaeganNetConfig) -> (Vec<nn::Conv2D>, Vec<nn::BatchNorm>, i64) {
+    let (mut convs, mut bns, mut c_in) = (Vec::new(), Vec::new(), c_in);
+    for (i, &c) in widths.iter().enumerate() {
+        convs.push(down(&(p / "convs" / i), c_in, c));
+        bns.push(nn::batch_norm2d(p / "bns" / i, c, cfg.bn_config()));
+        c_in = c;
+    }
+    (convs, bns, c_in)
+}
+
 fn up(p: &nn::Path, c_in: i64, c_out: i64) -> nn::ConvTranspose2D {
     let cfg = nn::ConvTransposeConfig { stride: 2, padding: 2, output_padding: 1, bias: false, ..Default::default() };
     nn::conv_transpose2d(p, c_in, c_out, 5, cfg)
@@ -180,13 +191,7 @@ pub struct VaeEncoder {
 impl VaeEncoder {
     pub fn new(p: &nn::Path, cfg: &VaeganNetConfig, channels: i64, size: i64) -> Result<Self> {
         checked(cfg, channels, size)?;
-        let (mut convs, mut bns) = (Vec::new(), Vec::new());
-        let mut c_in = channels;
-        for (i, &c) in cfg.enc_channels.iter().enumerate() {
-            convs.push(down(&(p / "convs" / i), c_in, c));
-            bns.push(nn::batch_norm2d(p / "bns" / i, c, cfg.bn_config()));
-            c_in = c;
-        }
+        let (convs, bns, c_in) = down_stack(p, channels, &cfg.enc_channels, cfg);
         let s = size >> cfg.enc_channels.len();
         let fc = linear(&(p / "fc"), c_in * s * s, cfg.enc_fc, false);
         let fc_bn = nn::batch_norm1d(p / "fc_bn", cfg.enc_fc, cfg.bn_config());
@@ -287,13 +292,7 @@ impl VaeDiscriminator {
     pub fn new(p: &nn::Path, cfg: &VaeganNetConfig, channels: i64, size: i64) -> Result<Self> {
         checked(cfg, channels, size)?;
         let conv0 = nn::conv2d(p / "conv0", channels, cfg.dis_first, 5, nn::ConvConfig { padding: 2, ..Default::default() });
-        let (mut convs, mut bns) = (Vec::new(), Vec::new());
-        let mut c_in = cfg.dis_first;
-        for (i, &c) in cfg.dis_channels.iter().enumerate() {
-            convs.push(down(&(p / "convs" / i), c_in, c));
-            bns.push(nn::batch_norm2d(p / "bns" / i, c, cfg.bn_config()));
-            c_in = c;
-        }
+        let (convs, bns, c_in) = down_stack(p, cfg.dis_first, &cfg.dis_channels, cfg);
         let s = size >> cfg.dis_channels.len();
         let fc = linear(&(p / "fc"), c_in * s * s, cfg.dis_fc, false);
         let fc_bn = nn::batch_norm1d(p / "fc_bn", cfg.dis_fc, cfg.bn_config());
