@@ -21,6 +21,7 @@
 mod cyclegan;
 mod device;
 mod gan_cls;
+mod vaegan;
 mod proto;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -32,7 +33,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [check] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [vaegan] [check] [OPTIONS]
                                                                            (default: ring dcgan)
   device options (dcgan, cyclegan, gan_cls, check):
                   --device cpu|cuda  where both sides train (default cpu); on CUDA: cuDNN benchmark mode on both
@@ -47,6 +48,8 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [tr
   gan_cls:        GAN-CLS step (64×64, text 1024 → 128, 3 D pairs), ours vs bench/gan_cls_step.py; uses --threads,
                   --rounds, --warmup, --steps and
                   --gc-batch N       batch size (default 64)
+  vaegan:         VAE-GAN step (the authors' 64×64 layout, configs/papers/vaegan_celeba.yaml without the equilibrium
+                  band), ours vs bench/vaegan_step.py; the same options as gan_cls (--gc-batch sets its batch)
   check:          channels-last strides and same losses, the bf16 autocast binding (uses --device, MNIST, facades)
   ring options:   --seeds 0,1,2      seeds to train (each seed: minimax, non_saturating, wgan_gp)
                   --ring-steps N     generator steps per run (default: the config's, 3000)
@@ -192,7 +195,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "check" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "vaegan" | "check" => o.benches.push(a.clone()),
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -582,6 +585,7 @@ fn main() -> Result<()> {
             "facades" => cyclegan::quality(&o)?,
             "check" => device::check(&o)?,
             "gan_cls" => gan_cls::run(&o)?,
+            "vaegan" => vaegan::run(&o)?,
             "proto" => {
                 check_mnist()?;
                 proto::run(&o)?

@@ -306,7 +306,9 @@ impl VaeGan {
         Ok(l)
     }
 
-    fn vaegan_step(&mut self, x: &Tensor, step: i64) -> Result<Losses> {
+    /// One VAE-GAN step on the batch `x` (N, C, S, S) on the device, with the noise of step `step` (what
+    /// `train_step` runs after drawing the batch; public for the step-time benchmark).
+    pub fn vaegan_step(&mut self, x: &Tensor, step: i64) -> Result<Losses> {
         let Some(dis) = self.dis.as_ref() else {
             return Err(PipelineError::Runtime("vaegan: no discriminator built".into()));
         };
