@@ -21,6 +21,7 @@
 mod cyclegan;
 mod device;
 mod gan_cls;
+mod vaegan;
 mod proto;
 mod stackgan;
 
@@ -33,7 +34,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [check] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [check] [OPTIONS]
                                                                            (default: ring dcgan)
   device options (dcgan, cyclegan, gan_cls, check):
                   --device cpu|cuda  where both sides train (default cpu); on CUDA: cuDNN benchmark mode on both
@@ -51,6 +52,8 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [tr
   stackgan:       StackGAN Stage-I (64 px) and Stage-II (256 px) steps at the birds widths, ours vs
                   bench/stackgan_step.py, with peak memory; uses --threads, --rounds, --warmup, --steps and
                   --sg-batch N       batch size (default 64, the paper's)
+  vaegan:         VAE-GAN step (the authors' 64×64 layout, configs/papers/vaegan_celeba.yaml without the equilibrium
+                  band), ours vs bench/vaegan_step.py; the same options as gan_cls (--gc-batch sets its batch)
   check:          channels-last strides and same losses, the bf16 autocast binding (uses --device, MNIST, facades)
   ring options:   --seeds 0,1,2      seeds to train (each seed: minimax, non_saturating, wgan_gp)
                   --ring-steps N     generator steps per run (default: the config's, 3000)
@@ -198,7 +201,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "check" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "check" => o.benches.push(a.clone()),
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -590,6 +593,7 @@ fn main() -> Result<()> {
             "check" => device::check(&o)?,
             "gan_cls" => gan_cls::run(&o)?,
             "stackgan" => stackgan::run(&o)?,
+            "vaegan" => vaegan::run(&o)?,
             "proto" => {
                 check_mnist()?;
                 proto::run(&o)?

@@ -89,6 +89,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Encode and decode every image of a folder with a VAE-GAN run (Dec(μ(x))), keeping file names, plus a
+    /// grid of input | reconstruction pairs (OUT_DIR/reconstructions.png).
+    Reconstruct {
+        run_dir: PathBuf,
+        in_dir: PathBuf,
+        out_dir: PathBuf,
+        /// Skip and list unreadable images instead of stopping at the first.
+        #[arg(long)]
+        skip_bad: bool,
+        #[arg(long)]
+        quiet: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a run directory from reference weights (safetensors state_dicts), ready for translate/sample/eval.
     Import {
         config: PathBuf,
@@ -157,6 +171,19 @@ fn report_text(r: &serde_json::Value) -> String {
     )
 }
 
+/// The text report of a folder command (`translate`, `reconstruct`); `verb` is also the count's key.
+fn folder_text(r: &serde_json::Value, verb: &str, out_dir: &std::path::Path) -> String {
+    let list = |k: &str| r[k].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("\n    ")).unwrap_or_default();
+    let mut t = format!("{verb} {} images into {} ({:.2} images/s)", r[verb], out_dir.display(), r["images_per_second"].as_f64().unwrap_or(0.0));
+    for (k, what) in [("skipped_not_images", "not images, skipped"), ("skipped_unreadable", "unreadable, skipped")] {
+        let n = r[k].as_array().map_or(0, Vec::len);
+        if n > 0 {
+            t.push_str(&format!("\n  {n} {what}:\n    {}", list(k)));
+        }
+    }
+    t
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train { config, resume, set, out, stage, quiet, json } => {
@@ -196,17 +223,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Translate { run_dir, direction, in_dir, out_dir, size, skip_bad, quiet, json } => {
             let r = run::translate(&run_dir, direction == "a2b", &in_dir, &out_dir, size, skip_bad, quiet)?;
-            print(&r, json, || {
-                let list = |k: &str| r[k].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("\n    ")).unwrap_or_default();
-                let mut t = format!("translated {} images into {} ({:.2} images/s)", r["translated"], out_dir.display(), r["images_per_second"].as_f64().unwrap_or(0.0));
-                for (k, what) in [("skipped_not_images", "not images, skipped"), ("skipped_unreadable", "unreadable, skipped")] {
-                    let n = r[k].as_array().map_or(0, Vec::len);
-                    if n > 0 {
-                        t.push_str(&format!("\n  {n} {what}:\n    {}", list(k)));
-                    }
-                }
-                t
-            })
+            print(&r, json, || folder_text(&r, "translated", &out_dir))
+        }
+        Command::Reconstruct { run_dir, in_dir, out_dir, skip_bad, quiet, json } => {
+            let r = run::reconstruct(&run_dir, &in_dir, &out_dir, skip_bad, quiet)?;
+            print(&r, json, || folder_text(&r, "reconstructed", &out_dir))
         }
         Command::Import { config, weights, out, set } => {
             let r = run::import(&config, &set, &weights, &out)?;

@@ -78,29 +78,7 @@ fn resume_after_sigkill_reproduces_the_uninterrupted_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let steps = 60;
     write(dir.path(), "c.yaml", &dcgan_facades_config(&facades, steps));
-    let (code, _, err) = ganzoo(dir.path(), &["train", "c.yaml", "--out", "full", "--quiet"]);
-    assert_eq!(code, 0, "{err}");
-
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ganzoo"))
-        .args(["train", "c.yaml", "--out", "killed", "--quiet"])
-        .current_dir(dir.path())
-        .spawn()
-        .unwrap();
-    let ckpts = dir.path().join("killed/checkpoints");
-    let start = std::time::Instant::now();
-    let count = || std::fs::read_dir(&ckpts).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "json")).count()).unwrap_or(0);
-    while count() < 2 && start.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the run was killed before it finished");
-    assert!(count() >= 1, "a checkpoint existed when the run was killed, so the resume starts mid-run");
-    assert!(!ckpts.join(format!("step_{steps:08}.json")).exists(), "killed before the last step");
-    let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "killed", "--quiet"]);
-    assert_eq!(code, 0, "{err}");
-    let ck = format!("checkpoints/step_{steps:08}.safetensors");
-    assert_eq!(read(&dir.path().join("full").join(&ck)), read(&dir.path().join("killed").join(&ck)));
+    common::assert_sigkill_resume_is_exact(dir.path(), steps);
     // metrics.jsonl has each logged step once, as in the uninterrupted run.
     let steps_of = |run: &str| -> Vec<i64> {
         std::fs::read_to_string(dir.path().join(run).join("metrics.jsonl")).unwrap().lines()

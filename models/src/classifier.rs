@@ -191,6 +191,15 @@ impl Classifier {
 
     /// x (N, C, S, S) in [-1, 1] on the classifier's device -> logits (N, heads[k]) for each head.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Vec<Tensor> {
+        let f = self.features_t(x, train); // (N, F)
+        self.heads
+            .iter()
+            .map(|(w, b)| f.linear(w, Some(b))) // (N, heads[k])
+            .collect()
+    }
+
+    /// x (N, C, S, S) -> the pooled features (N, F) the heads read (for Fréchet distances).
+    pub fn features_t(&self, x: &Tensor, train: bool) -> Tensor {
         let (w, bn) = &self.stem;
         let h = x.conv2d(w, None::<&Tensor>, [1, 1], [1, 1], [1, 1], 1); // (N, width/2, S, S)
         let mut h = bn.forward_t(&h, train).relu(); // same shape
@@ -198,11 +207,7 @@ impl Classifier {
             h = h.conv2d(w, None::<&Tensor>, [2, 2], [1, 1], [1, 1], 1); // (N, c_i, ⌈s/2⌉, ⌈s/2⌉)
             h = bn.forward_t(&h, train).relu(); // same shape
         }
-        let f = h.mean_dim(&[2i64, 3][..], false, h.kind()); // (N, F)
-        self.heads
-            .iter()
-            .map(|(w, b)| f.linear(w, Some(b))) // (N, heads[k])
-            .collect()
+        h.mean_dim(&[2i64, 3][..], false, h.kind()) // (N, F)
     }
 }
 

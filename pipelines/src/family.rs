@@ -77,5 +77,6 @@ pub fn build(cfg: &Config, device: Device, with_data: bool, run_dir: Option<&Pat
         ModelConfig::Cyclegan(_) => Box::new(crate::cyclegan::CycleGan::new(cfg, device, with_data)?),
         ModelConfig::Cgan(_) | ModelConfig::GanCls(_) => Box::new(crate::cond::Cond::new(cfg, device, with_data, run_dir)?),
         ModelConfig::Stackgan(_) => Box::new(crate::stackgan::StackGan::new(cfg, device, with_data, run_dir)?),
+        ModelConfig::Vaegan(_) => Box::new(crate::vaegan::VaeGan::new(cfg, device, with_data)?),
     })
 }

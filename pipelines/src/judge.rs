@@ -118,6 +118,19 @@ impl Judge {
         Ok(tch::no_grad(|| predict(&self.net, x, 256)))
     }
 
+    /// Pooled features (N, F) of images (N, C, H, W) in [-1, 1] (evaluation mode, chunks of 256).
+    pub fn features(&self, x: &Tensor) -> Tensor {
+        let dev = self.net.device();
+        tch::no_grad(|| {
+            let n = x.size()[0];
+            let parts: Vec<Tensor> = (0..n)
+                .step_by(256)
+                .map(|s| self.net.features_t(&x.narrow(0, s, 256.min(n - s)).to_device(dev), false)) // (b, F)
+                .collect();
+            Tensor::cat(&parts, 0) // (N, F)
+        })
+    }
+
     /// Held-out accuracy of each head on real images.
     pub fn held_out(&self) -> &[f64] {
         &self.held_out
@@ -158,4 +171,53 @@ fn stack(ds: &dyn Dataset, range: std::ops::Range<usize>, label: impl Fn(&ganzoo
 /// Every item of a captioned-shapes split with its four attribute labels.
 fn stack_indexed(ds: &CaptionedShapes, label: impl Fn(usize) -> Vec<i64>) -> Result<(Tensor, Tensor)> {
     stack(ds, 0..ds.len(), |ex| label(ex.label.unwrap_or(0) as usize))
+}
+
+/// Fréchet distance between Gaussians fitted to two feature sets (N, F) and (M, F) (Heusel et al. 2017):
+/// ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁^½ Σ₂ Σ₁^½)^½), in float64 with symmetric eigendecompositions (so no
+/// complex square roots; tiny negative eigenvalues from rounding are clamped to 0).
+pub fn frechet_distance(a: &Tensor, b: &Tensor) -> Result<f64> {
+    let (sa, sb) = (a.size(), b.size());
+    if sa.len() != 2 || sb.len() != 2 || sa[1] != sb[1] || sa[0] < 2 || sb[0] < 2 {
+        return Err(PipelineError::Runtime(format!("Fréchet distance needs two (N ≥ 2, F) feature sets of one width, got {sa:?} and {sb:?}")));
+    }
+    let stats = |x: &Tensor| {
+        let x = x.to_device(Device::Cpu).to_kind(Kind::Double);
+        let mu = x.mean_dim(0, false, Kind::Double); // (F,)
+        let c = &x - &mu; // (N, F)
+        let cov = c.transpose(0, 1).matmul(&c) / (x.size()[0] - 1) as f64; // (F, F)
+        (mu, cov)
+    };
+    let ((m1, c1), (m2, c2)) = (stats(a), stats(b));
+    let sqrt_psd = |m: &Tensor| {
+        let (w, v) = m.linalg_eigh("L"); // (F,), (F, F)
+        v.matmul(&w.clamp_min(0.0).sqrt().diag_embed(0, -2, -1)).matmul(&v.transpose(0, 1))
+    };
+    let r = sqrt_psd(&c1);
+    let inner = r.matmul(&c2).matmul(&r);
+    let inner = (&inner + inner.transpose(0, 1)) / 2.0; // symmetric up to rounding
+    let (w, _) = inner.linalg_eigh("L");
+    let tr_sqrt = w.clamp_min(0.0).sqrt().sum(Kind::Double);
+    let d = (&m1 - &m2).square().sum(Kind::Double) + c1.trace() + c2.trace() - tr_sqrt * 2.0;
+    Ok(d.double_value(&[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frechet_distance_of_known_gaussians() {
+        let mut rng = derived_rng(1, "fd", 0);
+        let x = ganzoo_models::rng::randn(&mut rng, &[4000, 3], Device::Cpu);
+        assert!(frechet_distance(&x, &x).unwrap().abs() < 1e-6, "a set against itself");
+        // Same covariance, mean moved by (1, 2, 0): the distance is the squared shift, 5.
+        let shifted = &x + Tensor::from_slice(&[1.0f32, 2.0, 0.0]);
+        assert!((frechet_distance(&x, &shifted).unwrap() - 5.0).abs() < 1e-6);
+        // N(0, I) against N(0, 4I) in 3-D: Tr(I + 4I − 2·2I) = 3 (up to sampling error).
+        let y = ganzoo_models::rng::randn(&mut derived_rng(1, "fd", 1), &[4000, 3], Device::Cpu) * 2.0;
+        let d = frechet_distance(&x, &y).unwrap();
+        assert!((d - 3.0).abs() < 0.3, "{d}");
+        assert!(frechet_distance(&x, &x.narrow(1, 0, 2)).is_err());
+    }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod family;
 pub mod feed;
 pub mod gan;
+pub mod imagemap;
 pub mod judge;
 pub mod plot;
 pub mod pipeline;
@@ -17,5 +18,6 @@ pub mod progress;
 pub mod run;
 pub mod stackgan;
 pub mod text;
+pub mod vaegan;
 
 pub use error::{PipelineError, Result};

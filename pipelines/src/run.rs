@@ -186,12 +186,8 @@ fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Box<dyn Trainabl
     let stage_dir = crate::pipeline::newest_stage_dir(run_dir, &cfg)?; // a pipeline: its newest stage
     let (cfg, run_dir) = if stage_dir == run_dir { (cfg, run_dir) } else { (run_config(&stage_dir, &[])?.config, stage_dir.as_path()) };
     let fam = build(&cfg, with_data, Some(run_dir))?;
-    let ckpt_dir = run_dir.join("checkpoints");
-    let Some((meta, tensors)) = checkpoint::load_latest(&ckpt_dir)? else {
-        return Err(PipelineError::Usage(format!("{} holds no checkpoint yet", ckpt_dir.display())));
-    };
-    engine::restore_networks(fam.as_ref(), &tensors, &ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string())?;
-    Ok((cfg, fam, meta.step))
+    let step = restore_latest(run_dir, fam.as_ref())?;
+    Ok((cfg, fam, step))
 }
 
 /// `ganzoo sample RUN_DIR --n N --out FILE.png [--seed S] [--class K | --prompt TEXT]`.
@@ -270,47 +266,38 @@ pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: O
     }
     let device = resolve_device(&cfg.device)?;
     let fam = crate::cyclegan::CycleGan::new(&cfg, device, false)?;
+    restore_latest(run_dir, &fam)?;
+    let size = size.or(Some(cfg.data.shape().height)).filter(|s| *s > 0);
+    let r = crate::imagemap::map_folder(input, output, size, cfg.data.shape().channels, skip_bad, quiet, "translating", &[], |t| {
+        Ok(fam.translate(&t.to_device(device), a2b).squeeze_dim(0)) // (C, H, W)
+    })?;
+    let mut out = r.json(output);
+    out.insert("translated".into(), json!(r.done));
+    out.insert("direction".into(), json!(if a2b { "a2b" } else { "b2a" }));
+    Ok(serde_json::Value::Object(out))
+}
+
+/// `ganzoo reconstruct RUN_DIR IN_DIR OUT_DIR`: every image of IN_DIR encoded and decoded by a vaegan run
+/// (Dec(μ(x)), evaluation mode), written under the same file name, plus `reconstructions.png`, a grid of
+/// input | reconstruction pairs. Bad files are handled as in `translate`.
+pub fn reconstruct(run_dir: &Path, input: &Path, output: &Path, skip_bad: bool, quiet: bool) -> Result<serde_json::Value> {
+    let cfg = run_config(run_dir, &[])?.config;
+    if !matches!(cfg.model, crate::config::ModelConfig::Vaegan(_)) {
+        return Err(PipelineError::Usage(format!("{}: reconstruct needs a vaegan run, this one is {}", run_dir.display(), cfg.model.family())));
+    }
+    let fam = crate::vaegan::VaeGan::new(&cfg, resolve_device(&cfg.device)?, false)?;
+    restore_latest(run_dir, &fam)?;
+    crate::vaegan::reconstruct_folder(&fam, &cfg, input, output, skip_bad, quiet)
+}
+
+/// Loads the newest checkpoint's networks into `fam`; returns its step.
+fn restore_latest(run_dir: &Path, fam: &dyn Trainable) -> Result<i64> {
     let ckpt_dir = run_dir.join("checkpoints");
     let Some((meta, tensors)) = checkpoint::load_latest(&ckpt_dir)? else {
         return Err(PipelineError::Usage(format!("{} holds no checkpoint yet", ckpt_dir.display())));
     };
-    engine::restore_networks(&fam, &tensors, &ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string())?;
-    let entries = std::fs::read_dir(input).map_err(|e| PipelineError::Usage(format!("{}: cannot read the input folder: {e}", input.display())))?;
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
-    files.sort();
-    let (images, others): (Vec<_>, Vec<_>) = files.into_iter().partition(|p| ganzoo_data::unpaired::is_image_file(p));
-    std::fs::create_dir_all(output).map_err(PipelineError::io(output))?;
-    let size = size.or(Some(cfg.data.shape().height)).filter(|s| *s > 0);
-    let channels = cfg.data.shape().channels;
-    let bar = crate::progress::Counter::new(images.len() as u64, "translating", quiet);
-    let started = std::time::Instant::now();
-    let (mut done, mut bad) = (0usize, Vec::new());
-    for path in &images {
-        let name = path.file_name().unwrap_or_default();
-        let result = ganzoo_data::unpaired::load_for_translation(path, size, channels).and_then(|(x, shape)| {
-            let t = tch::Tensor::from_slice(&x).view(shape.as_slice()).unsqueeze(0).to_device(device); // (1, C, H, W)
-            let y = fam.translate(&t, a2b).squeeze_dim(0).to_device(tch::Device::Cpu).contiguous(); // (C, H, W)
-            let v: Vec<f32> = Vec::<f32>::try_from(&y.view([-1])).map_err(|e| ganzoo_data::DataError::Invalid(e.to_string()))?;
-            ganzoo_data::unpaired::save_image(&v, &y.size(), &output.join(name))
-        });
-        match result {
-            Ok(()) => done += 1,
-            Err(e) if skip_bad => bad.push(format!("{}: {e}", path.display())),
-            Err(e) => return Err(PipelineError::Data(e)),
-        }
-        bar.inc();
-    }
-    bar.finish();
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(json!({
-        "translated": done,
-        "direction": if a2b { "a2b" } else { "b2a" },
-        "out_dir": output.display().to_string(),
-        "skipped_not_images": others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "skipped_unreadable": bad,
-        "seconds": seconds,
-        "images_per_second": done as f64 / seconds.max(1e-9),
-    }))
+    engine::restore_networks(fam, &tensors, &ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string())?;
+    Ok(meta.step)
 }
 
 /// `ganzoo data check captioned ROOT`: counts and every problem of a CUB / Oxford-102 style folder.

@@ -42,3 +42,45 @@ pub fn facades() -> Option<PathBuf> {
     let p = repo().join("../shared/datasets/facades/train");
     p.is_dir().then_some(p)
 }
+
+fn read_bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Resumes run `run` (in `dir`) to `steps` with `--set train.steps=…` and trains `config` from scratch into
+/// `one`; asserts both final checkpoints are byte-identical.
+pub fn assert_extension_is_exact(dir: &Path, run: &str, config: &str, steps: i64) {
+    let (code, _, err) = ganzoo(dir, &["train", "--resume", run, "--set", &format!("train.steps={steps}"), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = ganzoo(dir, &["train", config, "--out", "one", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let ck = format!("checkpoints/step_{steps:08}.safetensors");
+    assert_eq!(read_bytes(&dir.join(run).join(&ck)), read_bytes(&dir.join("one").join(&ck)));
+}
+
+/// Trains `dir/c.yaml` (`steps` steps, checkpoints every few) uninterrupted into `full`, and into `killed`
+/// with a SIGKILL once two checkpoints exist and a `--resume` after; asserts the final checkpoints are
+/// byte-identical and that the kill came mid-run.
+pub fn assert_sigkill_resume_is_exact(dir: &Path, steps: i64) {
+    let (code, _, err) = ganzoo(dir, &["train", "c.yaml", "--out", "full", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganzoo"));
+    if std::env::var_os("GANZOO_CACHE").is_none() {
+        cmd.env("GANZOO_CACHE", repo().join(".ganzoo-cache"));
+    }
+    let mut child = cmd.args(["train", "c.yaml", "--out", "killed", "--quiet"]).current_dir(dir).spawn().unwrap();
+    let ckpts = dir.join("killed/checkpoints");
+    let start = std::time::Instant::now();
+    let count = || std::fs::read_dir(&ckpts).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "json")).count()).unwrap_or(0);
+    while count() < 2 && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    assert!(!child.wait().unwrap().success(), "the run was killed before it finished");
+    assert!(count() >= 1, "a checkpoint existed when the run was killed, so the resume starts mid-run");
+    assert!(!ckpts.join(format!("step_{steps:08}.json")).exists(), "killed before the last step");
+    let (code, _, err) = ganzoo(dir, &["train", "--resume", "killed", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let ck = format!("checkpoints/step_{steps:08}.safetensors");
+    assert_eq!(read_bytes(&dir.join("full").join(&ck)), read_bytes(&dir.join("killed").join(&ck)));
+}

@@ -164,6 +164,9 @@ pub enum ModelConfig {
     GanCls(CondModelConfig),
     /// StackGAN (Zhang et al. 2017): conditioning augmentation, Stage-I G/D at 64×64, Stage-II G/D at 256×256.
     Stackgan(crate::stackgan::StackGanModelConfig),
+    /// VAE-GAN (Larsen et al. 2016): encoder, one decoder that is also the generator, D's l-th layer as the
+    /// reconstruction metric; or the same encoder and decoder as a plain VAE (`plain_vae: true`).
+    Vaegan(crate::vaegan::VaeganModelConfig),
 }
 
 impl ModelConfig {
@@ -175,6 +178,7 @@ impl ModelConfig {
             ModelConfig::Cgan(_) => "cgan",
             ModelConfig::GanCls(_) => "gan_cls",
             ModelConfig::Stackgan(_) => "stackgan",
+            ModelConfig::Vaegan(_) => "vaegan",
         }
     }
 }
@@ -598,6 +602,7 @@ impl Config {
             ModelConfig::Cgan(m) => self.cond_problems(m, false, &mut p),
             ModelConfig::GanCls(m) => self.cond_problems(m, true, &mut p),
             ModelConfig::Stackgan(m) => self.stackgan_problems(m, &mut p),
+            ModelConfig::Vaegan(m) => crate::vaegan::problems(self, m, &mut p),
         }
         if let DataConfig::ImageFolder(f) = &self.data {
             if !matches!(f.channels, 1 | 3) {
