@@ -357,6 +357,10 @@ pub fn train(loaded: &Loaded<Config>, overrides: &[String], out: Option<&Path>, 
 pub fn resume(run_dir: &Path, loaded: &Loaded<Config>, overrides: &[String], only: Option<&str>, ui: Ui) -> Result<serde_json::Value> {
     let stages = resolve(loaded, overrides)?;
     preflight(Some(run_dir), &stages)?;
+    // Refuse a changed model before anything in the run is rewritten.
+    for st in &stages {
+        engine::check_resumable(&stage_dir(run_dir, &st.spec.name), &crate::run::config_hash(&st.cfg)?)?;
+    }
     if !overrides.is_empty() {
         write_resolved(run_dir, loaded, overrides, &stages)?;
     }
