@@ -9,7 +9,7 @@ use crate::config::{CondModelConfig, Config, DataConfig, Init, ModelConfig, Nois
 use crate::error::{PipelineError, Result};
 use crate::family::{Condition, Losses, Trainable};
 use crate::feed::Feed;
-use crate::judge::Judge;
+use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
 use crate::text::{Captions, TextSide};
 use ganzoo_data::captions::CaptionedImages;
 use ganzoo_data::loader::Dataset;
@@ -359,37 +359,13 @@ impl Cond {
         )));
         out.insert("judge_held_out_accuracy".into(), json!(judge.held_out()));
         for (key, unseen) in [("seen_phrasing", false), ("unseen_phrasing", true)] {
-            let prompts: Vec<String> = all
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let list = if unseen { a.unseen_captions() } else { a.captions() };
-                    list[i % list.len()].clone()
-                })
-                .collect();
+            let prompts = eval_prompts(&all, unseen);
             let c = t.encode(&prompts.iter().map(String::as_str).collect::<Vec<_>>(), false, false)?; // (P, E)
             let c = c.repeat_interleave_self_int(per as i64, 0, None); // (P·per, E)
             let x = self.generate(&c, "eval", unseen as u64);
-            let pred = judge.predict(&x)?; // (P·per, 4)
-            let pred: Vec<i64> = Vec::<i64>::try_from(&pred.contiguous().view([-1]).to_device(Device::Cpu)).map_err(PipelineError::torch("reading predictions"))?;
-            let mut hits = [0usize; 4];
-            let mut all_hits = 0usize;
-            for (p, a) in all.iter().enumerate() {
-                for k in 0..per {
-                    let row = &pred[(p * per + k) * 4..(p * per + k) * 4 + 4];
-                    let ok: Vec<bool> = a.as_array().iter().zip(row).map(|(&t, &q)| t as i64 == q).collect();
-                    for (h, &o) in ok.iter().enumerate() {
-                        hits[h] += o as usize;
-                    }
-                    all_hits += ok.iter().all(|&o| o) as usize;
-                }
-            }
-            let n = (all.len() * per) as f64;
-            let mut acc = serde_json::Map::new();
-            for (h, name) in ShapeAttrs::NAMES.iter().enumerate() {
-                acc.insert(name.to_string(), json!(hits[h] as f64 / n));
-            }
-            acc.insert("all_four".into(), json!(all_hits as f64 / n));
+            let truth: Vec<[usize; 4]> = all.iter().flat_map(|a| std::iter::repeat_n(a.as_array(), per)).collect();
+            let hits = attribute_hits(&judge, &x, &truth)?;
+            let mut acc = accuracy_json(&hits, truth.len(), &prompts[0]);
             if per > 1 {
                 // Does G use z? Images of one prompt should differ as much as real images of one combination
                 // (whose shapes sit at random places and scales) do.
@@ -398,7 +374,6 @@ impl Cond {
                 acc.insert("diversity".into(), json!(g));
                 acc.insert("diversity_vs_real".into(), json!(g / r));
             }
-            acc.insert("example_prompt".into(), json!(prompts[0]));
             out.insert(key.into(), serde_json::Value::Object(acc));
         }
         Ok(serde_json::Value::Object(out))

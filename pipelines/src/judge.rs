@@ -173,6 +173,36 @@ fn stack_indexed(ds: &CaptionedShapes, label: impl Fn(usize) -> Vec<i64>) -> Res
     stack(ds, 0..ds.len(), |ex| label(ex.label.unwrap_or(0) as usize))
 }
 
+/// One prompt per attribute combination for the judged evaluation: a training phrasing, or an unseen one (synonyms
+/// only), cycling through the phrasings.
+pub(crate) fn eval_prompts(all: &[ShapeAttrs], unseen: bool) -> Vec<String> {
+    all.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let list = if unseen { a.unseen_captions() } else { a.captions() };
+            list[i % list.len()].clone()
+        })
+        .collect()
+}
+
+/// Per image, whether the judge got each of the four attributes right.
+pub(crate) fn attribute_hits(judge: &Judge, x: &Tensor, truth: &[[usize; 4]]) -> Result<Vec<[bool; 4]>> {
+    let pred = judge.predict(x)?; // (N, 4)
+    let pred: Vec<i64> = Vec::<i64>::try_from(&pred.contiguous().view([-1]).to_device(Device::Cpu)).map_err(PipelineError::torch("reading predictions"))?;
+    Ok(truth.iter().enumerate().map(|(i, t)| std::array::from_fn(|h| pred[i * 4 + h] == t[h] as i64)).collect())
+}
+
+/// Accuracy per attribute and of all four at once, with an example prompt.
+pub(crate) fn accuracy_json(hits: &[[bool; 4]], n: usize, example: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut acc = serde_json::Map::new();
+    for (h, name) in ShapeAttrs::NAMES.iter().enumerate() {
+        acc.insert(name.to_string(), json!(hits.iter().filter(|r| r[h]).count() as f64 / n as f64));
+    }
+    acc.insert("all_four".into(), json!(hits.iter().filter(|r| r.iter().all(|&o| o)).count() as f64 / n as f64));
+    acc.insert("example_prompt".into(), json!(example));
+    acc
+}
+
 /// Fréchet distance between Gaussians fitted to two feature sets (N, F) and (M, F) (Heusel et al. 2017):
 /// ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁^½ Σ₂ Σ₁^½)^½), in float64 with symmetric eigendecompositions (so no
 /// complex square roots; tiny negative eigenvalues from rounding are clamped to 0).

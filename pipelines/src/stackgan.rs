@@ -12,7 +12,7 @@ use crate::config::{Config, DataConfig, Init, ModelConfig, TextConfig, TextEncod
 use crate::error::{PipelineError, Result};
 use crate::family::{Condition, Losses, Trainable};
 use crate::feed::Feed;
-use crate::judge::Judge;
+use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
 use crate::text::{Captions, Encoder, TextSide};
 use ganzoo_data::captions::CaptionedImages;
 use ganzoo_data::loader::Dataset;
@@ -367,24 +367,17 @@ impl StackGan {
         out.insert("judge_held_out_accuracy".into(), json!(judge.held_out()));
         let mut kept = serde_json::Map::new();
         for (key, unseen) in [("seen_phrasing", false), ("unseen_phrasing", true)] {
-            let prompts: Vec<String> = all
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let list = if unseen { a.unseen_captions() } else { a.captions() };
-                    list[i % list.len()].clone()
-                })
-                .collect();
+            let prompts = eval_prompts(&all, unseen);
             let c = self.text.encode(&prompts.iter().map(String::as_str).collect::<Vec<_>>(), false, false)?; // (P, E)
             let c = c.repeat_interleave_self_int(per as i64, 0, None); // (P·per, E)
             let (x1, x2) = self.generate(&c, self.cfg.seed, if unseen { "eval_unseen" } else { "eval_seen" }, c.size()[0]);
             let truth: Vec<[usize; 4]> = all.iter().flat_map(|a| std::iter::repeat_n(a.as_array(), per)).collect();
             let hits1 = attribute_hits(&judge, &resize(&x1, s), &truth)?;
             let mut stage = serde_json::Map::new();
-            stage.insert("stage1".into(), accuracy_json(&hits1, truth.len(), &prompts[0]));
+            stage.insert("stage1".into(), accuracy_json(&hits1, truth.len(), &prompts[0]).into());
             if let Some(x2) = x2 {
                 let hits2 = attribute_hits(&judge, &resize(&x2, s), &truth)?;
-                stage.insert("stage2".into(), accuracy_json(&hits2, truth.len(), &prompts[0]));
+                stage.insert("stage2".into(), accuracy_json(&hits2, truth.len(), &prompts[0]).into());
                 // Of the images whose Stage-I picture was judged right on all four attributes, the share whose
                 // Stage-II picture still is.
                 let both = hits1.iter().zip(&hits2).filter(|(a, b)| a.iter().all(|&o| o) && b.iter().all(|&o| o)).count();
@@ -418,23 +411,6 @@ fn resize(x: &Tensor, size: i64) -> Tensor {
     } else {
         x.upsample_nearest2d([size, size], None, None) // (N, C, size, size)
     }
-}
-
-/// Per image, whether the judge got each of the four attributes right.
-fn attribute_hits(judge: &Judge, x: &Tensor, truth: &[[usize; 4]]) -> Result<Vec<[bool; 4]>> {
-    let pred = judge.predict(x)?; // (N, 4)
-    let pred: Vec<i64> = Vec::<i64>::try_from(&pred.contiguous().view([-1]).to_device(Device::Cpu)).map_err(PipelineError::torch("reading predictions"))?;
-    Ok(truth.iter().enumerate().map(|(i, t)| std::array::from_fn(|h| pred[i * 4 + h] == t[h] as i64)).collect())
-}
-
-fn accuracy_json(hits: &[[bool; 4]], n: usize, example: &str) -> serde_json::Value {
-    let mut acc = serde_json::Map::new();
-    for (h, name) in ShapeAttrs::NAMES.iter().enumerate() {
-        acc.insert(name.to_string(), json!(hits.iter().filter(|r| r[h]).count() as f64 / n as f64));
-    }
-    acc.insert("all_four".into(), json!(hits.iter().filter(|r| r.iter().all(|&o| o)).count() as f64 / n as f64));
-    acc.insert("example_prompt".into(), json!(example));
-    serde_json::Value::Object(acc)
 }
 
 fn scalar(t: &Tensor) -> f64 {
