@@ -2,16 +2,13 @@
 //! tokenizer saved in the run, prompts, judged attributes, exact resume), class-conditional CGAN on real MNIST
 //! (judged by the real-digit classifier), bad prompts, bad caption folders and config problems.
 mod common;
-use common::{ganzoo, write};
+use common::{ganzoo, read, write};
 use std::path::Path;
 
 const T2I: &str = "name: t2i\nseed: 4\nthreads: 1\ndata: {kind: shapes, size: 32, train_count: 228, test_count: 114}\nmodel:\n  family: gan_cls\n  z_dim: 8\n  generator: {arch: dcgan, ngf: 8, cond_proj: 8, cond_bn: true}\n  discriminator: {arch: dcgan, ndf: 8, cond_proj: 8}\n  heads: split\n  interpolation: 1.0\n  mode_seeking: 1.0\n  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\ntrain:\n  steps: 6\n  batch_size: 16\n  log_every: 3\n  sample_every: 3\n  checkpoint_every: 3\neval: {samples: 228}\n";
 
 const CGAN: &str = "name: cg\nseed: 1\nthreads: 1\ndata: {kind: mnist}\nmodel:\n  family: cgan\n  z_dim: 10\n  noise: uniform\n  generator: {arch: mlp, z_hidden: 16, cond_hidden: 16, dropout: 0.5}\n  discriminator: {arch: maxout, x_units: 16, x_pieces: 2, cond_units: 8, cond_pieces: 2, joint_units: 16, joint_pieces: 2, dropout: 0.5}\ntrain:\n  steps: 4\n  batch_size: 20\n  g_optimizer: {kind: sgd, lr: 0.1, momentum: 0.5}\n  d_optimizer: {kind: sgd, lr: 0.1, momentum: 0.5}\n  lr_schedule: {kind: exponential, gamma: 0.99, min: 0.5}\n  log_every: 2\n  sample_every: 2\n  checkpoint_every: 2\neval: {samples: 100}\n";
 
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 #[test]
 fn gan_cls_trains_samples_from_prompts_and_resumes_exactly() {

@@ -1,14 +1,10 @@
 //! End-to-end CycleGAN runs on tiny two-domain shapes: the run directory, exact resume with the image pools,
 //! `translate` (names kept, non-images and unreadable files listed), and `import` of reference-named weights.
 mod common;
-use common::{ganzoo, write};
-use std::path::Path;
+use common::{ganzoo, read, write};
 
 const TINY: &str = "name: cg\nseed: 2\nthreads: 1\ndata: {kind: shapes2, size: 16, train: 40, test: 6}\nmodel:\n  family: cyclegan\n  generator: {ngf: 4, n_blocks: 1}\n  discriminator: {ndf: 4, n_layers: 2}\n  pool_size: 3\nloss: {adversarial: lsgan}\ntrain:\n  steps: 8\n  batch_size: 2\n  log_every: 4\n  sample_every: 4\n  checkpoint_every: 4\neval: {samples: 6}\n";
 
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 #[test]
 fn cyclegan_trains_evaluates_against_ground_truth_and_resumes_exactly() {

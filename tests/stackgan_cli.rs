@@ -3,7 +3,7 @@
 //! stage, `--stage`, and the pipeline errors reported before any training (missing stage, another
 //! architecture, freeze without init_from, bad stage keys).
 mod common;
-use common::{ganzoo, write};
+use common::{ganzoo, read, write};
 use std::collections::HashMap;
 use std::path::Path;
 use tch::Tensor;
@@ -14,9 +14,6 @@ fn tensors(p: &Path) -> HashMap<String, Tensor> {
     Tensor::read_safetensors(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).into_iter().collect()
 }
 
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn same_network(a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>, prefix: &str) -> usize {
     let mut n = 0;

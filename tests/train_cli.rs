@@ -1,12 +1,9 @@
 //! End-to-end runs of `ganzoo train / eval / sample / inspect` on tiny configs: the run directory's contents,
 //! seeded determinism, exact resume after SIGKILL, and the NaN guard.
 mod common;
-use common::{facades, ganzoo, repo, write, TINY_RING};
+use common::{facades, ganzoo, read, repo, write, TINY_RING};
 use std::path::Path;
 
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 #[test]
 fn train_writes_a_complete_run_directory() {

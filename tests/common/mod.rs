@@ -43,7 +43,8 @@ pub fn facades() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
-fn read_bytes(p: &Path) -> Vec<u8> {
+/// The bytes of `p`; panics naming the file.
+pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -55,7 +56,7 @@ pub fn assert_extension_is_exact(dir: &Path, run: &str, config: &str, steps: i64
     let (code, _, err) = ganzoo(dir, &["train", config, "--out", "one", "--quiet"]);
     assert_eq!(code, 0, "{err}");
     let ck = format!("checkpoints/step_{steps:08}.safetensors");
-    assert_eq!(read_bytes(&dir.join(run).join(&ck)), read_bytes(&dir.join("one").join(&ck)));
+    assert_eq!(read(&dir.join(run).join(&ck)), read(&dir.join("one").join(&ck)));
 }
 
 /// Trains `dir/c.yaml` (`steps` steps, checkpoints every few) uninterrupted into `full`, and into `killed`
@@ -82,5 +83,5 @@ pub fn assert_sigkill_resume_is_exact(dir: &Path, steps: i64) {
     let (code, _, err) = ganzoo(dir, &["train", "--resume", "killed", "--quiet"]);
     assert_eq!(code, 0, "{err}");
     let ck = format!("checkpoints/step_{steps:08}.safetensors");
-    assert_eq!(read_bytes(&dir.join("full").join(&ck)), read_bytes(&dir.join("killed").join(&ck)));
+    assert_eq!(read(&dir.join("full").join(&ck)), read(&dir.join("killed").join(&ck)));
 }
