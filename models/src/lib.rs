@@ -18,6 +18,7 @@ pub mod rng;
 pub mod spectral;
 pub mod stackgan;
 pub mod text;
+pub mod unit;
 pub mod vaegan;
 
 pub use bert::{BertConfig, MiniLm};
