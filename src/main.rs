@@ -71,7 +71,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Translate every image of a folder with a CycleGAN run (a2b: G_A, b2a: G_B), keeping file names.
+    /// Translate every image of a folder with a cyclegan run (a2b: G_A, b2a: G_B) or a unit run (a2b: EN_A → DE_B,
+    /// b2a: EN_B → DE_A), keeping file names.
     Translate {
         run_dir: PathBuf,
         #[arg(long, value_parser = ["a2b", "b2a"])]

@@ -5,48 +5,26 @@
 //! identity λ·λ_idt·‖G(b) − b‖₁, eq. 3 and §5.2), then the discriminators' (each loss halved, fakes drawn from a
 //! history pool of 50, Shrivastava et al. 2017). Each network has its own Adam: with per-parameter state
 //! that equals the reference's one Adam over both generators (and over both discriminators).
-use crate::config::{Config, CycleganModelConfig, DataConfig, ModelConfig};
+use crate::config::{Config, CycleganModelConfig, ModelConfig};
 use crate::error::{PipelineError, Result};
 use crate::family::{Losses, Trainable};
 use crate::feed::Feed;
-use ganzoo_data::loader::Dataset;
-use ganzoo_data::shapes2::Shapes2;
-use ganzoo_data::unpaired::{Split, Unpaired};
+use crate::translation::{evaluate, grid, l1, scalar, summarize, test_pairs, Translate};
+pub use crate::translation::open_domains;
+use ganzoo_data::unpaired::Split;
 use ganzoo_models::cyclegan::{PatchDiscriminator, ResnetGenerator};
 use ganzoo_models::init::init_normal;
 use ganzoo_models::losses::Target;
 use ganzoo_models::optim::Optimizer;
 use ganzoo_models::rng::derived_rng;
 use rand::Rng;
-use serde_json::json;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use tch::nn::VarStore;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// Test pairs shown in the sample grid.
 const GRID_ROWS: usize = 4;
-
-/// Opens the two-domain dataset of `split`; `paired` gives true pairs where the data has them.
-pub fn open_domains(cfg: &Config, split: Split, paired: bool) -> Result<Arc<dyn Dataset>> {
-    Ok(match &cfg.data {
-        DataConfig::Unpaired(u) => Arc::new(Unpaired::open(u, split, paired)?),
-        DataConfig::Shapes2(s) => Arc::new(Shapes2::open(s, split, paired, cfg.seed)?),
-        other => {
-            return Err(PipelineError::Usage(format!("data.kind: family cyclegan needs unpaired or shapes2, got {}", other.kind())))
-        }
-    })
-}
-
-/// Whether the test split pairs each A with its true B (side-by-side folders, shapes2).
-fn has_ground_truth(cfg: &Config) -> bool {
-    match &cfg.data {
-        DataConfig::Unpaired(u) => u.layout == ganzoo_data::unpaired::Layout::SideBySide,
-        DataConfig::Shapes2(_) => true,
-        _ => false,
-    }
-}
 
 /// The reference's ImagePool: once full, each new image is returned with p = 0.5, otherwise it replaces a
 /// random stored image, which is returned instead.
@@ -140,61 +118,16 @@ impl CycleGan {
         Ok((x.select(1, 0), x.select(1, 1)))
     }
 
-    /// The first `n` test examples as (A, B) batches; true pairs where the data has them.
-    fn test_pairs(&self, n: usize) -> Result<(Tensor, Tensor)> {
-        let ds = open_domains(&self.cfg, Split::Test, has_ground_truth(&self.cfg))?;
-        let n = n.min(ds.len());
-        if n == 0 {
-            return Err(PipelineError::Usage("the test split is empty".into()));
-        }
-        let mut a = Vec::with_capacity(n);
-        let mut b = Vec::with_capacity(n);
-        for i in 0..n {
-            let ex = ds.get(i, &mut derived_rng(self.cfg.seed, "test", i as u64))?;
-            let t = Tensor::from_slice(&ex.x).view(ex.shape.as_slice()); // (2, C, H, W)
-            a.push(t.get(0));
-            b.push(t.get(1));
-        }
-        Ok((Tensor::stack(&a, 0).to_device(self.device), Tensor::stack(&b, 0).to_device(self.device)))
-    }
-
     /// Translates a batch: `a2b` uses G_A, otherwise G_B; evaluation mode, no gradients.
     pub fn translate(&self, x: &Tensor, a2b: bool) -> Tensor {
         tch::no_grad(|| if a2b { self.g_a.forward_t(x, false) } else { self.g_b.forward_t(x, false) })
     }
+}
 
-    fn grid(&self, a: &Tensor, b: &Tensor, path: &Path) -> Result<()> {
-        let fake_b = self.translate(a, true);
-        let rec_a = self.translate(&fake_b, false);
-        let fake_a = self.translate(b, false);
-        let rec_b = self.translate(&fake_a, true);
-        let size = a.size();
-        let (c, h, w) = (size[1], size[2], size[3]);
-        let mut images = Vec::new();
-        for i in 0..size[0] {
-            for t in [a, &fake_b, &rec_a, b, &fake_a, &rec_b] {
-                let flat = t.get(i).to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]);
-                images.push(Vec::<f32>::try_from(&flat).map_err(PipelineError::torch("reading images"))?);
-            }
-        }
-        ganzoo_data::grid::save_png_grid(&images, c, h, w, 6, path)?;
-        Ok(())
+impl Translate for CycleGan {
+    fn translate(&self, x: &Tensor, a2b: bool) -> Tensor {
+        CycleGan::translate(self, x, a2b)
     }
-}
-
-fn l1(a: &Tensor, b: &Tensor) -> Tensor {
-    (a - b).abs().mean(Kind::Float)
-}
-
-fn scalar(t: &Tensor) -> f64 {
-    t.double_value(&[])
-}
-
-/// Mean per-image PSNR (dB) of images in [-1, 1], measured on [0, 1].
-fn psnr(x: &Tensor, y: &Tensor) -> f64 {
-    let mse = ((x - y) / 2.0).square().flatten(1, -1).mean_dim(1, false, Kind::Float); // (N,)
-    let p = (mse.clamp_min(1e-10).log10() * -10.0).mean(Kind::Float);
-    scalar(&p)
 }
 
 impl Trainable for CycleGan {
@@ -268,67 +201,25 @@ impl Trainable for CycleGan {
     }
 
     fn write_samples(&self, path: &Path) -> Result<()> {
-        let (a, b) = self.test_pairs(GRID_ROWS)?;
-        self.grid(&a, &b, path)
+        let (a, b) = test_pairs(&self.cfg, self.device, GRID_ROWS)?;
+        grid(self, &a, &b, path)
     }
 
     fn sample_to(&self, n: usize, _seed: u64, path: &Path) -> Result<()> {
-        let (a, b) = self.test_pairs(n)?;
-        self.grid(&a, &b, path)
+        let (a, b) = test_pairs(&self.cfg, self.device, n)?;
+        grid(self, &a, &b, path)
     }
 
     fn evaluate(&self) -> Result<serde_json::Value> {
-        let gt = has_ground_truth(&self.cfg);
-        let ds = open_domains(&self.cfg, Split::Test, gt)?;
-        let n = ds.len().min(self.cfg.eval.samples);
-        let (a, b) = self.test_pairs(n)?;
-        let mut out = serde_json::Map::new();
-        let mut sums: HashMap<&str, f64> = HashMap::new();
-        let chunk = 8;
-        let mut count = 0;
-        for start in (0..n as i64).step_by(chunk) {
-            let len = chunk.min(n - start as usize) as i64;
-            let (a, b) = (a.narrow(0, start, len), b.narrow(0, start, len));
-            let fake_b = self.translate(&a, true);
-            let fake_a = self.translate(&b, false);
-            let w = len as f64;
-            *sums.entry("cycle_l1_A").or_default() += scalar(&l1(&self.translate(&fake_b, false), &a)) * w;
-            *sums.entry("cycle_l1_B").or_default() += scalar(&l1(&self.translate(&fake_a, true), &b)) * w;
-            if gt {
-                *sums.entry("a2b_l1").or_default() += scalar(&l1(&fake_b, &b)) * w;
-                *sums.entry("a2b_psnr").or_default() += psnr(&fake_b, &b) * w;
-                *sums.entry("b2a_l1").or_default() += scalar(&l1(&fake_a, &a)) * w;
-                *sums.entry("b2a_psnr").or_default() += psnr(&fake_a, &a) * w;
-                *sums.entry("identity_baseline_l1").or_default() += scalar(&l1(&a, &b)) * w;
-                *sums.entry("identity_baseline_psnr").or_default() += psnr(&a, &b) * w;
-            }
-            count += len as usize;
-        }
-        for (k, v) in sums {
-            out.insert(k.into(), json!(v / count as f64));
-        }
-        out.insert("test_images".into(), json!(count));
-        out.insert(
-            "protocol".into(),
-            json!(if gt {
-                "test split, true pairs: L1 and PSNR (dB, on [0,1]) of G_A(A) against B and G_B(B) against A; the identity baseline compares A with B directly; cycle L1 on [-1,1]"
-            } else {
-                "test split (no ground-truth pairs): cycle L1 of G_B(G_A(A)) against A and G_A(G_B(B)) against B, on [-1,1]"
-            }),
-        );
-        Ok(serde_json::Value::Object(out))
+        evaluate(&self.cfg, self.device, self)
     }
 
     fn summarize(&self, e: &serde_json::Value) -> String {
-        let f = |k: &str| e[k].as_f64().unwrap_or(f64::NAN);
-        if e.get("a2b_psnr").is_some() {
-            format!(
-                "A→B PSNR {:.2} dB, B→A PSNR {:.2} dB against the true pairs (identity baseline {:.2} dB); cycle L1 {:.4} / {:.4}",
-                f("a2b_psnr"), f("b2a_psnr"), f("identity_baseline_psnr"), f("cycle_l1_A"), f("cycle_l1_B")
-            )
-        } else {
-            format!("cycle L1 A→B→A {:.4}, B→A→B {:.4} on {} test images", f("cycle_l1_A"), f("cycle_l1_B"), e["test_images"])
-        }
+        summarize(e)
+    }
+
+    fn translator(&self) -> Option<&dyn Translate> {
+        Some(self)
     }
 
     fn extra_state(&self) -> Vec<(String, Tensor)> {

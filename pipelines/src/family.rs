@@ -59,6 +59,10 @@ pub trait Trainable {
     fn load_extra_state(&mut self, _tensors: &HashMap<String, Tensor>) -> Result<()> {
         Ok(())
     }
+    /// The family's A ↔ B translator, for `ganzoo translate` (two-domain families only).
+    fn translator(&self) -> Option<&dyn crate::translation::Translate> {
+        None
+    }
     /// Trainable parameters per network (EMA copies left out).
     fn parameter_counts(&self) -> Vec<(&'static str, i64)> {
         self.stores()
@@ -78,5 +82,6 @@ pub fn build(cfg: &Config, device: Device, with_data: bool, run_dir: Option<&Pat
         ModelConfig::Cgan(_) | ModelConfig::GanCls(_) => Box::new(crate::cond::Cond::new(cfg, device, with_data, run_dir)?),
         ModelConfig::Stackgan(_) => Box::new(crate::stackgan::StackGan::new(cfg, device, with_data, run_dir)?),
         ModelConfig::Vaegan(_) => Box::new(crate::vaegan::VaeGan::new(cfg, device, with_data)?),
+        ModelConfig::Unit(_) => Box::new(crate::unit::Unit::new(cfg, device, with_data)?),
     })
 }

@@ -52,6 +52,13 @@ pub fn map_folder(
             p.display()
         )));
     }
+    if images.is_empty() {
+        return Err(PipelineError::Usage(format!(
+            "{}: no image files to read{}",
+            input.display(),
+            if not_images.is_empty() { String::from("; the folder is empty") } else { format!("; {} other file(s) skipped", not_images.len()) }
+        )));
+    }
     std::fs::create_dir_all(output).map_err(PipelineError::io(output))?;
     let bar = crate::progress::Counter::new(images.len() as u64, what, quiet);
     let started = std::time::Instant::now();

@@ -18,6 +18,8 @@ pub mod progress;
 pub mod run;
 pub mod stackgan;
 pub mod text;
+pub mod translation;
+pub mod unit;
 pub mod vaegan;
 
 pub use error::{PipelineError, Result};

@@ -255,21 +255,25 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
     Ok(json!({ "run_dir": run_dir.display().to_string(), "imported": imported, "checkpoint": path.display().to_string() }))
 }
 
-/// `ganzoo translate RUN_DIR --direction a2b|b2a IN_DIR OUT_DIR`: every image of IN_DIR through G_A or
-/// G_B, written under the same file name. Files that are not images are skipped and listed; an unreadable
-/// image stops the command (naming it) unless `skip_bad`, when it is skipped and listed. Each output file is
-/// written atomically, so none is ever half-written.
+/// `ganzoo translate RUN_DIR --direction a2b|b2a IN_DIR OUT_DIR`: every image of IN_DIR through the run's
+/// A → B or B → A translator (cyclegan: G_A or G_B; unit: EN_A → DE_B or EN_B → DE_A), written under the same
+/// file name. Files that are not images are skipped and listed; an unreadable image stops the command (naming
+/// it) unless `skip_bad`, when it is skipped and listed. Each output file is written atomically, so none is
+/// ever half-written; nothing is written when the run's checkpoint does not fit its networks.
 pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: Option<i64>, skip_bad: bool, quiet: bool) -> Result<serde_json::Value> {
     let cfg = run_config(run_dir, &[])?.config;
-    if !matches!(cfg.model, crate::config::ModelConfig::Cyclegan(_)) {
-        return Err(PipelineError::Usage(format!("{}: translate needs a cyclegan run, this one is {}", run_dir.display(), cfg.model.family())));
+    if !cfg.data.is_two_domain() || !matches!(cfg.model, crate::config::ModelConfig::Cyclegan(_) | crate::config::ModelConfig::Unit(_)) {
+        return Err(PipelineError::Usage(format!("{}: translate needs a cyclegan or unit run, this one is {}", run_dir.display(), cfg.model.family())));
     }
     let device = resolve_device(&cfg.device)?;
-    let fam = crate::cyclegan::CycleGan::new(&cfg, device, false)?;
-    restore_latest(run_dir, &fam)?;
+    let fam = family::build(&cfg, device, false, Some(run_dir))?;
+    restore_latest(run_dir, fam.as_ref())?;
+    let Some(t) = fam.translator() else {
+        return Err(PipelineError::Runtime(format!("family {} has no translator", cfg.model.family())));
+    };
     let size = size.or(Some(cfg.data.shape().height)).filter(|s| *s > 0);
-    let r = crate::imagemap::map_folder(input, output, size, cfg.data.shape().channels, skip_bad, quiet, "translating", &[], |t| {
-        Ok(fam.translate(&t.to_device(device), a2b).squeeze_dim(0)) // (C, H, W)
+    let r = crate::imagemap::map_folder(input, output, size, cfg.data.shape().channels, skip_bad, quiet, "translating", &[], |x| {
+        Ok(t.translate(&x.to_device(device), a2b).squeeze_dim(0)) // (C, H, W)
     })?;
     let mut out = r.json(output);
     out.insert("translated".into(), json!(r.done));

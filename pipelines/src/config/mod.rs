@@ -167,6 +167,9 @@ pub enum ModelConfig {
     /// VAE-GAN (Larsen et al. 2016): encoder, one decoder that is also the generator, D's l-th layer as the
     /// reconstruction metric; or the same encoder and decoder as a plain VAE (`plain_vae: true`).
     Vaegan(crate::vaegan::VaeganModelConfig),
+    /// UNIT (Liu, Breuel & Kautz 2017): a VAE-GAN per domain (EN_A, DE_A, EN_B, DE_B) whose last encoder and
+    /// first decoder blocks are shared, so both domains map to one latent space; a multi-scale D per domain.
+    Unit(crate::unit::UnitModelConfig),
 }
 
 impl ModelConfig {
@@ -179,6 +182,7 @@ impl ModelConfig {
             ModelConfig::GanCls(_) => "gan_cls",
             ModelConfig::Stackgan(_) => "stackgan",
             ModelConfig::Vaegan(_) => "vaegan",
+            ModelConfig::Unit(_) => "unit",
         }
     }
 }
@@ -603,6 +607,7 @@ impl Config {
             ModelConfig::GanCls(m) => self.cond_problems(m, true, &mut p),
             ModelConfig::Stackgan(m) => self.stackgan_problems(m, &mut p),
             ModelConfig::Vaegan(m) => crate::vaegan::problems(self, m, &mut p),
+            ModelConfig::Unit(m) => crate::unit::problems(self, m, &mut p),
         }
         if let DataConfig::ImageFolder(f) = &self.data {
             if !matches!(f.channels, 1 | 3) {
