@@ -24,6 +24,7 @@ mod gan_cls;
 mod vaegan;
 mod proto;
 mod stackgan;
+mod unit;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ganzoo_pipelines::engine::Ui;
@@ -34,7 +35,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [check] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [unit] [check] [OPTIONS]
                                                                            (default: ring dcgan)
   device options (dcgan, cyclegan, gan_cls, check):
                   --device cpu|cuda  where both sides train (default cpu); on CUDA: cuDNN benchmark mode on both
@@ -54,6 +55,8 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [tr
                   --sg-batch N       batch size (default 64, the paper's)
   vaegan:         VAE-GAN step (the authors' 64×64 layout, configs/papers/vaegan_celeba.yaml without the equilibrium
                   band), ours vs bench/vaegan_step.py; the same options as gan_cls (--gc-batch sets its batch)
+  unit:           UNIT step at the quickstart's sizes (configs/quickstart/unit_shapes.yaml, 32×32), ours vs
+                  bench/unit_step.py; the same options as gan_cls (--gc-batch sets its batch; the quickstart's is 4)
   check:          channels-last strides and same losses, the bf16 autocast binding (uses --device, MNIST, facades)
   ring options:   --seeds 0,1,2      seeds to train (each seed: minimax, non_saturating, wgan_gp)
                   --ring-steps N     generator steps per run (default: the config's, 3000)
@@ -201,7 +204,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "check" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "unit" | "check" => o.benches.push(a.clone()),
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -594,6 +597,7 @@ fn main() -> Result<()> {
             "gan_cls" => gan_cls::run(&o)?,
             "stackgan" => stackgan::run(&o)?,
             "vaegan" => vaegan::run(&o)?,
+            "unit" => unit::run(&o)?,
             "proto" => {
                 check_mnist()?;
                 proto::run(&o)?

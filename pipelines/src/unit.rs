@@ -174,6 +174,85 @@ impl Unit {
         Ok((x.select(1, 0), x.select(1, 1)))
     }
 
+    /// One UNIT step on a batch of A and one of B, (N, C, H, W) each in [-1, 1] (the family's training step
+    /// after the data; public for bench/unit.rs).
+    pub fn unit_step(&mut self, real_a: &Tensor, real_b: &Tensor, step: i64) -> Result<Losses> {
+        let adv = self.cfg.loss.adversarial;
+        let m = self.m.clone();
+        let mut rng = derived_rng(self.cfg.seed, "unit_noise", step as u64);
+        let mut losses = Losses::new();
+
+        // 1. Discriminators, on translations made without gradients.
+        let (fake_a, fake_b) = tch::no_grad(|| {
+            let mu_a = self.g.encode(real_a, Domain::A); // (N, L, h, w)
+            let mu_b = self.g.encode(real_b, Domain::B);
+            let z_a = &mu_a + self.noise(&mut rng, &mu_a);
+            let z_b = &mu_b + self.noise(&mut rng, &mu_b);
+            (self.g.decode(&z_b, Domain::A), self.g.decode(&z_a, Domain::B)) // B → A, A → B
+        });
+        let loss_d_a = (d_terms(adv, &self.d_a.forward(&fake_a), Target::Fake) + d_terms(adv, &self.d_a.forward(real_a), Target::Real)) * m.gan_w;
+        let loss_d_b = (d_terms(adv, &self.d_b.forward(&fake_b), Target::Fake) + d_terms(adv, &self.d_b.forward(real_b), Target::Real)) * m.gan_w;
+        for o in &mut self.opts[1..] {
+            o.zero_grad();
+        }
+        (&loss_d_a + &loss_d_b).backward();
+        for o in &mut self.opts[1..] {
+            o.step()?;
+        }
+
+        // 2. Encoders and decoders, with the discriminators frozen.
+        self.stores[1].freeze();
+        self.stores[2].freeze();
+        let mu_a = self.g.encode(real_a, Domain::A); // (N, L, h, w)
+        let mu_b = self.g.encode(real_b, Domain::B);
+        let z_a = &mu_a + self.noise(&mut rng, &mu_a);
+        let z_b = &mu_b + self.noise(&mut rng, &mu_b);
+        let rec_a = self.g.decode(&z_a, Domain::A); // (N, C, H, W)
+        let rec_b = self.g.decode(&z_b, Domain::B);
+        let ba = self.g.decode(&z_b, Domain::A);
+        let ab = self.g.decode(&z_a, Domain::B);
+        let mu_b_rec = self.g.encode(&ba, Domain::A); // B's content, recovered from its A translation
+        let mu_a_rec = self.g.encode(&ab, Domain::B);
+        let gan = (g_terms(adv, &self.d_a.forward(&ba)), g_terms(adv, &self.d_b.forward(&ab)));
+        let recon = (l1(&rec_a, real_a), l1(&rec_b, real_b));
+        let kl = (kl_unit_variance(&mu_a), kl_unit_variance(&mu_b));
+        let kl_cyc = (kl_unit_variance(&mu_a_rec), kl_unit_variance(&mu_b_rec));
+        let mut loss_g = (&gan.0 + &gan.1) * m.gan_w
+            + (&recon.0 + &recon.1) * m.recon_x_w
+            + (&kl.0 + &kl.1) * m.recon_kl_w
+            + (&kl_cyc.0 + &kl_cyc.1) * m.recon_kl_cyc_w;
+        if m.recon_x_cyc_w > 0.0 {
+            let aba = self.g.decode(&(&mu_a_rec + self.noise(&mut rng, &mu_a_rec)), Domain::A);
+            let bab = self.g.decode(&(&mu_b_rec + self.noise(&mut rng, &mu_b_rec)), Domain::B);
+            let cyc = (l1(&aba, real_a), l1(&bab, real_b));
+            loss_g += (&cyc.0 + &cyc.1) * m.recon_x_cyc_w;
+            losses.insert("cycle_A".into(), scalar(&cyc.0));
+            losses.insert("cycle_B".into(), scalar(&cyc.1));
+        }
+        self.opts[0].zero_grad();
+        loss_g.backward();
+        self.opts[0].step()?;
+        self.stores[1].unfreeze();
+        self.stores[2].unfreeze();
+
+        for (k, v) in [
+            ("gan_A", &gan.0),
+            ("gan_B", &gan.1),
+            ("recon_A", &recon.0),
+            ("recon_B", &recon.1),
+            ("kl_A", &kl.0),
+            ("kl_B", &kl.1),
+            ("kl_cycle_A", &kl_cyc.0),
+            ("kl_cycle_B", &kl_cyc.1),
+            ("loss_G", &loss_g),
+            ("loss_D_A", &loss_d_a),
+            ("loss_D_B", &loss_d_b),
+        ] {
+            losses.insert(k.into(), scalar(v));
+        }
+        Ok(losses)
+    }
+
     fn noise(&self, rng: &mut ChaCha8Rng, like: &Tensor) -> Tensor {
         randn(rng, &like.size(), self.device) // (N, L, h, w) ~ N(0, I)
     }
@@ -201,80 +280,7 @@ impl Trainable for Unit {
 
     fn train_step(&mut self, step: i64) -> Result<Losses> {
         let (real_a, real_b) = self.next_batch(step)?; // (N, C, H, W) each
-        let adv = self.cfg.loss.adversarial;
-        let m = self.m.clone();
-        let mut rng = derived_rng(self.cfg.seed, "unit_noise", step as u64);
-        let mut losses = Losses::new();
-
-        // 1. Discriminators, on translations made without gradients.
-        let (fake_a, fake_b) = tch::no_grad(|| {
-            let mu_a = self.g.encode(&real_a, Domain::A); // (N, L, h, w)
-            let mu_b = self.g.encode(&real_b, Domain::B);
-            let z_a = &mu_a + self.noise(&mut rng, &mu_a);
-            let z_b = &mu_b + self.noise(&mut rng, &mu_b);
-            (self.g.decode(&z_b, Domain::A), self.g.decode(&z_a, Domain::B)) // B → A, A → B
-        });
-        let loss_d_a = (d_terms(adv, &self.d_a.forward(&fake_a), Target::Fake) + d_terms(adv, &self.d_a.forward(&real_a), Target::Real)) * m.gan_w;
-        let loss_d_b = (d_terms(adv, &self.d_b.forward(&fake_b), Target::Fake) + d_terms(adv, &self.d_b.forward(&real_b), Target::Real)) * m.gan_w;
-        for o in &mut self.opts[1..] {
-            o.zero_grad();
-        }
-        (&loss_d_a + &loss_d_b).backward();
-        for o in &mut self.opts[1..] {
-            o.step()?;
-        }
-
-        // 2. Encoders and decoders, with the discriminators frozen.
-        self.stores[1].freeze();
-        self.stores[2].freeze();
-        let mu_a = self.g.encode(&real_a, Domain::A); // (N, L, h, w)
-        let mu_b = self.g.encode(&real_b, Domain::B);
-        let z_a = &mu_a + self.noise(&mut rng, &mu_a);
-        let z_b = &mu_b + self.noise(&mut rng, &mu_b);
-        let rec_a = self.g.decode(&z_a, Domain::A); // (N, C, H, W)
-        let rec_b = self.g.decode(&z_b, Domain::B);
-        let ba = self.g.decode(&z_b, Domain::A);
-        let ab = self.g.decode(&z_a, Domain::B);
-        let mu_b_rec = self.g.encode(&ba, Domain::A); // B's content, recovered from its A translation
-        let mu_a_rec = self.g.encode(&ab, Domain::B);
-        let gan = (g_terms(adv, &self.d_a.forward(&ba)), g_terms(adv, &self.d_b.forward(&ab)));
-        let recon = (l1(&rec_a, &real_a), l1(&rec_b, &real_b));
-        let kl = (kl_unit_variance(&mu_a), kl_unit_variance(&mu_b));
-        let kl_cyc = (kl_unit_variance(&mu_a_rec), kl_unit_variance(&mu_b_rec));
-        let mut loss_g = (&gan.0 + &gan.1) * m.gan_w
-            + (&recon.0 + &recon.1) * m.recon_x_w
-            + (&kl.0 + &kl.1) * m.recon_kl_w
-            + (&kl_cyc.0 + &kl_cyc.1) * m.recon_kl_cyc_w;
-        if m.recon_x_cyc_w > 0.0 {
-            let aba = self.g.decode(&(&mu_a_rec + self.noise(&mut rng, &mu_a_rec)), Domain::A);
-            let bab = self.g.decode(&(&mu_b_rec + self.noise(&mut rng, &mu_b_rec)), Domain::B);
-            let cyc = (l1(&aba, &real_a), l1(&bab, &real_b));
-            loss_g += (&cyc.0 + &cyc.1) * m.recon_x_cyc_w;
-            losses.insert("cycle_A".into(), scalar(&cyc.0));
-            losses.insert("cycle_B".into(), scalar(&cyc.1));
-        }
-        self.opts[0].zero_grad();
-        loss_g.backward();
-        self.opts[0].step()?;
-        self.stores[1].unfreeze();
-        self.stores[2].unfreeze();
-
-        for (k, v) in [
-            ("gan_A", &gan.0),
-            ("gan_B", &gan.1),
-            ("recon_A", &recon.0),
-            ("recon_B", &recon.1),
-            ("kl_A", &kl.0),
-            ("kl_B", &kl.1),
-            ("kl_cycle_A", &kl_cyc.0),
-            ("kl_cycle_B", &kl_cyc.1),
-            ("loss_G", &loss_g),
-            ("loss_D_A", &loss_d_a),
-            ("loss_D_B", &loss_d_b),
-        ] {
-            losses.insert(k.into(), scalar(v));
-        }
-        Ok(losses)
+        self.unit_step(&real_a, &real_b, step)
     }
 
     fn write_samples(&self, path: &Path) -> Result<()> {
