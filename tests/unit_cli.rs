@@ -1,6 +1,7 @@
 //! End-to-end UNIT runs on tiny two-domain shapes: the run directory, report and evaluation against the hidden
 //! ground truth, per-part parameter counts, exact resume, `translate` through the shared latent space, and bad
-//! input (a checkpoint of another architecture, an empty or missing input folder, unreadable images).
+//! input (a checkpoint of another architecture, an empty or missing input folder, unreadable images, empty or
+//! unreadable training folders).
 mod common;
 use common::{assert_extension_is_exact, ganzoo, write};
 
@@ -153,4 +154,22 @@ fn config_errors_name_their_keys() {
     let (code, _, err) = ganzoo(dir.path(), &["train", "typo.yaml", "--out", "r"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("shared_decoder_blocks"), "{err}");
+}
+
+#[test]
+fn empty_or_unreadable_training_folders_are_named_and_leave_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["trainA", "trainB", "testA", "testB"] {
+        std::fs::create_dir_all(dir.path().join("d").join(f)).unwrap();
+    }
+    write(dir.path(), "e.yaml", "name: e\ndata: {kind: unpaired, root: d, size: 16}\nmodel: {family: unit, generator: {dim: 4, n_res: 1}, discriminator: {dim: 4, n_layer: 2, num_scales: 1}}\ntrain: {steps: 2, batch_size: 1}\n");
+    let (code, _, err) = ganzoo(dir.path(), &["train", "e.yaml", "--out", "r1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("trainA: no readable images found"), "{err}");
+    assert!(!dir.path().join("r1").exists(), "no half-made run directory");
+    std::fs::write(dir.path().join("d/trainA/bad.png"), b"x").unwrap();
+    let (code, _, err) = ganzoo(dir.path(), &["train", "e.yaml", "--out", "r2"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("bad.png: cannot decode"), "{err}");
+    assert!(!dir.path().join("r2").exists());
 }
