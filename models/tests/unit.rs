@@ -91,7 +91,7 @@ fn parameter_counts_match_the_pytorch_rebuild_with_shared_blocks_counted_once() 
     assert_eq!(count_parameters(&dvs), counts["tiny"]["D"].as_i64().unwrap());
 }
 
-/// The encoder's private layers of `d` (everything under `gen_x.enc`), as name → value.
+/// Copies of the variables whose names start with `prefix`, by name.
 fn snapshot(vs: &nn::VarStore, prefix: &str) -> BTreeMap<String, Tensor> {
     vs.variables().into_iter().filter(|(n, _)| n.starts_with(prefix)).map(|(n, t)| (n, t.detach().copy())).collect()
 }
