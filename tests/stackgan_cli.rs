@@ -90,6 +90,14 @@ fn two_stages_train_in_order_with_stage1_frozen_and_resume_inside_a_stage() {
     assert!(!err.contains("pretraining"), "{err}");
     assert_eq!(read(&d.join("r/stages/s2/checkpoints/step_00000004.safetensors")), final2, "resumed Stage-II equals the uninterrupted one");
     assert_eq!(read(&d.join("r/stages/s1/checkpoints/step_00000004.safetensors")), s1_ckpt, "the finished stage is not run again");
+    // `--set stages.s2.train.steps=6` lengthens Stage-II alone (a plain --set loses to the stage's own `set`).
+    let (code, _, err) = ganzoo(d, &["train", "--resume", "r", "--quiet", "--set", "stages.s2.train.steps=6"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(d.join("r/stages/s2/checkpoints/step_00000006.safetensors").exists(), "Stage-II continued to step 6");
+    assert!(!d.join("r/stages/s1/checkpoints/step_00000006.safetensors").exists(), "Stage-I is finished and untouched");
+    let (code, _, err) = ganzoo(d, &["train", "--resume", "r", "--quiet", "--set", "stages.s9.train.steps=6"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no stage named `s9`") && err.contains("s1, s2"), "{err}");
 
     // --stage: stage 2 alone needs a finished stage 1; then one stage at a time gives the same result.
     let (code, _, err) = ganzoo(d, &["train", "p.yaml", "--out", "q", "--stage", "s2", "--quiet"]);

@@ -58,6 +58,11 @@ pub struct StackGanModelConfig {
     /// 0.5 gives the code's real + (wrong + fake)/2.
     #[serde(default = "half")]
     pub mismatch_weight: f64,
+    /// Weight λ of a Stage-II consistency term in G2's loss: λ · mean |downscale(G2(x₁, c)) − x₁|, the L1
+    /// distance between the Stage-II image brought to Stage-I size and the Stage-I image it refines. Not in
+    /// the paper (0, the default); it keeps Stage-II from redrawing what Stage-I got right.
+    #[serde(default)]
+    pub stage2_consistency: f64,
     /// Captions and the text encoder: `minilm`, `precomputed` (the paper: char-CNN-RNN embeddings of 1024) or
     /// `trainable` with `training: pretrained` (contrastively pretrained before Stage-I's first step, then
     /// frozen; Stage-II takes it with `init_from: {T: <stage>}`, `freeze: [T]`).
@@ -117,6 +122,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&m.mismatch_weight) {
             p.push(format!("model.mismatch_weight: must be in [0, 1], got {}", m.mismatch_weight));
+        }
+        if !(m.stage2_consistency >= 0.0 && m.stage2_consistency.is_finite()) {
+            p.push(format!("model.stage2_consistency: must be a number ≥ 0, got {}", m.stage2_consistency));
         }
         if !(m.kl_weight >= 0.0 && m.kl_weight.is_finite()) {
             p.push(format!("model.kl_weight: must be a number ≥ 0, got {}", m.kl_weight));
@@ -485,16 +493,16 @@ impl Trainable for StackGan {
         let right = self.text.batch(&idx, &mut derived_rng(self.cfg.seed, "captions", step as u64), true)?; // (N, E)
         let wrong = right.roll([1], [0]); // another image's description
         let z = self.randn("z", step as u64, &[bs, zd]);
-        let (real, fake, mu, ls) = match &self.g2 {
+        let (real, fake, mu, ls, x1) = match &self.g2 {
             None => {
                 let (fake, mu, ls) = self.g1.forward_t(&z, &right, &self.randn("ca1", step as u64, &[bs, ef]), true);
-                (Self::downscale(&real), fake, mu, ls)
+                (Self::downscale(&real), fake, mu, ls, None)
             }
             Some((_, g2)) => {
                 let e1 = self.randn("ca1", step as u64, &[bs, ef]);
                 let x1 = tch::no_grad(|| self.g1.forward_t(&z, &right, &e1, false).0); // frozen Stage-I, (N, 3, s, s)
                 let (fake, mu, ls) = g2.forward_t(&x1, &right, &self.randn("ca2", step as u64, &[bs, ef]), true);
-                (real, fake, mu, ls)
+                (real, fake, mu, ls, Some(x1))
             }
         };
         self.opt_d.zero_grad();
@@ -517,6 +525,11 @@ impl Trainable for StackGan {
         let kl = kl_loss(&mu, &ls);
         losses.insert("kl".into(), scalar(&kl));
         loss_g += kl * self.m.kl_weight;
+        if let (Some(x1), true) = (&x1, self.m.stage2_consistency > 0.0) {
+            let l = (Self::downscale(&fake) - x1).abs().mean(Kind::Float);
+            losses.insert("loss_G_consistency".into(), scalar(&l));
+            loss_g += l * self.m.stage2_consistency;
+        }
         loss_g.backward();
         self.d_vs.unfreeze();
         let g_vs = self.g2.as_ref().map_or(&self.g1_vs, |(vs, _)| vs);
