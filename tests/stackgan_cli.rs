@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use tch::Tensor;
 
-const PIPE: &str = "name: sg\nseed: 5\nthreads: 1\ndata: {kind: shapes, size: 64, train_count: 228, test_count: 114}\nmodel:\n  family: stackgan\n  net: {z_dim: 8, ef_dim: 8, gf_dim: 8, df_dim: 4, r_num: 1, stage1_size: 16}\n  heads: split\n  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\ntrain:\n  batch_size: 8\n  log_every: 2\n  sample_every: 2\n  checkpoint_every: 2\neval: {samples: 228}\nstages:\n  - name: s1\n    set: {model.stage: 1, train.steps: 4}\n  - name: s2\n    set: {model.stage: 2, train.steps: 4}\n    init_from: {G1: s1, T: s1}\n    freeze: [G1, T]\n";
+const PIPE: &str = "name: sg\nseed: 5\nthreads: 1\ndata: {kind: shapes, size: 64, train_count: 228, test_count: 114}\nmodel:\n  family: stackgan\n  net: {z_dim: 8, ef_dim: 8, gf_dim: 8, df_dim: 4, r_num: 1, stage1_size: 16}\n  heads: split\n  mode_seeking: 0.1\n  stage2_consistency: 1.0\n  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\ntrain:\n  batch_size: 8\n  log_every: 2\n  sample_every: 2\n  checkpoint_every: 2\neval: {samples: 228}\nstages:\n  - name: s1\n    set: {model.stage: 1, train.steps: 4}\n  - name: s2\n    set: {model.stage: 2, train.steps: 4}\n    init_from: {G1: s1, T: s1}\n    freeze: [G1, T]\n";
 
 fn tensors(p: &Path) -> HashMap<String, Tensor> {
     Tensor::read_safetensors(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).into_iter().collect()
@@ -54,6 +54,9 @@ fn two_stages_train_in_order_with_stage1_frozen_and_resume_inside_a_stage() {
     }
     assert!(s1["eval"]["attribute_accuracy"]["seen_phrasing"]["stage2"].is_null());
     assert!(s2["final_losses"]["kl"].is_number() && s2["final_losses"]["loss_D_uncond"].is_number());
+    // The optional terms (mode seeking in both stages, the consistency term in Stage-II only) are trained.
+    assert!(s1["final_losses"]["loss_G_ms"].is_number() && s2["final_losses"]["loss_G_ms"].is_number());
+    assert!(s1["final_losses"]["loss_G_consistency"].is_null() && s2["final_losses"]["loss_G_consistency"].as_f64().unwrap() > 0.0);
     // The resolved pipeline and each stage's config are in the run.
     let top = std::fs::read_to_string(d.join("r/config.resolved.yaml")).unwrap();
     assert!(top.contains("stages:") && top.contains("init_from"), "{top}");
@@ -90,6 +93,14 @@ fn two_stages_train_in_order_with_stage1_frozen_and_resume_inside_a_stage() {
     assert!(!err.contains("pretraining"), "{err}");
     assert_eq!(read(&d.join("r/stages/s2/checkpoints/step_00000004.safetensors")), final2, "resumed Stage-II equals the uninterrupted one");
     assert_eq!(read(&d.join("r/stages/s1/checkpoints/step_00000004.safetensors")), s1_ckpt, "the finished stage is not run again");
+    // `--set stages.s2.train.steps=6` lengthens Stage-II alone (a plain --set loses to the stage's own `set`).
+    let (code, _, err) = ganzoo(d, &["train", "--resume", "r", "--quiet", "--set", "stages.s2.train.steps=6"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(d.join("r/stages/s2/checkpoints/step_00000006.safetensors").exists(), "Stage-II continued to step 6");
+    assert!(!d.join("r/stages/s1/checkpoints/step_00000006.safetensors").exists(), "Stage-I is finished and untouched");
+    let (code, _, err) = ganzoo(d, &["train", "--resume", "r", "--quiet", "--set", "stages.s9.train.steps=6"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no stage named `s9`") && err.contains("s1, s2"), "{err}");
 
     // --stage: stage 2 alone needs a finished stage 1; then one stage at a time gives the same result.
     let (code, _, err) = ganzoo(d, &["train", "p.yaml", "--out", "q", "--stage", "s2", "--quiet"]);
@@ -135,6 +146,11 @@ fn pipeline_errors_are_reported_before_training() {
             "arch",
             PIPE.replace("set: {model.stage: 2, train.steps: 4}", "set: {model.stage: 2, train.steps: 4, model.net.gf_dim: 12}"),
             vec!["stage `s2`: `G1` from stage `s1` is another architecture", "G1.fc.weight: [64, 16] in stage `s1`, [96, 16] in this stage", "G1.out.weight"],
+        ),
+        (
+            "weights",
+            PIPE.replace("stage2_consistency: 1.0", "stage2_consistency: -1").replace("mode_seeking: 0.1", "mode_seeking: .nan"),
+            vec!["model.stage2_consistency: must be a number ≥ 0, got -1", "model.mode_seeking: must be a number ≥ 0, got NaN"],
         ),
         ("freeze", PIPE.replace("freeze: [G1, T]", "freeze: [G1, T, D2]"), vec!["`D2` is not taken from an earlier stage"]),
         ("key", PIPE.replace("train.steps: 4}\n    init", "train.stpes: 4}\n    init"), vec!["stages[1] (s2)", "unknown key `train.stpes`", "did you mean `train.steps`"]),

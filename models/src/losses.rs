@@ -157,6 +157,13 @@ pub fn gradient_penalty(
     Ok((norms - 1.0).square().mean(g.kind()))
 }
 
+/// The mode-seeking term of MSGAN (Mao et al. 2019): 1 / (mean |G(z₁, c) − G(z₂, c)| / mean |z₁ − z₂| + 1e-5),
+/// small when two noise draws of the same conditions give images that differ in proportion.
+pub fn mode_seeking(fake1: &Tensor, fake2: &Tensor, z1: &Tensor, z2: &Tensor) -> Tensor {
+    let ratio = (fake1 - fake2).abs().mean(Kind::Float) / (z1 - z2).abs().mean(Kind::Float);
+    (ratio + 1e-5).reciprocal()
+}
+
 /// WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1): clamps every trainable variable to [−c, c].
 pub fn clip_weights(vs: &nn::VarStore, c: f64) {
     tch::no_grad(|| {

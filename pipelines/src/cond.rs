@@ -542,8 +542,7 @@ impl Trainable for Cond {
             // MSGAN: a second image of the same conditions from other noise must differ in proportion.
             let z2 = self.noise("z_ms", draw as u64, bs);
             let fake2 = self.g.forward_t(&z2, &right, true); // (N, C, H, W)
-            let ratio = (&fake - &fake2).abs().mean(Kind::Float) / (&z - &z2).abs().mean(Kind::Float);
-            let l_ms = (ratio + 1e-5).reciprocal();
+            let l_ms = ganzoo_models::losses::mode_seeking(&fake, &fake2, &z, &z2);
             losses.insert("loss_G_ms".into(), scalar(&l_ms));
             loss_g += l_ms * self.m.mode_seeking;
         }

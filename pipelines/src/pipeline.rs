@@ -37,7 +37,7 @@ pub struct StageConfig {
     /// The stage's name: letters, digits, `-` and `_` (its folder is `stages/<name>/`).
     pub name: String,
     /// Overrides of the config for this stage by dotted key, e.g. `{model.stage: 2, train.steps: 600}`;
-    /// they win over the file and over `--set`.
+    /// they win over the file and over a plain `--set`; `--set stages.<name>.<key>=…` changes them.
     #[serde(default)]
     pub set: BTreeMap<String, Value>,
     /// Networks taken before the stage's first step, by checkpoint name: `{G1: stage1}` takes `G1` from the

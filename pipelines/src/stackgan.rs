@@ -58,6 +58,15 @@ pub struct StackGanModelConfig {
     /// 0.5 gives the code's real + (wrong + fake)/2.
     #[serde(default = "half")]
     pub mismatch_weight: f64,
+    /// Weight λ of a Stage-II consistency term in G2's loss: λ · mean |downscale(G2(x₁, c)) − x₁|, the L1
+    /// distance between the Stage-II image brought to Stage-I size and the Stage-I image it refines. Not in
+    /// the paper (0, the default); it keeps Stage-II from redrawing what Stage-I got right.
+    #[serde(default)]
+    pub stage2_consistency: f64,
+    /// Weight λ of MSGAN's mode-seeking term (as `gan_cls`'s `mode_seeking`; not in the paper, 0): a second
+    /// image of the same captions from other noise (z, and the CA's ε) must differ in proportion to z.
+    #[serde(default)]
+    pub mode_seeking: f64,
     /// Captions and the text encoder: `minilm`, `precomputed` (the paper: char-CNN-RNN embeddings of 1024) or
     /// `trainable` with `training: pretrained` (contrastively pretrained before Stage-I's first step, then
     /// frozen; Stage-II takes it with `init_from: {T: <stage>}`, `freeze: [T]`).
@@ -117,6 +126,12 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&m.mismatch_weight) {
             p.push(format!("model.mismatch_weight: must be in [0, 1], got {}", m.mismatch_weight));
+        }
+        if !(m.stage2_consistency >= 0.0 && m.stage2_consistency.is_finite()) {
+            p.push(format!("model.stage2_consistency: must be a number ≥ 0, got {}", m.stage2_consistency));
+        }
+        if !(m.mode_seeking >= 0.0 && m.mode_seeking.is_finite()) {
+            p.push(format!("model.mode_seeking: must be a number ≥ 0, got {}", m.mode_seeking));
         }
         if !(m.kl_weight >= 0.0 && m.kl_weight.is_finite()) {
             p.push(format!("model.kl_weight: must be a number ≥ 0, got {}", m.kl_weight));
@@ -273,6 +288,24 @@ impl StackGan {
                 let up = x1.upsample_nearest2d([s, s], None, None); // (N, 3, 4s, 4s)
                 let pairs = Tensor::stack(&[up, x2], 1).view([-1, 3, s, s]); // (2N, 3, 4s, 4s): I, II, I, II, …
                 crate::plot::save_tensor_grid(&pairs, 2 * cols as usize, path)
+            }
+        }
+    }
+
+    /// The trained stage's images of noise `z` and text `c` in training mode, with CA noise drawn from streams
+    /// `ca1`/`ca2` + `suffix`: (fake, μ, log σ, and in stage 2 the frozen Stage-I images it refines).
+    fn train_fake(&self, z: &Tensor, c: &Tensor, suffix: &str, step: i64) -> (Tensor, Tensor, Tensor, Option<Tensor>) {
+        let shape = [z.size()[0], self.m.net.ef_dim];
+        let e1 = self.randn(&format!("ca1{suffix}"), step as u64, &shape);
+        match &self.g2 {
+            None => {
+                let (fake, mu, ls) = self.g1.forward_t(z, c, &e1, true);
+                (fake, mu, ls, None)
+            }
+            Some((_, g2)) => {
+                let x1 = tch::no_grad(|| self.g1.forward_t(z, c, &e1, false).0); // frozen Stage-I, (N, 3, s, s)
+                let (fake, mu, ls) = g2.forward_t(&x1, c, &self.randn(&format!("ca2{suffix}"), step as u64, &shape), true);
+                (fake, mu, ls, Some(x1))
             }
         }
     }
@@ -477,7 +510,7 @@ impl Trainable for StackGan {
             let l = self.text.pretrain(self.source.dataset().as_ref(), shape.channels, self.m.net.stage1_size, self.cfg.seed, self.cfg.train.batch_size)?;
             losses.extend(l);
         }
-        let (bs, ef, zd) = (self.cfg.train.batch_size, self.m.net.ef_dim, self.m.net.z_dim);
+        let (bs, zd) = (self.cfg.train.batch_size, self.m.net.z_dim);
         let feed = self.feed.as_mut().ok_or_else(|| PipelineError::Runtime("no training data opened".into()))?;
         let (real, y) = feed.next_labelled(step)?;
         let idx = indices(y)?;
@@ -485,18 +518,8 @@ impl Trainable for StackGan {
         let right = self.text.batch(&idx, &mut derived_rng(self.cfg.seed, "captions", step as u64), true)?; // (N, E)
         let wrong = right.roll([1], [0]); // another image's description
         let z = self.randn("z", step as u64, &[bs, zd]);
-        let (real, fake, mu, ls) = match &self.g2 {
-            None => {
-                let (fake, mu, ls) = self.g1.forward_t(&z, &right, &self.randn("ca1", step as u64, &[bs, ef]), true);
-                (Self::downscale(&real), fake, mu, ls)
-            }
-            Some((_, g2)) => {
-                let e1 = self.randn("ca1", step as u64, &[bs, ef]);
-                let x1 = tch::no_grad(|| self.g1.forward_t(&z, &right, &e1, false).0); // frozen Stage-I, (N, 3, s, s)
-                let (fake, mu, ls) = g2.forward_t(&x1, &right, &self.randn("ca2", step as u64, &[bs, ef]), true);
-                (real, fake, mu, ls)
-            }
-        };
+        let (fake, mu, ls, x1) = self.train_fake(&z, &right, "", step);
+        let real = if self.stage2() { real } else { Self::downscale(&real) };
         self.opt_d.zero_grad();
         let loss_d = self.d_loss(&real, &fake.detach(), &right, &wrong, &mut losses);
         loss_d.backward();
@@ -514,9 +537,21 @@ impl Trainable for StackGan {
         if let Some(u) = &s.uncond {
             loss_g += adv.g_loss(u);
         }
+        if self.m.mode_seeking > 0.0 {
+            let z2 = self.randn("z_ms", step as u64, &[bs, zd]);
+            let fake2 = self.train_fake(&z2, &right, "_ms", step).0;
+            let l_ms = ganzoo_models::losses::mode_seeking(&fake, &fake2, &z, &z2);
+            losses.insert("loss_G_ms".into(), scalar(&l_ms));
+            loss_g += l_ms * self.m.mode_seeking;
+        }
         let kl = kl_loss(&mu, &ls);
         losses.insert("kl".into(), scalar(&kl));
         loss_g += kl * self.m.kl_weight;
+        if let (Some(x1), true) = (&x1, self.m.stage2_consistency > 0.0) {
+            let l = (Self::downscale(&fake) - x1).abs().mean(Kind::Float);
+            losses.insert("loss_G_consistency".into(), scalar(&l));
+            loss_g += l * self.m.stage2_consistency;
+        }
         loss_g.backward();
         self.d_vs.unfreeze();
         let g_vs = self.g2.as_ref().map_or(&self.g1_vs, |(vs, _)| vs);

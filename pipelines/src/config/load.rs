@@ -152,8 +152,11 @@ fn apply_override(value: &mut Value, text: &str) -> Result<(String, String)> {
     }
     let new = parse_yaml(raw).map_err(|e| PipelineError::Config(format!("--set {text}: the value is not valid YAML: {e}")))?;
     let new = if raw.trim().is_empty() { Value::Null } else { new };
-    let mut node = value;
     let parts: Vec<&str> = key.split('.').collect();
+    if parts[0] == "stages" {
+        return set_in_stage(value, text, &parts[1..], new).map(|()| (key.to_string(), text.to_string()));
+    }
+    let mut node = value;
     for (i, part) in parts.iter().enumerate() {
         let Value::Mapping(map) = node else {
             return Err(PipelineError::Config(format!(
@@ -169,6 +172,32 @@ fn apply_override(value: &mut Value, text: &str) -> Result<(String, String)> {
         node = map.entry(k).or_insert_with(|| Value::Mapping(Mapping::new()));
     }
     Ok((key.to_string(), text.to_string()))
+}
+
+/// `--set stages.NAME.a.b=value`: sets the dotted key `a.b` in the `set` of the pipeline stage NAME, so it
+/// wins over that stage's own `set` (e.g. more steps for one stage on `--resume`).
+fn set_in_stage(value: &mut Value, text: &str, parts: &[&str], new: Value) -> Result<()> {
+    let stages = match value.get_mut("stages") {
+        Some(Value::Sequence(s)) => s,
+        _ => return Err(PipelineError::Config(format!("--set {text}: the config has no `stages` list (stages.NAME.key=value sets a key in one stage of a pipeline)"))),
+    };
+    if parts.len() < 2 {
+        return Err(PipelineError::Config(format!("--set {text}: expected stages.NAME.dotted.key=value, e.g. stages.stage2.train.steps=1200")));
+    }
+    let name_of = |s: &Value| s.get("name").and_then(Value::as_str).map(str::to_string);
+    let names: Vec<String> = stages.iter().filter_map(name_of).collect();
+    let Some(Value::Mapping(stage)) = stages.iter_mut().find(|s| name_of(s).as_deref() == Some(parts[0])) else {
+        return Err(PipelineError::Config(format!("--set {text}: no stage named `{}` (the stages: {})", parts[0], names.join(", "))));
+    };
+    let set = stage.entry(Value::String("set".into())).or_insert_with(|| Value::Mapping(Mapping::new()));
+    if set.is_null() {
+        *set = Value::Mapping(Mapping::new());
+    }
+    let Value::Mapping(set) = set else {
+        return Err(PipelineError::Config(format!("--set {text}: stage `{}` has a `set` that is not a mapping", parts[0])));
+    };
+    set.insert(Value::String(parts[1..].join(".")), new);
+    Ok(())
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -384,5 +413,19 @@ mod tests {
         assert!(apply_override(&mut v, "train.steps").is_err());
         assert!(apply_override(&mut v, "train..x=1").is_err());
         assert!(apply_override(&mut v, "train.steps.x=1").is_err());
+    }
+
+    #[test]
+    fn stage_overrides_go_into_the_stage_set() {
+        let mut v = parse_yaml("train: {steps: 1}\nstages:\n  - {name: a, set: {train.steps: 2}}\n  - {name: b}").unwrap();
+        apply_override(&mut v, "stages.a.train.steps=7").unwrap();
+        apply_override(&mut v, "stages.b.model.stage=2").unwrap();
+        let want = "train: {steps: 1}\nstages:\n  - {name: a, set: {train.steps: 7}}\n  - {name: b, set: {model.stage: 2}}";
+        assert_eq!(v, parse_yaml(want).unwrap());
+        let e = apply_override(&mut v, "stages.c.train.steps=7").unwrap_err().to_string();
+        assert!(e.contains("no stage named `c`") && e.contains("a, b"), "{e}");
+        assert!(apply_override(&mut v, "stages.a=1").is_err());
+        let mut plain = parse_yaml("train: {steps: 1}").unwrap();
+        assert!(apply_override(&mut plain, "stages.a.train.steps=7").unwrap_err().to_string().contains("no `stages` list"));
     }
 }
