@@ -53,6 +53,7 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [tr
   stackgan:       StackGAN Stage-I (64 px) and Stage-II (256 px) steps at the birds widths, ours vs
                   bench/stackgan_step.py, with peak memory; uses --threads, --rounds, --warmup, --steps and
                   --sg-batch N       batch size (default 64, the paper's)
+                  --sg-stage 1|2     only that stage (default both; Stage-II at batch 64 needs far more than 24 GB)
   vaegan:         VAE-GAN step (the authors' 64×64 layout, configs/papers/vaegan_celeba.yaml without the equilibrium
                   band), ours vs bench/vaegan_step.py; the same options as gan_cls (--gc-batch sets its batch)
   unit:           UNIT step at the quickstart's sizes (configs/quickstart/unit_shapes.yaml, 32×32), ours vs
@@ -104,6 +105,7 @@ pub struct Opts {
     pub facades_steps: Option<i64>,
     pub gc_batch: i64,
     pub sg_batch: i64,
+    pub sg_stages: Vec<u8>,
     pub device: tch::Device,
     pub channels_last: bool,
     pub bf16: bool,
@@ -190,6 +192,7 @@ fn parse_args() -> Result<Opts> {
         facades_steps: None,
         gc_batch: 64,
         sg_batch: 64,
+        sg_stages: vec![1, 2],
         device: tch::Device::Cpu,
         channels_last: false,
         bf16: false,
@@ -225,6 +228,13 @@ fn parse_args() -> Result<Opts> {
             "--facades-steps" => o.facades_steps = Some(val("--facades-steps")?.parse()?),
             "--gc-batch" => o.gc_batch = val("--gc-batch")?.parse()?,
             "--sg-batch" => o.sg_batch = val("--sg-batch")?.parse()?,
+            "--sg-stage" => {
+                o.sg_stages = match val("--sg-stage")?.as_str() {
+                    "1" => vec![1],
+                    "2" => vec![2],
+                    other => bail!("--sg-stage: 1 or 2, got {other}"),
+                }
+            }
             "--device" => o.device = device::parse_device(&val("--device")?)?,
             "--channels-last" => o.channels_last = true,
             "--bf16" => o.bf16 = true,

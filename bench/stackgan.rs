@@ -133,7 +133,7 @@ pub fn run(o: &Opts) -> Result<()> {
     );
     println!("   machine: {}; PyTorch side: {}", machine(), python().display());
     println!("   {}", device::setup(o.device));
-    for stage in [1u8, 2] {
+    for &stage in &o.sg_stages {
         let (g, d) = Step::new(stage, 2, Device::Cpu)?.counts();
         println!("   stage {stage} ({} px): trained G {g}, D {d} parameters (asserted equal by the PyTorch script)", if stage == 1 { 64 } else { 256 });
         println!("{:>7} | {} | peak RSS MB ours / torch", "threads", header_columns(o));

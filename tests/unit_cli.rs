@@ -3,15 +3,11 @@
 //! input (a checkpoint of another architecture, an empty or missing input folder, unreadable images, empty or
 //! unreadable training folders).
 mod common;
-use common::{assert_extension_is_exact, ganzoo, write};
+use common::{assert_extension_is_exact, ganzoo, json, write};
 
 const TINY: &str = "name: un\nseed: 4\nthreads: 1\ndata: {kind: shapes2, size: 16, train: 40, test: 6}\nmodel:\n  family: unit\n  generator: {dim: 4, n_downsample: 2, n_res: 2, shared_enc_blocks: 1, shared_dec_blocks: 1}\n  discriminator: {dim: 4, n_layer: 2, num_scales: 2}\nloss: {adversarial: lsgan}\ntrain:\n  steps: 8\n  batch_size: 2\n  g_optimizer: {kind: adam, lr: 1.0e-4, betas: [0.5, 0.999], weight_decay: 1.0e-4}\n  d_optimizer: {kind: adam, lr: 1.0e-4, betas: [0.5, 0.999], weight_decay: 1.0e-4}\n  log_every: 4\n  sample_every: 4\n  checkpoint_every: 4\neval: {samples: 6}\n";
 
 const TINY_CYCLEGAN: &str = "name: cg\nseed: 2\nthreads: 1\ndata: {kind: shapes2, size: 16, train: 40, test: 6}\nmodel:\n  family: cyclegan\n  generator: {ngf: 4, n_blocks: 1}\n  discriminator: {ndf: 4, n_layers: 2}\nloss: {adversarial: lsgan}\ntrain:\n  steps: 4\n  batch_size: 2\n  checkpoint_every: 4\neval: {samples: 6}\n";
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
 
 #[test]
 fn unit_trains_evaluates_against_ground_truth_and_resumes_exactly() {

@@ -2,14 +2,10 @@
 //! SIGKILL, the plain-VAE switch, `sample` from the prior, `reconstruct` (names kept, bad files named or
 //! skipped, the pair grid), the CelebA paper config on a fixture tree in CelebA's layout, and config errors.
 mod common;
-use common::{assert_extension_is_exact, assert_sigkill_resume_is_exact, ganzoo, repo, write};
+use common::{assert_extension_is_exact, assert_sigkill_resume_is_exact, ganzoo, json, repo, write};
 use std::path::Path;
 
 const TINY: &str = "name: vg\nseed: 5\nthreads: 1\ndata: {kind: shapes, size: 16, train_count: 64, test_count: 8}\nmodel:\n  family: vaegan\n  networks: {z_dim: 4, enc_channels: [4, 6], enc_fc: 8, dec_fc_channels: 6, dec_channels: [6, 4], dis_first: 3, dis_channels: [4, 6], dis_fc: 8, feature_conv: 3}\n  equilibrium: {margin: 0.35, center: 0.68}\ntrain:\n  steps: 8\n  batch_size: 4\n  g_optimizer: {kind: rmsprop, lr: 3.0e-4}\n  d_optimizer: {kind: rmsprop, lr: 3.0e-4}\n  log_every: 4\n  sample_every: 4\n  checkpoint_every: 4\n  keep_checkpoints: 2\neval: {samples: 8}\n";
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
 
 #[test]
 fn vaegan_trains_reports_samples_and_resumes_exactly() {

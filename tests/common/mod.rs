@@ -22,6 +22,11 @@ pub fn ganzoo(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Parses a command's JSON output, showing the text when it is not JSON.
+pub fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 /// The repository root (configs/ lives there).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
