@@ -114,3 +114,27 @@ fn a_missing_config_file_is_a_usage_error() {
     assert_eq!(code, 2);
     assert!(err.starts_with("error: absent.yaml: cannot read config file"), "{err}");
 }
+
+/// Every shipped config resolves and builds its networks (`ganzoo inspect`); the ones whose data is a download
+/// the user makes (CUB, Oxford-102) may only fail by naming the missing dataset folder.
+#[test]
+fn every_shipped_config_inspects() {
+    let mut seen = 0;
+    for dir in ["configs/papers", "configs/quickstart"] {
+        for entry in std::fs::read_dir(common::repo().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+                continue;
+            }
+            seen += 1;
+            let (code, out, err) = ganzoo(&common::repo(), &["inspect", path.to_str().unwrap(), "--json"]);
+            if code == 0 {
+                let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+                assert!(v["parameters"].is_object() || v["stages"].is_array(), "{}: {out}", path.display());
+            } else {
+                assert!(err.contains("dataset root folder not found (set by `data.root`)"), "{}: exit {code}\n{err}", path.display());
+            }
+        }
+    }
+    assert!(seen >= 20, "only {seen} configs found");
+}
