@@ -127,15 +127,10 @@ impl Config {
         if !(0.0..=1.0).contains(&m.mismatch_weight) {
             p.push(format!("model.mismatch_weight: must be in [0, 1], got {}", m.mismatch_weight));
         }
-        if !(m.stage2_consistency >= 0.0 && m.stage2_consistency.is_finite()) {
-            p.push(format!("model.stage2_consistency: must be a number ≥ 0, got {}", m.stage2_consistency));
-        }
-        if !(m.mode_seeking >= 0.0 && m.mode_seeking.is_finite()) {
-            p.push(format!("model.mode_seeking: must be a number ≥ 0, got {}", m.mode_seeking));
-        }
-        if !(m.kl_weight >= 0.0 && m.kl_weight.is_finite()) {
-            p.push(format!("model.kl_weight: must be a number ≥ 0, got {}", m.kl_weight));
-        }
+        crate::config::non_negative(
+            p,
+            &[("model.stage2_consistency", m.stage2_consistency), ("model.mode_seeking", m.mode_seeking), ("model.kl_weight", m.kl_weight)],
+        );
         if self.train.batch_size < 2 {
             p.push("train.batch_size: mismatching pairs shift the batch's text by one image; use at least 2".into());
         }

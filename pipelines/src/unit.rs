@@ -91,17 +91,16 @@ pub fn problems(cfg: &Config, m: &UnitModelConfig, p: &mut Vec<String>) {
     let s = cfg.data.shape();
     p.extend(m.generator.check(s.channels, s.height).into_iter().map(|e| format!("model.generator: {e}")));
     p.extend(m.discriminator.check(s.channels, s.height).into_iter().map(|e| format!("model.discriminator: {e}")));
-    for (key, v) in [
-        ("model.gan_w", m.gan_w),
-        ("model.recon_x_w", m.recon_x_w),
-        ("model.recon_kl_w", m.recon_kl_w),
-        ("model.recon_x_cyc_w", m.recon_x_cyc_w),
-        ("model.recon_kl_cyc_w", m.recon_kl_cyc_w),
-    ] {
-        if !(v >= 0.0 && v.is_finite()) {
-            p.push(format!("{key}: must be a number ≥ 0, got {v}"));
-        }
-    }
+    crate::config::non_negative(
+        p,
+        &[
+            ("model.gan_w", m.gan_w),
+            ("model.recon_x_w", m.recon_x_w),
+            ("model.recon_kl_w", m.recon_kl_w),
+            ("model.recon_x_cyc_w", m.recon_x_cyc_w),
+            ("model.recon_kl_cyc_w", m.recon_kl_cyc_w),
+        ],
+    );
     if !(m.d_init_std > 0.0 && m.d_init_std.is_finite()) {
         p.push(format!("model.d_init_std: must be positive, got {}", m.d_init_std));
     }

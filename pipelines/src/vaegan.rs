@@ -120,9 +120,7 @@ pub fn problems(cfg: &Config, m: &VaeganModelConfig, p: &mut Vec<String>) {
     if matches!(cfg.data, DataConfig::Mnist { pad_to_32: false, .. }) {
         p.push("data.pad_to_32: family vaegan halves the image size three times; set pad_to_32: true for MNIST".into());
     }
-    if !(m.gamma >= 0.0 && m.gamma.is_finite()) {
-        p.push(format!("model.gamma: must be a number ≥ 0, got {}", m.gamma));
-    }
+    crate::config::non_negative(p, &[("model.gamma", m.gamma)]);
     if !(m.recon_sigma > 0.0 && m.recon_sigma.is_finite()) {
         p.push(format!("model.recon_sigma: must be positive, got {}", m.recon_sigma));
     }

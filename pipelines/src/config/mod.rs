@@ -664,11 +664,7 @@ impl Config {
         if m.discriminator.output_size(shape.height).is_none_or(|s| s < 1) {
             p.push(format!("data.size: {} is too small for a PatchGAN with n_layers {}", shape.height, m.discriminator.n_layers));
         }
-        for (key, v) in [("model.lambda_a", m.lambda_a), ("model.lambda_b", m.lambda_b), ("model.lambda_identity", m.lambda_identity)] {
-            if !(v >= 0.0 && v.is_finite()) {
-                p.push(format!("{key}: must be a number ≥ 0, got {v}"));
-            }
-        }
+        non_negative(p, &[("model.lambda_a", m.lambda_a), ("model.lambda_b", m.lambda_b), ("model.lambda_identity", m.lambda_identity)]);
         if m.init_std.is_nan() || m.init_std <= 0.0 {
             p.push(format!("model.init_std: must be positive, got {}", m.init_std));
         }
@@ -737,11 +733,15 @@ impl Config {
         if !(0.0..=1.0).contains(&w) {
             p.push(format!("model.mismatch_weight: must be in [0, 1], got {w}"));
         }
-        if !(m.interpolation >= 0.0 && m.interpolation.is_finite()) {
-            p.push(format!("model.interpolation: must be a number ≥ 0, got {}", m.interpolation));
-        }
-        if !(m.mode_seeking >= 0.0 && m.mode_seeking.is_finite()) {
-            p.push(format!("model.mode_seeking: must be a number ≥ 0, got {}", m.mode_seeking));
+        non_negative(p, &[("model.interpolation", m.interpolation), ("model.mode_seeking", m.mode_seeking)]);
+    }
+}
+
+/// A problem for each loss weight (by dotted key) that is negative, NaN or infinite.
+pub(crate) fn non_negative(p: &mut Vec<String>, weights: &[(&str, f64)]) {
+    for &(key, v) in weights {
+        if !(v >= 0.0 && v.is_finite()) {
+            p.push(format!("{key}: must be a number ≥ 0, got {v}"));
         }
     }
 }
