@@ -12,12 +12,12 @@
 use crate::device;
 use crate::{header_columns, legend, loadavg, machine, python, row_columns, Opts, Samples};
 use anyhow::Result;
-use ganzoo_models::cond::{CondDiscriminator, HeadDesign};
+use ganzoo_models::cond::CondDiscriminator;
 use ganzoo_models::losses::{AdvLoss, Target};
 use ganzoo_models::nets::count_parameters;
 use ganzoo_models::optim::{Optimizer, OptimizerConfig};
 use ganzoo_models::rng::{derived_rng, randn};
-use ganzoo_models::stackgan::{kl_loss, Stage1Generator, Stage2Generator, StackDiscriminator, StackGanNetConfig};
+use ganzoo_models::stackgan::{kl_loss, Stage1Generator, Stage2Generator, StackDOptions, StackDiscriminator, StackGanNetConfig};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
@@ -54,7 +54,7 @@ impl Step {
             None
         };
         let d_vs = VarStore::new(device);
-        let d = StackDiscriminator::new(&d_vs.root(), &cfg, EMB_DIM, HeadDesign::Joint, stage == 2)?;
+        let d = StackDiscriminator::new(&d_vs.root(), &cfg, EMB_DIM, &StackDOptions::default(), stage == 2)?;
         ganzoo_models::init::init_dcgan(&g1_vs, &mut derived_rng(0, "init_G1", 0));
         ganzoo_models::init::init_dcgan(&d_vs, &mut derived_rng(0, "init_D", 0));
         if let Some((vs, _)) = &g2 {

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use tch::Tensor;
 
-const PIPE: &str = "name: sg\nseed: 5\nthreads: 1\ndata: {kind: shapes, size: 64, train_count: 228, test_count: 114}\nmodel:\n  family: stackgan\n  net: {z_dim: 8, ef_dim: 8, gf_dim: 8, df_dim: 4, r_num: 1, stage1_size: 16}\n  heads: split\n  mode_seeking: 0.1\n  stage2_consistency: 1.0\n  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\ntrain:\n  batch_size: 8\n  log_every: 2\n  sample_every: 2\n  checkpoint_every: 2\neval: {samples: 228}\nstages:\n  - name: s1\n    set: {model.stage: 1, train.steps: 4}\n  - name: s2\n    set: {model.stage: 2, train.steps: 4}\n    init_from: {G1: s1, T: s1}\n    freeze: [G1, T]\n";
+/// Stage-II's D is the projection D with spectral norm and no batch norm; Stage-I's is the paper's.
+const PIPE: &str = "name: sg\nseed: 5\nthreads: 1\ndata: {kind: shapes, size: 64, train_count: 228, test_count: 114}\nmodel:\n  family: stackgan\n  net: {z_dim: 8, ef_dim: 8, gf_dim: 8, df_dim: 4, r_num: 1, stage1_size: 16}\n  heads: split\n  mode_seeking: 0.1\n  stage2_consistency: 1.0\n  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\ntrain:\n  batch_size: 8\n  log_every: 2\n  sample_every: 2\n  checkpoint_every: 2\neval: {samples: 228}\nstages:\n  - name: s1\n    set: {model.stage: 1, train.steps: 4}\n  - name: s2\n    set: {model.stage: 2, train.steps: 4, model.d_conditioning: projection, model.d_batch_norm: false, loss.spectral_norm: true}\n    init_from: {G1: s1, T: s1}\n    freeze: [G1, T]\n";
 
 fn tensors(p: &Path) -> HashMap<String, Tensor> {
     Tensor::read_safetensors(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).into_iter().collect()
@@ -68,6 +69,11 @@ fn two_stages_train_in_order_with_stage1_frozen_and_resume_inside_a_stage() {
     assert!(same_network(&t1, &t2, "G1.") > 10);
     assert!(same_network(&t1, &t2, "T.") > 3);
     assert!(t2.keys().any(|k| k.starts_with("G2.")) && !t2.keys().any(|k| k.starts_with("D1.")));
+    // D1 is the paper's (text code concatenated, batch norm); D2 the projection D with spectral norm, whose
+    // power-iteration vectors are checkpointed (the exact resume below depends on them).
+    assert!(t1.contains_key("D1.context.fc.weight") && t1.contains_key("D1.enc.bn2.weight"));
+    assert!(t2.contains_key("D2.proj.embed.weight_orig") && t2.contains_key("D2.proj.embed.weight_u") && t2.contains_key("D2.enc.conv2.bias"));
+    assert!(!t2.keys().any(|k| k.starts_with("D2.enc.bn") || k.starts_with("D2.context")), "no batch norm, no concat head in D2");
     assert!(std::fs::read_to_string(d.join("r/stages/s2/tokenizer.json")).unwrap() == std::fs::read_to_string(d.join("r/stages/s1/tokenizer.json")).unwrap());
     // Samples: each Stage-I image (upscaled) beside its Stage-II image.
     let (code, _, err) = ganzoo(d, &["sample", "r", "--prompt", "a large green square on a white background", "--n", "4", "--out", "p.png"]);
@@ -144,16 +150,22 @@ fn pipeline_errors_are_reported_before_training() {
         ("later", PIPE.replace("init_from: {G1: s1, T: s1}", "init_from: {G1: s2, T: s1}"), vec!["`s2` is a later (or the same) stage"]),
         (
             "arch",
-            PIPE.replace("set: {model.stage: 2, train.steps: 4}", "set: {model.stage: 2, train.steps: 4, model.net.gf_dim: 12}"),
+            PIPE.replace("set: {model.stage: 2, train.steps: 4,", "set: {model.stage: 2, train.steps: 4, model.net.gf_dim: 12,"),
             vec!["stage `s2`: `G1` from stage `s1` is another architecture", "G1.fc.weight: [64, 16] in stage `s1`, [96, 16] in this stage", "G1.out.weight"],
         ),
         (
             "weights",
-            PIPE.replace("stage2_consistency: 1.0", "stage2_consistency: -1").replace("mode_seeking: 0.1", "mode_seeking: .nan"),
-            vec!["model.stage2_consistency: must be a number ≥ 0, got -1", "model.mode_seeking: must be a number ≥ 0, got NaN"],
+            PIPE.replace("stage2_consistency: 1.0", "stage2_consistency: -1")
+                .replace("mode_seeking: 0.1", "mode_seeking: .nan")
+                .replace("train:\n", "loss: {gradient_penalty: 10.0}\ntrain:\n"),
+            vec![
+                "model.stage2_consistency: must be a number ≥ 0, got -1",
+                "model.mode_seeking: must be a number ≥ 0, got NaN",
+                "gradient_penalty and weight_clip are not wired into family stackgan",
+            ],
         ),
         ("freeze", PIPE.replace("freeze: [G1, T]", "freeze: [G1, T, D2]"), vec!["`D2` is not taken from an earlier stage"]),
-        ("key", PIPE.replace("train.steps: 4}\n    init", "train.stpes: 4}\n    init"), vec!["stages[1] (s2)", "unknown key `train.stpes`", "did you mean `train.steps`"]),
+        ("key", PIPE.replace("train.steps: 4, model.d_", "train.stpes: 4, model.d_"), vec!["stages[1] (s2)", "unknown key `train.stpes`", "did you mean `train.steps`"]),
         ("net", PIPE.replace("init_from: {G1: s1, T: s1}", "init_from: {G1: s1, T: s1, G2: s1}").replace("freeze: [G1, T]", "freeze: [G1, T, G2]"), vec!["takes `G2` from stage `s1`, which has no such network (it has G1, D1, T)"]),
     ];
     for (name, text, needles) in cases {

@@ -16,7 +16,9 @@ alone). Convs and linears followed by batch norm have no bias; 4x4 stride-2 conv
   running statistics: `G1.*`, `D1.*`, `G2.*`, `D2.*` (split heads); inputs `z` (3, 6), `text` (3, 7),
   `eps` (3, 5), `x1` (3, 3, 16, 16), `x2` (3, 3, 64, 64); outputs `G1_eval`, `G1_train`, `mu1`,
   `logsigma1`, `kl1`, `D1_{eval,train}_{matched,uncond}`, `G2_eval`, `G2_train` (from x1),
-  `D2_{eval,train}_{matched,uncond}`.
+  `D2_{eval,train}_{matched,uncond}`; and D with `d_conditioning: projection`, no batch norm and spectral norm
+  (`D1P.*`, `D2P.*`, split heads, torch.nn.utils.spectral_norm) with `D1P_{eval,train}_{matched,uncond}`,
+  `D2P_…`; their parameter counts at the birds widths as `D1_projection_sn`, `D2_projection_sn`.
 
 Run from the repo root: .venv/bin/python models/golden/stackgan_golden.py   (torch 2.11.0, CPU, float32)
 """
@@ -161,25 +163,65 @@ class G2(nn.Module):
 
 
 class DEnc(nn.Module):
-    def __init__(self, df, stage2):
+    def __init__(self, df, stage2, bn=True):
         super().__init__()
         self.conv1 = conv(3, df, 4, 2, True)
         spec = [(2, 4, 2, 1), (4, 4, 2, 1), (8, 4, 2, 1), (16, 4, 2, 1), (32, 4, 2, 1), (16, 1, 1, 1), (8, 1, 1, 0)] if stage2 else [(2, 4, 2, 1), (4, 4, 2, 0), (8, 4, 2, 0)]
         self.acts, c = [], df
         for j, (m, k, s, a) in enumerate(spec):
-            setattr(self, f"conv{j + 2}", conv(c, df * m, k, s, False))
-            setattr(self, f"bn{j + 2}", nn.BatchNorm2d(df * m))
+            setattr(self, f"conv{j + 2}", conv(c, df * m, k, s, not bn))
+            if bn:
+                setattr(self, f"bn{j + 2}", nn.BatchNorm2d(df * m))
             self.acts.append(a)
             c = df * m
-        self.res = Bottleneck(df * 8, df * 2, True)
+        self.bn = bn
+        self.res = Bottleneck(df * 8, df * 2, True) if bn else PlainBottleneck(df * 8, df * 2)
 
     def forward(self, x):
         h = leaky(self.conv1(x))
         for j, a in enumerate(self.acts):
-            h = getattr(self, f"bn{j + 2}")(getattr(self, f"conv{j + 2}")(h))
+            h = getattr(self, f"conv{j + 2}")(h)
+            if self.bn:
+                h = getattr(self, f"bn{j + 2}")(h)
             if a:
                 h = leaky(h)
         return self.res(h)
+
+
+class PlainBottleneck(nn.Module):
+    """The D bottleneck without batch norm (convs with bias), for `d_batch_norm: false`."""
+
+    def __init__(self, c, mid):
+        super().__init__()
+        self.conv1, self.conv2, self.conv3 = conv(c, mid, 1, 1, True), conv(mid, mid, 3, 1, True), conv(mid, c, 3, 1, True)
+
+    def forward(self, x):
+        h = leaky(self.conv1(x))
+        h = leaky(self.conv2(h))
+        return leaky(x + self.conv3(h))
+
+
+class Proj(nn.Module):
+    def __init__(self, df, t):
+        super().__init__()
+        self.psi, self.embed = nn.Linear(df * 8, 1), nn.Linear(t, df * 8, bias=False)
+
+
+class ProjD(nn.Module):
+    """`d_conditioning: projection`, `d_batch_norm: false`, `loss.spectral_norm: true`, split heads:
+    phi = features summed over the grid; matched = <V t, phi>, uncond = psi(phi)."""
+
+    def __init__(self, t, df, stage2):
+        super().__init__()
+        self.enc = DEnc(df, stage2, bn=False)
+        self.proj = Proj(df, t)
+        for m in list(self.modules()):
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.utils.spectral_norm(m)
+
+    def forward(self, x, text):
+        phi = self.enc(x).sum((2, 3))
+        return (self.proj.embed(text) * phi).sum(1), self.proj.psi(phi).view(-1)
 
 
 class Context(nn.Module):
@@ -274,6 +316,20 @@ def main():
             for name, d, x in (("D1", d1, x1), ("D2", d2, x2)):
                 mm, u = d(x, text)
                 t[f"{name}_{mode}_matched"], t[f"{name}_{mode}_uncond"] = mm, u
+    # Projection D with spectral norm and no batch norm, built after everything above so those values keep
+    # their seeds. Its spectral-norm vectors u, v are torch's (normalized Gaussians); train mode runs one power
+    # iteration per weight, as ours.
+    torch.manual_seed(2)
+    d1p, d2p = ProjD(nt, df, False), ProjD(nt, df, True)
+    for name, m in (("D1P.", d1p), ("D2P.", d2p)):
+        t.update(prefixed(name, m.state_dict()))
+    with torch.no_grad():
+        for mode in ("eval", "train"):
+            for name, d, x in (("D1P", d1p, x1), ("D2P", d2p, x2)):
+                d.train(mode == "train")
+                t[f"{name}_{mode}_matched"], t[f"{name}_{mode}_uncond"] = d(x, text)
+    counts["D1_projection_sn"] = count(ProjD(1024, 64, False))
+    counts["D2_projection_sn"] = count(ProjD(1024, 64, True))
     save_file({k: v.contiguous() for k, v in t.items()}, os.path.join(HERE, "stackgan_golden.safetensors"))
     with open(os.path.join(HERE, "stackgan_golden.json"), "w") as f:
         json.dump({"counts": counts}, f, indent=1)

@@ -21,6 +21,7 @@ use crate::cond::{CondDiscriminator, HeadDesign, Scores};
 use crate::dcgan::{bn as bn2d, pytorch_bn};
 use crate::error::{ModelError, Result};
 use crate::nets::leaky_relu;
+use crate::spectral;
 
 /// Network widths of both stages (defaults: the authors' `cfg/birds.yml`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,24 +87,60 @@ impl StackGanNetConfig {
     }
 }
 
-fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, bias: bool) -> nn::Conv2D {
-    let pad = if k == 4 { 1 } else { k / 2 };
-    nn::conv2d(p, i, o, k, nn::ConvConfig { stride, padding: pad, bias, ..Default::default() })
+/// Padding that keeps H/stride: 1 for the 4×4 convs, k/2 for odd kernels.
+fn pad(k: i64) -> i64 {
+    if k == 4 {
+        1
+    } else {
+        k / 2
+    }
 }
 
-/// A conv without bias followed by batch norm: names `{name}` and `{bn}`.
+fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, bias: bool) -> nn::Conv2D {
+    nn::conv2d(p, i, o, k, nn::ConvConfig { stride, padding: pad(k), bias, ..Default::default() })
+}
+
+/// A conv followed by batch norm: names `{conv_name}` and `{bn_name}`. The generators' convs have no bias (the
+/// norm's mean cancels it); a discriminator built without batch norm gives its convs a bias instead, and with
+/// spectral norm each conv's weight is spectrally normalized ([`crate::spectral`]).
 struct ConvBn {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    conv: Box<dyn ModuleT>,
+    bn: Option<nn::BatchNorm>,
 }
 
 impl ConvBn {
     fn new(p: &nn::Path, conv_name: &str, bn_name: &str, i: i64, o: i64, k: i64, stride: i64) -> Self {
-        ConvBn { conv: conv(p / conv_name, i, o, k, stride, false), bn: bn2d(&(p / bn_name), o) }
+        Self::with(p, conv_name, bn_name, i, o, k, stride, DLayers::default())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn with(p: &nn::Path, conv_name: &str, bn_name: &str, i: i64, o: i64, k: i64, stride: i64, l: DLayers) -> Self {
+        ConvBn {
+            conv: spectral::conv2d(&(p / conv_name), i, o, k, stride, pad(k), !l.batch_norm, l.spectral_norm),
+            bn: l.batch_norm.then(|| bn2d(&(p / bn_name), o)),
+        }
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(&self.conv.forward_t(x, train), train) // (N, o, H/stride, W/stride)
+        let h = self.conv.forward_t(x, train); // (N, o, H/stride, W/stride)
+        match &self.bn {
+            Some(bn) => bn.forward_t(&h, train),
+            None => h,
+        }
+    }
+}
+
+/// How a discriminator's layers are built: batch norm after its convs (the paper) and spectral norm on every
+/// conv and linear weight (Miyato et al. 2018; not in the paper). The generators use the default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct DLayers {
+    batch_norm: bool,
+    spectral_norm: bool,
+}
+
+impl Default for DLayers {
+    fn default() -> Self {
+        DLayers { batch_norm: true, spectral_norm: false }
     }
 }
 
@@ -160,11 +197,11 @@ struct Bottleneck {
 }
 
 impl Bottleneck {
-    fn new(p: &nn::Path, c: i64, mid: i64, leaky: bool) -> Self {
+    fn new(p: &nn::Path, c: i64, mid: i64, leaky: bool, l: DLayers) -> Self {
         Bottleneck {
-            a: ConvBn::new(p, "conv1", "bn1", c, mid, 1, 1),
-            b: ConvBn::new(p, "conv2", "bn2", mid, mid, 3, 1),
-            c: ConvBn::new(p, "conv3", "bn3", mid, c, 3, 1),
+            a: ConvBn::with(p, "conv1", "bn1", c, mid, 1, 1, l),
+            b: ConvBn::with(p, "conv2", "bn2", mid, mid, 3, 1, l),
+            c: ConvBn::with(p, "conv3", "bn3", mid, c, 3, 1, l),
             leaky,
         }
     }
@@ -232,9 +269,9 @@ impl Stage1Generator {
             ca: CondAug::new(&(p / "ca"), text_dim, cfg.ef_dim),
             fc: nn::linear(p / "fc", cfg.ef_dim + cfg.z_dim, s16 * s16 * gf * 8, no_bias),
             fc_bn: nn::batch_norm1d(p / "fc_bn", s16 * s16 * gf * 8, pytorch_bn()),
-            res1: Bottleneck::new(&(p / "res1"), gf * 8, gf * 2, false),
+            res1: Bottleneck::new(&(p / "res1"), gf * 8, gf * 2, false, DLayers::default()),
             up1: Up::new(&(p / "up1"), gf * 8, gf * 4),
-            res2: Bottleneck::new(&(p / "res2"), gf * 4, gf, false),
+            res2: Bottleneck::new(&(p / "res2"), gf * 4, gf, false, DLayers::default()),
             up2: Up::new(&(p / "up2"), gf * 4, gf * 2),
             up3: Up::new(&(p / "up3"), gf * 2, gf),
             out: conv(p / "out", gf, 3, 3, 1, true),
@@ -348,14 +385,14 @@ impl Stage2Generator {
 /// (BN). Both then add a bottleneck residual branch (2df) and apply LeakyReLU: (N, 8df, s/16, s/16).
 /// Names `enc.conv{k}`, `enc.bn{k}` (k from 2), `enc.res.*`.
 struct DEncoder {
-    first: nn::Conv2D,
+    first: Box<dyn ModuleT>,
     rest: Vec<(ConvBn, bool)>,
     res: Bottleneck,
 }
 
 impl DEncoder {
-    fn new(p: &nn::Path, df: i64, stage2: bool) -> Self {
-        let first = conv(p / "conv1", 3, df, 4, 2, true);
+    fn new(p: &nn::Path, df: i64, stage2: bool, l: DLayers) -> Self {
+        let first = spectral::conv2d(&(p / "conv1"), 3, df, 4, 2, 1, true, l.spectral_norm);
         // (out channels, kernel, stride, LeakyReLU after BN)
         let spec: Vec<(i64, i64, i64, bool)> = if stage2 {
             vec![(2, 4, 2, true), (4, 4, 2, true), (8, 4, 2, true), (16, 4, 2, true), (32, 4, 2, true), (16, 1, 1, true), (8, 1, 1, false)]
@@ -366,10 +403,10 @@ impl DEncoder {
         let mut rest = vec![];
         for (j, (m, k, s, act)) in spec.into_iter().enumerate() {
             let i = j + 2;
-            rest.push((ConvBn::new(p, &format!("conv{i}"), &format!("bn{i}"), c_in, df * m, k, s), act));
+            rest.push((ConvBn::with(p, &format!("conv{i}"), &format!("bn{i}"), c_in, df * m, k, s, l), act));
             c_in = df * m;
         }
-        DEncoder { first, rest, res: Bottleneck::new(&(p / "res"), df * 8, df * 2, true) }
+        DEncoder { first, rest, res: Bottleneck::new(&(p / "res"), df * 8, df * 2, true, l) }
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
@@ -384,33 +421,78 @@ impl DEncoder {
     }
 }
 
-/// StackGAN's discriminator (either stage): image features (N, 8df, b, b) with b = s/16; the text
-/// embedding -> FC to ef_dim + LeakyReLU(0.2), replicated over the b×b grid, concatenated -> 1×1 conv 8df +
-/// BN + LeakyReLU -> b×b conv to one logit. With `heads: split`, also a b×b conv on the features alone (the
-/// real/fake head of StackGAN-v2). Names `enc.*`, `context.fc`, `head.conv1`, `head.bn`, `head.conv2`,
-/// `uncond.conv`.
+/// How D brings in the text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StackDConditioning {
+    /// The paper: the compressed text code replicated over the feature grid and concatenated, then convs.
+    #[default]
+    Concat,
+    /// Miyato & Koyama 2018 (not in the paper): φ = the features summed over the grid; score ψ(φ) + ⟨V t, φ⟩.
+    Projection,
+}
+
+/// Discriminator options beyond the widths. The default is the paper's D.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StackDOptions {
+    /// `joint` (StackGAN: one score) or `split` (StackGAN-v2: also a real/fake head on the image alone).
+    pub heads: HeadDesign,
+    pub conditioning: StackDConditioning,
+    /// Batch norm after D's convs (the paper: true).
+    pub batch_norm: bool,
+    /// Spectral norm on every conv and linear weight of D (not in the paper).
+    pub spectral_norm: bool,
+}
+
+impl Default for StackDOptions {
+    fn default() -> Self {
+        StackDOptions { heads: HeadDesign::Joint, conditioning: StackDConditioning::Concat, batch_norm: true, spectral_norm: false }
+    }
+}
+
+/// The text side of D's scores.
+enum DHead {
+    /// The text embedding -> FC to ef_dim + LeakyReLU(0.2), replicated over the b×b grid, concatenated -> 1×1
+    /// conv 8df + BN + LeakyReLU -> b×b conv to one logit. Names `context.fc`, `head.conv1`, `head.bn`,
+    /// `head.conv2`; with `split`, the real/fake head is a b×b conv on the features alone (`uncond.conv`).
+    Concat { context: Box<dyn ModuleT>, mix: ConvBn, logit: Box<dyn ModuleT>, uncond: Option<Box<dyn ModuleT>> },
+    /// φ = features summed over the grid (N, 8df); ψ = `proj.psi` (Linear 8df -> 1), V = `proj.embed` (Linear
+    /// text_dim -> 8df, no bias). Joint: ψ(φ) + ⟨V t, φ⟩; split: matched ⟨V t, φ⟩, real/fake ψ(φ).
+    Projection { psi: Box<dyn ModuleT>, embed: Box<dyn ModuleT>, split: bool },
+}
+
+/// StackGAN's discriminator (either stage): image features (N, 8df, b, b) with b = s/16, scored against the
+/// text embedding by a [`DHead`]. Names `enc.*` and the head's.
 pub struct StackDiscriminator {
     enc: DEncoder,
-    context: nn::Linear,
-    mix: ConvBn,
-    logit: nn::Conv2D,
-    uncond: Option<nn::Conv2D>,
+    head: DHead,
 }
 
 impl StackDiscriminator {
     /// Stage-I D (input s × s) when `stage2` is false, Stage-II D (input 4s × 4s) otherwise.
-    pub fn new(p: &nn::Path, cfg: &StackGanNetConfig, text_dim: i64, heads: HeadDesign, stage2: bool) -> Result<Self> {
+    pub fn new(p: &nn::Path, cfg: &StackGanNetConfig, text_dim: i64, opts: &StackDOptions, stage2: bool) -> Result<Self> {
         cfg.checked(text_dim)?;
         let (df, b) = (cfg.df_dim, cfg.stage1_size / 16);
-        let head = p / "head";
-        let logit_cfg = nn::ConvConfig { stride: 1, padding: 0, bias: true, ..Default::default() };
-        Ok(StackDiscriminator {
-            enc: DEncoder::new(&(p / "enc"), df, stage2),
-            context: nn::linear(p / "context" / "fc", text_dim, cfg.ef_dim, Default::default()),
-            mix: ConvBn::new(&head, "conv1", "bn", df * 8 + cfg.ef_dim, df * 8, 1, 1),
-            logit: nn::conv2d(&head / "conv2", df * 8, 1, b, logit_cfg),
-            uncond: (heads == HeadDesign::Split).then(|| nn::conv2d(p / "uncond" / "conv", df * 8, 1, b, logit_cfg)),
-        })
+        let l = DLayers { batch_norm: opts.batch_norm, spectral_norm: opts.spectral_norm };
+        let sn = l.spectral_norm;
+        let split = opts.heads == HeadDesign::Split;
+        let head = match opts.conditioning {
+            StackDConditioning::Concat => {
+                let h = p / "head";
+                DHead::Concat {
+                    context: spectral::linear(&(p / "context" / "fc"), text_dim, cfg.ef_dim, true, sn),
+                    mix: ConvBn::with(&h, "conv1", "bn", df * 8 + cfg.ef_dim, df * 8, 1, 1, l),
+                    logit: spectral::conv2d(&(&h / "conv2"), df * 8, 1, b, 1, 0, true, sn),
+                    uncond: split.then(|| spectral::conv2d(&(p / "uncond" / "conv"), df * 8, 1, b, 1, 0, true, sn)),
+                }
+            }
+            StackDConditioning::Projection => DHead::Projection {
+                psi: spectral::linear(&(p / "proj" / "psi"), df * 8, 1, true, sn),
+                embed: spectral::linear(&(p / "proj" / "embed"), text_dim, df * 8, false, sn),
+                split,
+            },
+        };
+        Ok(StackDiscriminator { enc: DEncoder::new(&(p / "enc"), df, stage2, l), head })
     }
 }
 
@@ -422,12 +504,26 @@ impl CondDiscriminator for StackDiscriminator {
     fn heads(&self, h: &Tensor, c: &Tensor, train: bool) -> Scores {
         let size = h.size();
         let (n, b) = (size[0], size[2]);
-        let t = leaky_relu(&self.context.forward_t(c, train), 0.2); // (N, ef)
-        let ef = t.size()[1];
-        let t = t.view([n, ef, 1, 1]).expand([n, ef, b, b], false); // (N, ef, b, b)
-        let j = leaky_relu(&self.mix.forward_t(&Tensor::cat(&[h.shallow_clone(), t], 1), train), 0.2); // (N, 8df, b, b)
-        let matched = self.logit.forward_t(&j, train).reshape([n]); // (N, 1, 1, 1) -> (N,)
-        let uncond = self.uncond.as_ref().map(|u| u.forward_t(h, train).reshape([n])); // (N,)
-        Scores { matched, uncond }
+        match &self.head {
+            DHead::Concat { context, mix, logit, uncond } => {
+                let t = leaky_relu(&context.forward_t(c, train), 0.2); // (N, ef)
+                let ef = t.size()[1];
+                let t = t.view([n, ef, 1, 1]).expand([n, ef, b, b], false); // (N, ef, b, b)
+                let j = leaky_relu(&mix.forward_t(&Tensor::cat(&[h.shallow_clone(), t], 1), train), 0.2); // (N, 8df, b, b)
+                let matched = logit.forward_t(&j, train).reshape([n]); // (N, 1, 1, 1) -> (N,)
+                let uncond = uncond.as_ref().map(|u| u.forward_t(h, train).reshape([n])); // (N,)
+                Scores { matched, uncond }
+            }
+            DHead::Projection { psi, embed, split } => {
+                let phi = h.sum_dim_intlist(&[2i64, 3][..], false, h.kind()); // (N, 8df)
+                let psi = psi.forward_t(&phi, train).reshape([n]); // (N,)
+                let proj = (embed.forward_t(c, train) * &phi).sum_dim_intlist(&[1i64][..], false, h.kind()); // (N,)
+                if *split {
+                    Scores { matched: proj, uncond: Some(psi) }
+                } else {
+                    Scores { matched: psi + proj, uncond: None }
+                }
+            }
+        }
     }
 }

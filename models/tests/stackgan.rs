@@ -8,7 +8,9 @@ use ganzoo_models::cond::{CondDiscriminator, HeadDesign};
 use ganzoo_models::cyclegan::load_named_tensors;
 use ganzoo_models::nets::count_parameters;
 use ganzoo_models::rng::{derived_rng, randn};
-use ganzoo_models::stackgan::{kl_loss, Stage1Generator, Stage2Generator, StackDiscriminator, StackGanNetConfig};
+use ganzoo_models::stackgan::{
+    kl_loss, Stage1Generator, Stage2Generator, StackDConditioning, StackDOptions, StackDiscriminator, StackGanNetConfig,
+};
 use tch::{nn, Device, Kind, Tensor};
 
 const CPU: Device = Device::Cpu;
@@ -35,8 +37,8 @@ fn outputs_match_pytorch_with_reference_weights() {
     let (g1vs, g2vs, d1vs, d2vs) = (nn::VarStore::new(CPU), nn::VarStore::new(CPU), nn::VarStore::new(CPU), nn::VarStore::new(CPU));
     let g1 = Stage1Generator::new(&g1vs.root(), &cfg, 7).expect("G1");
     let g2 = Stage2Generator::new(&g2vs.root(), &cfg, 7).expect("G2");
-    let d1 = StackDiscriminator::new(&d1vs.root(), &cfg, 7, HeadDesign::Split, false).expect("D1");
-    let d2 = StackDiscriminator::new(&d2vs.root(), &cfg, 7, HeadDesign::Split, true).expect("D2");
+    let d1 = StackDiscriminator::new(&d1vs.root(), &cfg, 7, &StackDOptions { heads: HeadDesign::Split, ..Default::default() }, false).expect("D1");
+    let d2 = StackDiscriminator::new(&d2vs.root(), &cfg, 7, &StackDOptions { heads: HeadDesign::Split, ..Default::default() }, true).expect("D2");
     for (vs, p) in [(&g1vs, "G1."), (&g2vs, "G2."), (&d1vs, "D1."), (&d2vs, "D2.")] {
         load_named_tensors(vs, &prefixed(&all, p)).unwrap_or_else(|e| panic!("{p} loads by name: {e}"));
     }
@@ -66,6 +68,36 @@ fn outputs_match_pytorch_with_reference_weights() {
     });
 }
 
+/// D with `d_conditioning: projection`, no batch norm and spectral norm on every weight, against PyTorch's
+/// `torch.nn.utils.spectral_norm` (same u, v; train mode runs one power iteration per weight on both sides).
+#[test]
+fn projection_d_with_spectral_norm_matches_pytorch() {
+    let all: BTreeMap<String, Tensor> = Tensor::read_safetensors(GOLDEN).expect("golden reads").into_iter().collect();
+    let cfg = small();
+    let opts = StackDOptions {
+        heads: HeadDesign::Split,
+        conditioning: StackDConditioning::Projection,
+        batch_norm: false,
+        spectral_norm: true,
+    };
+    let text = &all["text"];
+    for (name, x, stage2) in [("D1P", &all["x1"], false), ("D2P", &all["x2"], true)] {
+        let vs = nn::VarStore::new(CPU);
+        let d = StackDiscriminator::new(&vs.root(), &cfg, 7, &opts, stage2).expect("D");
+        let theirs = prefixed(&all, &format!("{name}."));
+        assert_eq!(vs.variables().len(), theirs.len(), "{name}: the same tensors (no batch norm, u and v buffers)");
+        load_named_tensors(&vs, &theirs).unwrap_or_else(|e| panic!("{name} loads by name: {e}"));
+        tch::no_grad(|| {
+            for mode in ["eval", "train"] {
+                let s = d.forward_t(x, text, mode == "train");
+                let m = max_abs_diff(&s.matched, &all[&format!("{name}_{mode}_matched")]);
+                let u = max_abs_diff(&s.uncond.expect("split"), &all[&format!("{name}_{mode}_uncond")]);
+                assert!(m < 1e-4 && u < 1e-4, "{name} {mode}: matched {m}, uncond {u}");
+            }
+        });
+    }
+}
+
 #[test]
 fn parameter_counts_at_the_authors_widths_equal_pytorch() {
     let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(GOLDEN_JSON).expect("json")).expect("parses");
@@ -84,7 +116,11 @@ fn parameter_counts_at_the_authors_widths_equal_pytorch() {
         ("D2_joint", HeadDesign::Joint, true),
         ("D2_split", HeadDesign::Split, true),
     ] {
-        assert_eq!(count(&|p| drop(StackDiscriminator::new(p, &cfg, 1024, heads, stage2).expect("D"))), py(key), "{key}");
+        assert_eq!(count(&|p| drop(StackDiscriminator::new(p, &cfg, 1024, &StackDOptions { heads, ..Default::default() }, stage2).expect("D"))), py(key), "{key}");
+    }
+    let proj = StackDOptions { conditioning: StackDConditioning::Projection, batch_norm: false, spectral_norm: true, ..Default::default() };
+    for (key, stage2) in [("D1_projection_sn", false), ("D2_projection_sn", true)] {
+        assert_eq!(count(&|p| drop(StackDiscriminator::new(p, &cfg, 1024, &proj, stage2).expect("D"))), py(key), "{key}");
     }
     // Hand count of the CA layer (1024 -> 2·128 with bias) inside G1 and G2.
     let vs = nn::VarStore::new(CPU);
@@ -100,8 +136,8 @@ fn shapes_at_other_sizes_and_kl_is_zero_only_at_the_prior() {
         let vs = nn::VarStore::new(CPU);
         let g1 = Stage1Generator::new(&(vs.root() / "g1"), &cfg, 7).expect("G1");
         let g2 = Stage2Generator::new(&(vs.root() / "g2"), &cfg, 7).expect("G2");
-        let d1 = StackDiscriminator::new(&(vs.root() / "d1"), &cfg, 7, HeadDesign::Joint, false).expect("D1");
-        let d2 = StackDiscriminator::new(&(vs.root() / "d2"), &cfg, 7, HeadDesign::Joint, true).expect("D2");
+        let d1 = StackDiscriminator::new(&(vs.root() / "d1"), &cfg, 7, &StackDOptions::default(), false).expect("D1");
+        let d2 = StackDiscriminator::new(&(vs.root() / "d2"), &cfg, 7, &StackDOptions::default(), true).expect("D2");
         let mut rng = derived_rng(3, "t", 0);
         let (z, t, e) = (randn(&mut rng, &[2, 6], CPU), randn(&mut rng, &[2, 7], CPU), randn(&mut rng, &[2, 5], CPU));
         let (x, _, _) = g1.forward_t(&z, &t, &e, true);

@@ -22,7 +22,9 @@ use ganzoo_models::cond::{CondDiscriminator, HeadDesign, Scores};
 use ganzoo_models::losses::{clip_grad_norm, Target};
 use ganzoo_models::optim::Optimizer;
 use ganzoo_models::rng::{derived_rng, randn};
-use ganzoo_models::stackgan::{kl_loss, Stage1Generator, Stage2Generator, StackDiscriminator, StackGanNetConfig};
+use ganzoo_models::stackgan::{
+    kl_loss, Stage1Generator, Stage2Generator, StackDConditioning, StackDOptions, StackDiscriminator, StackGanNetConfig,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::Path;
@@ -51,6 +53,13 @@ pub struct StackGanModelConfig {
     /// alone (StackGAN-v2), with its own loss terms.
     #[serde(default)]
     pub heads: HeadDesign,
+    /// How D scores the text: `concat` (the paper: the compressed text code replicated over D's feature grid)
+    /// or `projection` (Miyato & Koyama 2018: ψ(φ) + ⟨V t, φ⟩ on the grid-summed features; not in the paper).
+    #[serde(default)]
+    pub d_conditioning: StackDConditioning,
+    /// Batch norm after D's convs (the paper: true). Spectral norm (`loss.spectral_norm`) usually goes without.
+    #[serde(default = "yes")]
+    pub d_batch_norm: bool,
     /// Weight of the KL term of the conditioning augmentation in G's loss (COEFF.KL, 2).
     #[serde(default = "two")]
     pub kl_weight: f64,
@@ -76,6 +85,9 @@ pub struct StackGanModelConfig {
     pub init: Init,
 }
 
+fn yes() -> bool {
+    true
+}
 fn one() -> u8 {
     1
 }
@@ -137,8 +149,8 @@ impl Config {
         if self.train.n_critic != 1 {
             p.push("train.n_critic: family stackgan updates D and G once per step, as the authors' code".into());
         }
-        if self.loss.gradient_penalty > 0.0 || self.loss.weight_clip.is_some() || self.loss.spectral_norm {
-            p.push("loss: gradient_penalty, weight_clip and spectral_norm are not wired into family stackgan".into());
+        if self.loss.gradient_penalty > 0.0 || self.loss.weight_clip.is_some() {
+            p.push("loss: gradient_penalty and weight_clip are not wired into family stackgan (spectral_norm is)".into());
         }
         if self.train.ema.is_some() || self.train.max_norm.is_some() {
             p.push("train: ema and max_norm are not wired into family stackgan; remove them".into());
@@ -212,7 +224,13 @@ impl StackGan {
             None
         };
         let d_vs = VarStore::new(device);
-        let d = StackDiscriminator::new(&d_vs.root(), &m.net, t_dim, m.heads, stage2)?;
+        let d_opts = StackDOptions {
+            heads: m.heads,
+            conditioning: m.d_conditioning,
+            batch_norm: m.d_batch_norm,
+            spectral_norm: cfg.loss.spectral_norm,
+        };
+        let d = StackDiscriminator::new(&d_vs.root(), &m.net, t_dim, &d_opts, stage2)?;
         let mut stores = vec![(&g1_vs, "init_G1"), (&d_vs, if stage2 { "init_D2" } else { "init_D1" })];
         if let Some((vs, _)) = &g2 {
             stores.push((vs, "init_G2"));
@@ -223,6 +241,9 @@ impl StackGan {
                 Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
                 Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
             }
+        }
+        if cfg.loss.spectral_norm {
+            ganzoo_models::spectral::warm_up(&d_vs, 15); // σ converged for the re-initialized weights
         }
         let opt_g = Optimizer::new(g2.as_ref().map_or(&g1_vs, |(vs, _)| vs), &cfg.train.g_optimizer);
         let opt_d = Optimizer::new(&d_vs, &cfg.train.d_optimizer);
