@@ -102,8 +102,30 @@ fn resume_extends_a_finished_run() {
     let resolved = read(&dir.path().join("r/config.resolved.yaml"));
     let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "r", "--set", "model.z_dim=9"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("another config"), "{err}");
+    assert!(err.contains("another config") && err.contains("model.z_dim: 8 then, 9 now"), "{err}");
     assert_eq!(read(&dir.path().join("r/config.resolved.yaml")), resolved, "config.resolved.yaml untouched");
+
+    // A checkpoint of an older ganzoo, whose configs lacked a key that now has a default (here: its config
+    // text without `loss.spectral_norm`, and so another hash), still resumes: its config is read with today's
+    // defaults. A key that really differs is still refused, by name.
+    let meta_path = dir.path().join("r/checkpoints/step_00000060.json");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    let text = meta["config"].as_str().expect("the checkpoint keeps its config text");
+    assert!(text.contains("spectral_norm: false"), "{text}");
+    let older = |text: String| {
+        let mut m = meta.clone();
+        m["config"] = serde_json::Value::String(text);
+        m["config_hash"] = serde_json::Value::String("0123456789abcdef".into());
+        std::fs::write(&meta_path, serde_json::to_string(&m).unwrap()).unwrap();
+    };
+    older(text.lines().filter(|l| !l.contains("spectral_norm")).collect::<Vec<_>>().join("\n"));
+    let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "r", "--set", "train.steps=61", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    older(text.replace("seed: 3", "seed: 4"));
+    std::fs::remove_file(dir.path().join("r/checkpoints/step_00000061.json")).unwrap();
+    let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "r", "--set", "train.steps=62", "--quiet"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("seed: 4 then, 3 now"), "{err}");
 }
 
 #[test]

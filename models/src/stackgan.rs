@@ -110,11 +110,11 @@ struct ConvBn {
 
 impl ConvBn {
     fn new(p: &nn::Path, conv_name: &str, bn_name: &str, i: i64, o: i64, k: i64, stride: i64) -> Self {
-        Self::with(p, conv_name, bn_name, i, o, k, stride, DLayers::default())
+        Self::with(p, conv_name, bn_name, i, o, k, stride, Layers::default())
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn with(p: &nn::Path, conv_name: &str, bn_name: &str, i: i64, o: i64, k: i64, stride: i64, l: DLayers) -> Self {
+    fn with(p: &nn::Path, conv_name: &str, bn_name: &str, i: i64, o: i64, k: i64, stride: i64, l: Layers) -> Self {
         ConvBn {
             conv: spectral::conv2d(&(p / conv_name), i, o, k, stride, pad(k), !l.batch_norm, l.spectral_norm),
             bn: l.batch_norm.then(|| bn2d(&(p / bn_name), o)),
@@ -130,17 +130,17 @@ impl ConvBn {
     }
 }
 
-/// How a discriminator's layers are built: batch norm after its convs (the paper) and spectral norm on every
+/// How a block's convs are built: batch norm after each (the paper) and spectral norm on every
 /// conv and linear weight (Miyato et al. 2018; not in the paper). The generators use the default.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct DLayers {
+struct Layers {
     batch_norm: bool,
     spectral_norm: bool,
 }
 
-impl Default for DLayers {
+impl Default for Layers {
     fn default() -> Self {
-        DLayers { batch_norm: true, spectral_norm: false }
+        Layers { batch_norm: true, spectral_norm: false }
     }
 }
 
@@ -197,7 +197,7 @@ struct Bottleneck {
 }
 
 impl Bottleneck {
-    fn new(p: &nn::Path, c: i64, mid: i64, leaky: bool, l: DLayers) -> Self {
+    fn new(p: &nn::Path, c: i64, mid: i64, leaky: bool, l: Layers) -> Self {
         Bottleneck {
             a: ConvBn::with(p, "conv1", "bn1", c, mid, 1, 1, l),
             b: ConvBn::with(p, "conv2", "bn2", mid, mid, 3, 1, l),
@@ -269,9 +269,9 @@ impl Stage1Generator {
             ca: CondAug::new(&(p / "ca"), text_dim, cfg.ef_dim),
             fc: nn::linear(p / "fc", cfg.ef_dim + cfg.z_dim, s16 * s16 * gf * 8, no_bias),
             fc_bn: nn::batch_norm1d(p / "fc_bn", s16 * s16 * gf * 8, pytorch_bn()),
-            res1: Bottleneck::new(&(p / "res1"), gf * 8, gf * 2, false, DLayers::default()),
+            res1: Bottleneck::new(&(p / "res1"), gf * 8, gf * 2, false, Layers::default()),
             up1: Up::new(&(p / "up1"), gf * 8, gf * 4),
-            res2: Bottleneck::new(&(p / "res2"), gf * 4, gf, false, DLayers::default()),
+            res2: Bottleneck::new(&(p / "res2"), gf * 4, gf, false, Layers::default()),
             up2: Up::new(&(p / "up2"), gf * 4, gf * 2),
             up3: Up::new(&(p / "up3"), gf * 2, gf),
             out: conv(p / "out", gf, 3, 3, 1, true),
@@ -391,7 +391,7 @@ struct DEncoder {
 }
 
 impl DEncoder {
-    fn new(p: &nn::Path, df: i64, stage2: bool, l: DLayers) -> Self {
+    fn new(p: &nn::Path, df: i64, stage2: bool, l: Layers) -> Self {
         let first = spectral::conv2d(&(p / "conv1"), 3, df, 4, 2, 1, true, l.spectral_norm);
         // (out channels, kernel, stride, LeakyReLU after BN)
         let spec: Vec<(i64, i64, i64, bool)> = if stage2 {
@@ -473,7 +473,7 @@ impl StackDiscriminator {
     pub fn new(p: &nn::Path, cfg: &StackGanNetConfig, text_dim: i64, opts: &StackDOptions, stage2: bool) -> Result<Self> {
         cfg.checked(text_dim)?;
         let (df, b) = (cfg.df_dim, cfg.stage1_size / 16);
-        let l = DLayers { batch_norm: opts.batch_norm, spectral_norm: opts.spectral_norm };
+        let l = Layers { batch_norm: opts.batch_norm, spectral_norm: opts.spectral_norm };
         let sn = l.spectral_norm;
         let split = opts.heads == HeadDesign::Split;
         let head = match opts.conditioning {

@@ -14,6 +14,11 @@ pub struct CheckpointMeta {
     pub step: i64,
     /// Hash of the resolved config (without the keys `--resume` may change).
     pub config_hash: String,
+    /// The hashed config text ([`crate::run::config_text`]), so that a later ganzoo, whose configs have keys
+    /// this one lacked, can read it with today's defaults and still resume, and a refusal can name the keys
+    /// that differ. Absent in checkpoints of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
     /// The safetensors file beside this JSON.
     pub tensors: String,
     /// Seconds of training so far.

@@ -1,6 +1,6 @@
 //! The training loop: LR schedule, steps, NaN/Inf guard, metrics, sample grids, checkpoints, resume.
 use crate::checkpoint::{self, CheckpointMeta};
-use crate::config::Config;
+use crate::config::{load, Config};
 use crate::error::{PipelineError, Result};
 use crate::family::{Losses, Trainable};
 use std::io::{BufRead, Write};
@@ -25,27 +25,73 @@ pub struct Outcome {
     pub last_samples: Option<PathBuf>,
 }
 
-/// Fails unless the newest checkpoint in `run_dir` (if any) was made with a config of hash `config_hash`.
-pub fn check_resumable(run_dir: &Path, config_hash: &str) -> Result<()> {
+/// Fails unless the newest checkpoint in `run_dir` (if any) was made with the same config as `cfg`.
+pub fn check_resumable(run_dir: &Path, cfg: &Config) -> Result<()> {
     let ckpt_dir = run_dir.join("checkpoints");
     match checkpoint::latest_meta(&ckpt_dir)? {
-        Some(meta) => check_same_config(&meta, &ckpt_dir, config_hash),
+        Some(meta) => check_same_config(&meta, &ckpt_dir, cfg),
         None => Ok(()),
     }
 }
 
-fn check_same_config(meta: &checkpoint::CheckpointMeta, ckpt_dir: &Path, config_hash: &str) -> Result<()> {
-    if meta.config_hash == config_hash {
+/// The same config: the same hash, or the checkpoint's config text, read with today's defaults (keys added
+/// since it was written take their defaults), equals `cfg`. A refusal names the keys that differ.
+fn check_same_config(meta: &checkpoint::CheckpointMeta, ckpt_dir: &Path, cfg: &Config) -> Result<()> {
+    let hash = crate::run::config_hash(cfg)?;
+    if meta.config_hash == hash {
         return Ok(());
     }
+    let then = meta.config.as_deref().and_then(|text| {
+        let value = load::parse_yaml(text).ok()?;
+        load::from_value::<Config>(value, &[], &[]).ok()
+    });
+    let changed = match &then {
+        Some(old) if crate::run::config_hash(old)? == hash => return Ok(()),
+        Some(old) => {
+            let (a, b) = (flatten(&crate::run::config_text(old)?), flatten(&crate::run::config_text(cfg)?));
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            let none = String::from("(absent)");
+            let diffs: Vec<String> = keys
+                .into_iter()
+                .filter(|k| a.get(*k) != b.get(*k))
+                .map(|k| format!("{k}: {} then, {} now", a.get(k).unwrap_or(&none), b.get(k).unwrap_or(&none)))
+                .collect();
+            format!(": {}", diffs.join("; "))
+        }
+        None => format!(" (hash {} ≠ {hash})", meta.config_hash),
+    };
     Err(PipelineError::Usage(format!(
-        "{}: the checkpoint was made with another config (hash {} ≠ {}); resume may only change train.steps and the logging, sampling and checkpoint cadence",
-        ckpt_dir.display(), meta.config_hash, config_hash
+        "{}: the checkpoint was made with another config{changed}; resume may only change train.steps and the logging, sampling and checkpoint cadence",
+        ckpt_dir.display()
     )))
 }
 
+/// Dotted key -> scalar (as YAML) of a config text; lists are one value.
+fn flatten(text: &str) -> std::collections::BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &serde_yaml::Value, out: &mut std::collections::BTreeMap<String, String>) {
+        match v {
+            serde_yaml::Value::Mapping(m) => {
+                for (k, v) in m {
+                    let k = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+                    walk(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out);
+                }
+            }
+            other => {
+                let s = serde_yaml::to_string(other).unwrap_or_default().trim_end().replace('\n', " ");
+                out.insert(prefix.to_string(), s);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    if let Ok(v) = load::parse_yaml(text) {
+        walk("", &v, &mut out);
+    }
+    out
+}
+
 /// Trains `family` from its newest checkpoint in `run_dir` (or from scratch) up to `cfg.train.steps`.
-pub fn train(family: &mut dyn Trainable, cfg: &Config, run_dir: &Path, config_hash: &str, ui: Ui) -> Result<Outcome> {
+pub fn train(family: &mut dyn Trainable, cfg: &Config, run_dir: &Path, ui: Ui) -> Result<Outcome> {
+    let (config_hash, config_text) = (crate::run::config_hash(cfg)?, crate::run::config_text(cfg)?);
     let ckpt_dir = run_dir.join("checkpoints");
     let samples_dir = run_dir.join("samples");
     std::fs::create_dir_all(&samples_dir).map_err(PipelineError::io(&samples_dir))?;
@@ -53,7 +99,7 @@ pub fn train(family: &mut dyn Trainable, cfg: &Config, run_dir: &Path, config_ha
     remove_temp_files(&samples_dir);
     let (start, mut train_seconds, mut last_checkpoint) = match checkpoint::load_latest(&ckpt_dir)? {
         Some((meta, tensors)) => {
-            check_same_config(&meta, &ckpt_dir, config_hash)?;
+            check_same_config(&meta, &ckpt_dir, cfg)?;
             let origin = ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string();
             restore(family, &tensors, &origin)?;
             (meta.step, meta.train_seconds, Some(PathBuf::from(origin + ".safetensors")))
@@ -115,7 +161,8 @@ pub fn train(family: &mut dyn Trainable, cfg: &Config, run_dir: &Path, config_ha
             metrics.sync_data().map_err(PipelineError::io(&metrics_path))?;
             let meta = CheckpointMeta {
                 step: done,
-                config_hash: config_hash.to_string(),
+                config_hash: config_hash.clone(),
+                config: Some(config_text.clone()),
                 tensors: format!("{}.safetensors", checkpoint::stem(done)),
                 train_seconds: elapsed,
                 losses: losses.clone().into_iter().collect(),

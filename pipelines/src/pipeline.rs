@@ -299,7 +299,7 @@ fn run_stage(run_dir: &Path, stages: &[Stage], i: usize, ui: Ui) -> Result<serde
         }
     }
     fam.freeze(&st.spec.freeze)?;
-    let outcome = engine::train(fam.as_mut(), cfg, &dir, &crate::run::config_hash(cfg)?, ui)?;
+    let outcome = engine::train(fam.as_mut(), cfg, &dir, ui)?;
     crate::run::report(&dir, cfg, fam.as_ref(), &outcome)
 }
 
@@ -359,7 +359,7 @@ pub fn resume(run_dir: &Path, loaded: &Loaded<Config>, overrides: &[String], onl
     preflight(Some(run_dir), &stages)?;
     // Refuse a changed model before anything in the run is rewritten.
     for st in &stages {
-        engine::check_resumable(&stage_dir(run_dir, &st.spec.name), &crate::run::config_hash(&st.cfg)?)?;
+        engine::check_resumable(&stage_dir(run_dir, &st.spec.name), &st.cfg)?;
     }
     if !overrides.is_empty() {
         write_resolved(run_dir, loaded, overrides, &stages)?;

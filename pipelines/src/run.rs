@@ -25,8 +25,9 @@ pub fn load_config(path: &Path, overrides: &[String]) -> Result<Loaded<Config>> 
     Ok(loaded)
 }
 
-/// FNV-1a of the resolved config without the keys a resume may change (steps and cadences, device).
-pub fn config_hash(cfg: &Config) -> Result<String> {
+/// The resolved config as YAML without the keys a resume may change (steps and cadences, device): what
+/// [`config_hash`] hashes and a checkpoint keeps.
+pub fn config_text(cfg: &Config) -> Result<String> {
     let mut c = cfg.clone();
     c.train.steps = 0;
     c.train.log_every = 0;
@@ -37,7 +38,12 @@ pub fn config_hash(cfg: &Config) -> Result<String> {
     c.train.prefetch = 0;
     c.device = String::new();
     c.threads = 0;
-    let text = load::to_yaml(&c)?;
+    load::to_yaml(&c)
+}
+
+/// FNV-1a of [`config_text`].
+pub fn config_hash(cfg: &Config) -> Result<String> {
+    let text = config_text(cfg)?;
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
         h ^= b as u64;
@@ -123,7 +129,7 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
         }
     };
     write_resolved(&run_dir, &loaded, overrides)?;
-    let outcome = engine::train(fam.as_mut(), cfg, &run_dir, &config_hash(cfg)?, ui)?;
+    let outcome = engine::train(fam.as_mut(), cfg, &run_dir, ui)?;
     report(&run_dir, cfg, fam.as_ref(), &outcome)
 }
 
@@ -135,12 +141,12 @@ pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json
     }
     let cfg = &loaded.config;
     // Refuse a changed model before anything in the run is rewritten.
-    engine::check_resumable(run_dir, &config_hash(cfg)?)?;
+    engine::check_resumable(run_dir, cfg)?;
     let mut fam = build(cfg, true, Some(run_dir))?;
     if !overrides.is_empty() {
         write_resolved(run_dir, &loaded, overrides)?;
     }
-    let outcome = engine::train(fam.as_mut(), cfg, run_dir, &config_hash(cfg)?, ui)?;
+    let outcome = engine::train(fam.as_mut(), cfg, run_dir, ui)?;
     report(run_dir, cfg, fam.as_ref(), &outcome)
 }
 
@@ -247,6 +253,7 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
     let meta = checkpoint::CheckpointMeta {
         step: 0,
         config_hash: config_hash(cfg)?,
+        config: Some(config_text(cfg)?),
         tensors: format!("{}.safetensors", checkpoint::stem(0)),
         train_seconds: 0.0,
         losses: Default::default(),
