@@ -283,6 +283,7 @@ fn run_stage(run_dir: &Path, stages: &[Stage], i: usize, ui: Ui) -> Result<serde
     if let Some(src) = st.spec.init_from.get("T").filter(|s| !is_path(s)) {
         let (from, to) = (stage_dir(run_dir, src).join(crate::text::TOKENIZER_FILE), dir.join(crate::text::TOKENIZER_FILE));
         if from.exists() && !to.exists() {
+            std::fs::create_dir_all(&dir).map_err(PipelineError::io(&dir))?;
             std::fs::copy(&from, &to).map_err(PipelineError::io(&to))?;
         }
     }
