@@ -1,6 +1,6 @@
 //! Snapshot tests of config errors: the bad file, the exact message, the exit code (2).
 mod common;
-use common::{ganzoo, write};
+use common::{ganzoo, json, write};
 
 fn check(config: &str, extra: &[&str]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -63,7 +63,7 @@ fn override_of_an_existing_key_applies() {
     write(dir.path(), "c.yaml", BASE);
     let (code, out, err) = ganzoo(dir.path(), &["inspect", "c.yaml", "--set", "train.steps=7", "--json"]);
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = json(&out);
     assert_eq!(v["config"]["train"]["steps"], 7);
 }
 
@@ -92,7 +92,7 @@ fn extends_merges_and_reports_errors_in_the_parent_file() {
     write(dir.path(), "child2.yaml", "extends: ok.yaml\ntrain: {steps: 20}\n");
     let (code, out, err) = ganzoo(dir.path(), &["inspect", "child2.yaml", "--json"]);
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = json(&out);
     assert_eq!((v["config"]["train"]["steps"].as_i64(), v["config"]["train"]["batch_size"].as_i64()), (Some(20), Some(4)));
 }
 
@@ -129,7 +129,7 @@ fn every_shipped_config_inspects() {
             seen += 1;
             let (code, out, err) = ganzoo(&common::repo(), &["inspect", path.to_str().unwrap(), "--json"]);
             if code == 0 {
-                let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+                let v = json(&out);
                 assert!(v["parameters"].is_object() || v["stages"].is_array(), "{}: {out}", path.display());
             } else {
                 assert!(err.contains("dataset root folder not found (set by `data.root`)"), "{}: exit {code}\n{err}", path.display());
