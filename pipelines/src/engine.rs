@@ -29,15 +29,15 @@ pub struct Outcome {
 pub fn check_resumable(run_dir: &Path, cfg: &Config) -> Result<()> {
     let ckpt_dir = run_dir.join("checkpoints");
     match checkpoint::latest_meta(&ckpt_dir)? {
-        Some(meta) => check_same_config(&meta, &ckpt_dir, cfg),
+        Some(meta) => check_same_config(&meta, &ckpt_dir, cfg, &crate::run::config_hash(cfg)?),
         None => Ok(()),
     }
 }
 
-/// The same config: the same hash, or the checkpoint's config text, read with today's defaults (keys added
-/// since it was written take their defaults), equals `cfg`. A refusal names the keys that differ.
-fn check_same_config(meta: &checkpoint::CheckpointMeta, ckpt_dir: &Path, cfg: &Config) -> Result<()> {
-    let hash = crate::run::config_hash(cfg)?;
+/// The same config: the same hash (`hash`, of `cfg`), or the checkpoint's config text, read with today's
+/// defaults (keys added since it was written take their defaults), equals `cfg`. A refusal names the keys that
+/// differ.
+fn check_same_config(meta: &checkpoint::CheckpointMeta, ckpt_dir: &Path, cfg: &Config, hash: &str) -> Result<()> {
     if meta.config_hash == hash {
         return Ok(());
     }
@@ -46,7 +46,7 @@ fn check_same_config(meta: &checkpoint::CheckpointMeta, ckpt_dir: &Path, cfg: &C
         load::from_value::<Config>(value, &[], &[]).ok()
     });
     let changed = match &then {
-        Some(old) if crate::run::config_hash(old)? == hash => return Ok(()),
+        Some(old) if crate::run::config_hash(old)? == *hash => return Ok(()),
         Some(old) => {
             let (a, b) = (flatten(&crate::run::config_text(old)?), flatten(&crate::run::config_text(cfg)?));
             let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
@@ -91,7 +91,8 @@ fn flatten(text: &str) -> std::collections::BTreeMap<String, String> {
 
 /// Trains `family` from its newest checkpoint in `run_dir` (or from scratch) up to `cfg.train.steps`.
 pub fn train(family: &mut dyn Trainable, cfg: &Config, run_dir: &Path, ui: Ui) -> Result<Outcome> {
-    let (config_hash, config_text) = (crate::run::config_hash(cfg)?, crate::run::config_text(cfg)?);
+    let config_text = crate::run::config_text(cfg)?;
+    let config_hash = crate::run::text_hash(&config_text);
     let ckpt_dir = run_dir.join("checkpoints");
     let samples_dir = run_dir.join("samples");
     std::fs::create_dir_all(&samples_dir).map_err(PipelineError::io(&samples_dir))?;
@@ -99,7 +100,7 @@ pub fn train(family: &mut dyn Trainable, cfg: &Config, run_dir: &Path, ui: Ui) -
     remove_temp_files(&samples_dir);
     let (start, mut train_seconds, mut last_checkpoint) = match checkpoint::load_latest(&ckpt_dir)? {
         Some((meta, tensors)) => {
-            check_same_config(&meta, &ckpt_dir, cfg)?;
+            check_same_config(&meta, &ckpt_dir, cfg, &config_hash)?;
             let origin = ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string();
             restore(family, &tensors, &origin)?;
             (meta.step, meta.train_seconds, Some(PathBuf::from(origin + ".safetensors")))

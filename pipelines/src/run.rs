@@ -43,13 +43,17 @@ pub fn config_text(cfg: &Config) -> Result<String> {
 
 /// FNV-1a of [`config_text`].
 pub fn config_hash(cfg: &Config) -> Result<String> {
-    let text = config_text(cfg)?;
+    Ok(text_hash(&config_text(cfg)?))
+}
+
+/// FNV-1a of a config text, as 16 hex digits.
+pub fn text_hash(text: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
         h ^= b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
-    Ok(format!("{h:016x}"))
+    format!("{h:016x}")
 }
 
 pub(crate) fn build(cfg: &Config, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dyn Trainable>> {
