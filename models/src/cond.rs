@@ -1045,21 +1045,27 @@ impl CondDiscriminator for ProjectionDiscriminator {
     }
 
     fn heads(&self, h: &Tensor, c: &Tensor, train: bool) -> Scores {
-        let n = h.size()[0];
-        let psi = self.psi.forward_t(h, train).reshape([n]); // (N,)
-        let proj =
-            (self.embed.forward_t(c, train) * h).sum_dim_intlist(&[1i64][..], false, h.kind()); // (N,)
-        if self.split {
-            Scores {
-                matched: proj,
-                uncond: Some(psi),
-            }
-        } else {
-            Scores {
-                matched: psi + proj, // (N,)
-                uncond: None,
-            }
-        }
+        projection_scores(h, c, self.psi.as_ref(), self.embed.as_ref(), self.split, train)
+    }
+}
+
+/// The projection D's scores (eq. 3) of pooled features φ (N, F) against conditions c (N, C), with ψ
+/// (Linear F -> 1) and V (Linear C -> F): Joint: ψ(φ) + ⟨V c, φ⟩; Split: matched ⟨V c, φ⟩, uncond ψ(φ).
+pub(crate) fn projection_scores(
+    phi: &Tensor,
+    c: &Tensor,
+    psi: &dyn ModuleT,
+    embed: &dyn ModuleT,
+    split: bool,
+    train: bool,
+) -> Scores {
+    let n = phi.size()[0];
+    let psi = psi.forward_t(phi, train).reshape([n]); // (N,)
+    let proj = (embed.forward_t(c, train) * phi).sum_dim_intlist(&[1i64][..], false, phi.kind()); // (N,)
+    if split {
+        Scores { matched: proj, uncond: Some(psi) }
+    } else {
+        Scores { matched: psi + proj, uncond: None }
     }
 }
 

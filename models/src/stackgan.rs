@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::ModuleT, Tensor};
 
-use crate::cond::{CondDiscriminator, HeadDesign, Scores};
+use crate::cond::{projection_scores, CondDiscriminator, HeadDesign, Scores};
 use crate::dcgan::{bn as bn2d, pytorch_bn};
 use crate::error::{ModelError, Result};
 use crate::nets::leaky_relu;
@@ -516,13 +516,7 @@ impl CondDiscriminator for StackDiscriminator {
             }
             DHead::Projection { psi, embed, split } => {
                 let phi = h.sum_dim_intlist(&[2i64, 3][..], false, h.kind()); // (N, 8df)
-                let psi = psi.forward_t(&phi, train).reshape([n]); // (N,)
-                let proj = (embed.forward_t(c, train) * &phi).sum_dim_intlist(&[1i64][..], false, h.kind()); // (N,)
-                if *split {
-                    Scores { matched: proj, uncond: Some(psi) }
-                } else {
-                    Scores { matched: psi + proj, uncond: None }
-                }
+                projection_scores(&phi, c, psi.as_ref(), embed.as_ref(), *split, train)
             }
         }
     }
