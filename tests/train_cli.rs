@@ -1,7 +1,7 @@
 //! End-to-end runs of `ganzoo train / eval / sample / inspect` on tiny configs: the run directory's contents,
 //! seeded determinism, exact resume after SIGKILL, and the NaN guard.
 mod common;
-use common::{facades, ganzoo, read, repo, write, TINY_RING};
+use common::{ganzoo, read, repo, write, TINY_RING};
 use std::path::Path;
 
 
@@ -58,8 +58,8 @@ fn same_config_and_seed_give_identical_checkpoints() {
     assert_ne!(read(&dir.path().join("a").join(ck)), read(&dir.path().join("c").join(ck)), "the seed matters");
 }
 
-/// A DCGAN on real photos (batch norm, Adam, the parallel loader): the strictest exact-resume case.
-fn dcgan_facades_config(root: &Path, steps: i64) -> String {
+/// A DCGAN on photos (batch norm, Adam, the parallel loader): the strictest exact-resume case.
+fn dcgan_photos_config(root: &Path, steps: i64) -> String {
     format!(
         "name: resume\nseed: 1\nthreads: 1\ndata: {{kind: image_folder, root: '{}', size: 32, channels: 3}}\nmodel:\n  family: gan\n  z_dim: 16\n  generator: {{arch: dcgan, ngf: 8}}\n  discriminator: {{arch: dcgan, ndf: 8}}\ntrain:\n  steps: {steps}\n  batch_size: 8\n  log_every: 5\n  sample_every: 100\n  checkpoint_every: 5\n  keep_checkpoints: 2\n  workers: 2\neval: {{samples: 8}}\n",
         root.display()
@@ -68,13 +68,10 @@ fn dcgan_facades_config(root: &Path, steps: i64) -> String {
 
 #[test]
 fn resume_after_sigkill_reproduces_the_uninterrupted_checkpoint() {
-    let Some(facades) = facades() else {
-        eprintln!("skipped: ../shared/datasets/facades not found");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
+    let photos = common::photos(dir.path(), 40);
     let steps = 60;
-    write(dir.path(), "c.yaml", &dcgan_facades_config(&facades, steps));
+    write(dir.path(), "c.yaml", &dcgan_photos_config(&photos, steps));
     common::assert_sigkill_resume_is_exact(dir.path(), steps);
     // metrics.jsonl has each logged step once, as in the uninterrupted run.
     let steps_of = |run: &str| -> Vec<i64> {

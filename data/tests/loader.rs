@@ -133,10 +133,17 @@ fn too_small_dataset_is_an_error_not_a_hang() {
 
 #[test]
 fn dropping_the_iterator_stops_promptly() {
-    let l = loader(1000, 2, true);
-    let mut it = l.iter_from(0, 0);
-    assert!(it.next().unwrap().is_ok());
-    drop(it); // must not hang
+    // The drop runs on its own thread with a deadline, so a regression fails this test instead of hanging
+    // the suite (the stuck thread is left behind; the test binary still exits).
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let l = loader(1000, 2, true);
+        let mut it = l.iter_from(0, 0);
+        assert!(it.next().unwrap().is_ok());
+        drop(it);
+        let _ = done.send(());
+    });
+    finished.recv_timeout(std::time::Duration::from_secs(30)).expect("dropping the iterator did not return within 30 s (or its thread failed)");
 }
 
 #[test]

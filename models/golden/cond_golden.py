@@ -20,6 +20,10 @@ its conv biases before every step), and writes:
     GELU, final LayerNorm, out 4); inputs `ids` (3, 7) int64 with 0 padding at the end, `mask` (3, 7);
     outputs `gru_out`, `tr_out` (3, 4).
 
+Stability: small networks with PyTorch's default init on N(0, 1) inputs; every saved output is of order 1
+(|value| < 3), so the tests' 1e-4 tolerance is about 1e-4 relative, three orders above the differences other
+CPU kernels give (models/golden/stability.py: 1.2e-6 relative with ATEN_CPU_CAPABILITY=default, one thread).
+
 Run from the repo root: .venv/bin/python models/golden/cond_golden.py   (torch 2.11.0, CPU, float32)
 """
 

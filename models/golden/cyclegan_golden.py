@@ -10,6 +10,10 @@ ResnetBlock, NLayerDiscriminator, get_norm_layer) from their published structure
   instance norm) with torch.manual_seed(0) default weights (keys prefixed `G.` / `D.`), a fixed input
   `input` (1, 3, 32, 32) and the reference outputs `G_out` (1, 3, 32, 32) and `D_out` (1, 1, 2, 2).
 
+Stability: instance-normalized networks on inputs in [-1, 1]; G's tanh output and D's patch scores are below
+1 in magnitude, so 1e-4 is a tolerance relative to the values (models/golden/stability.py: 2.8e-6 relative
+with ATEN_CPU_CAPABILITY=default and one thread).
+
 Run from the repo root: .venv/bin/python models/golden/cyclegan_golden.py   (torch 2.11.0, CPU, float32)
 The venv has no `safetensors` package, so the file is written by `write_safetensors` below (the format:
 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}}, raw LE bytes).

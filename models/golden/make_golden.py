@@ -1,7 +1,10 @@
 """Writes golden.json: PyTorch reference numbers for ganzoo-models' losses, gradient penalty and optimizers.
 
 Run from the repository root:  .venv/bin/python models/golden/make_golden.py
-Everything is float64 so the Rust side can be matched to 1e-6 relative regardless of operation order.
+
+Stability: float64 throughout, on scores of order 1-10 and small optimizer problems, so the Rust side can be
+matched to 1e-6 relative regardless of operation order or CPU kernels (models/golden/stability.py: regenerated
+with ATEN_CPU_CAPABILITY=default and one thread, the largest relative difference is 2e-16).
 """
 import json
 import os

@@ -10,6 +10,9 @@ Run from the repository root with the project's virtualenv:
     .venv/bin/python models/golden/minilm_golden.py [MODEL_DIR]
 
 MODEL_DIR defaults to $GANZOO_CACHE/minilm, else <repo>/.ganzoo-cache/minilm.
+
+Stability: the embeddings are L2-normalized (every component below 1); regenerated with
+ATEN_CPU_CAPABILITY=default and one thread they differ by at most 1.5e-7 (models/golden/stability.py).
 """
 
 import json

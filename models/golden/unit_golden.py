@@ -17,6 +17,10 @@ And unit_golden.json: parameter counts of the full-size networks at the authors'
 n_downsample 2, n_res 4, D dim 64, n_layer 4, 3 scales, RGB) with 1/1 shared blocks and with none (the
 authors' current code), each parameter counted once.
 
+Stability: layer- and instance-normalized networks on inputs in [-1, 1]; encodings below 7, images below 1,
+so 1e-4 is about 1e-5 relative or more (models/golden/stability.py: 5.1e-6 relative with
+ATEN_CPU_CAPABILITY=default and one thread).
+
 Run from the repo root: .venv/bin/python models/golden/unit_golden.py   (torch 2.11.0, CPU, float32)
 """
 

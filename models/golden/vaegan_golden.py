@@ -13,6 +13,9 @@ as described in models/src/vaegan.rs) in PyTorch at a tiny width, then writes va
 - `Dis.bns.0.running_mean_after`: the running mean after one train-mode D pass (momentum 0.1).
 It also writes vaegan_golden.json with the parameter counts of the full-size 64x64, 3-channel networks.
 
+Stability: batch-normalized networks with perturbed statistics on inputs in [-1, 1]; every output is below 3
+in magnitude (models/golden/stability.py: 9.2e-7 relative with ATEN_CPU_CAPABILITY=default and one thread).
+
 Run from the repo root: .venv/bin/python models/golden/vaegan_golden.py   (torch 2.11.0, CPU, float32)
 """
 

@@ -48,6 +48,26 @@ pub fn facades() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
+/// A folder of JPEG photos: the facades when ../shared/datasets has them, else `n` 48×48 JPEGs written into
+/// `dir/photos` (smooth colour gradients with a few noisy blocks, so they decode through the same JPEG path).
+/// The fallback is said on stderr, which the test output shows when the test fails.
+pub fn photos(dir: &Path, n: u32) -> PathBuf {
+    if let Some(p) = facades() {
+        return p;
+    }
+    eprintln!("../shared/datasets/facades not found: using {n} generated JPEGs instead");
+    let out = dir.join("photos");
+    std::fs::create_dir_all(&out).expect("photo folder");
+    for k in 0..n {
+        let img = image::RgbImage::from_fn(48, 48, |x, y| {
+            let noise = ((x / 8 + y / 8 + k).wrapping_mul(2654435761) >> 24) as u8 / 4;
+            image::Rgb([(x * 5 + k * 7) as u8 ^ noise, (y * 5 + k * 3) as u8, ((x + y) * 2 + k * 11) as u8 ^ noise])
+        });
+        img.save(out.join(format!("{k}.jpg"))).expect("write a fixture JPEG");
+    }
+    out
+}
+
 /// The bytes of `p`; panics naming the file.
 pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
