@@ -3,6 +3,7 @@
 //! Pure tensor code, no file I/O. All randomness comes from explicit seeded RNGs ([`rng`]), never from
 //! libtorch's process-wide generator.
 
+pub mod augment;
 pub mod autocast;
 pub mod base;
 pub mod bert;
