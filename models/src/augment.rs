@@ -77,6 +77,14 @@ pub struct ColorParams {
     pub contrast: Tensor,
 }
 
+/// Per-sample row and column values must come in equal numbers, for an image of positive size.
+fn check_per_sample(what: &str, rows: &[i64], cols: &[i64], h: i64, w: i64) -> Result<()> {
+    if rows.len() == cols.len() && h >= 1 && w >= 1 {
+        return Ok(());
+    }
+    Err(ModelError::Shape(format!("{what}: {} and {} values for {h}x{w} images", rows.len(), cols.len())))
+}
+
 /// The `translation` op's shifts per sample and the gather indices they give.
 #[derive(Debug)]
 pub struct TranslationParams {
@@ -94,13 +102,7 @@ impl TranslationParams {
     /// Shifts for an (N, C, h, w) batch (N = `shift_h.len()` = `shift_w.len()`); any integers, a shift of the
     /// side or more gives an all-zero image. Indices are built on `device`.
     pub fn new(shift_h: Vec<i64>, shift_w: Vec<i64>, h: i64, w: i64, device: Device) -> Result<Self> {
-        if shift_h.len() != shift_w.len() || h < 1 || w < 1 {
-            return Err(ModelError::Shape(format!(
-                "translation: {} row shifts and {} column shifts for {h}x{w} images",
-                shift_h.len(),
-                shift_w.len()
-            )));
-        }
+        check_per_sample("translation: row shifts and column shifts", &shift_h, &shift_w, h, w)?;
         let index = |shifts: &[i64], side: i64| {
             let v: Vec<i64> =
                 shifts.iter().flat_map(|t| (0..side).map(move |i| (i + t + 1).clamp(0, side + 1))).collect();
@@ -127,13 +129,7 @@ impl CutoutParams {
     /// [`cutout_size`], covering rows clamp(o_h − ⌊size_h/2⌋ + k, 0, h − 1), k < size_h (columns alike), as the
     /// official code. The mask is built on `device`.
     pub fn new(offset_h: Vec<i64>, offset_w: Vec<i64>, h: i64, w: i64, device: Device) -> Result<Self> {
-        if offset_h.len() != offset_w.len() || h < 1 || w < 1 {
-            return Err(ModelError::Shape(format!(
-                "cutout: {} row offsets and {} column offsets for {h}x{w} images",
-                offset_h.len(),
-                offset_w.len()
-            )));
-        }
+        check_per_sample("cutout: row offsets and column offsets", &offset_h, &offset_w, h, w)?;
         let n = offset_h.len() as i64;
         // Per sample, a 0/1 indicator of the rectangle's rows (cols): (N, side).
         let inside = |offsets: &[i64], side: i64| {

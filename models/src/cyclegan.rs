@@ -17,6 +17,9 @@
 //! - `none`: an identity that still takes its `nn.Sequential` index; like the reference (whose
 //!   `use_bias = norm_layer == nn.InstanceNorm2d` is false for it) those convolutions have no bias either.
 //!
+//! D can be spectrally normalized (Miyato et al. 2018; every convolution, `torch.nn.utils.spectral_norm`'s
+//! `weight_orig` / `weight_u` / `weight_v` names), as `loss.spectral_norm` asks in every family.
+//!
 //! The first and last convolutions of G, and the first and last of D, always have a bias. Weights start
 //! from tch's initializers: apply [`crate::init::init_normal`] with std 0.02 (the reference's
 //! `init_type=normal`) from a seeded RNG.

@@ -127,7 +127,7 @@ fn per_sample_norms(g: &Tensor) -> Tensor {
 ///
 /// `eps` must broadcast against `real` (e.g. shape (N, 1, 1, 1) for images, (N, 1) for vectors). The critic
 /// may return (N,) scores or several per sample, (N, ...) (a PatchGAN map): each sample's scores are averaged
-/// before the gradient is taken (see the crate's `input_gradient`). The returned scalar keeps its graph
+/// before the gradient is taken, so x̂ₙ's gradient is that of its own mean score. The returned scalar keeps its graph
 /// (double backward), so `penalty.backward()` reaches the critic's weights. Errors instead of crashing when
 /// the critic output has no graph (e.g. evaluated under `no_grad`) or its first dimension is not N.
 pub fn gradient_penalty(

@@ -2,6 +2,9 @@
 //! parameters (`models/golden/augment_golden.py`), gradients against finite differences (float64), one drawn
 //! transform applied identically to two batches, identities, the drawn ranges, dtypes and errors.
 
+mod common;
+
+use common::tensor;
 use ganzoo_models::augment::{
     apply, cutout_size, max_shift, AugOp, AugParams, AugStep, ColorParams, CutoutParams, DiffAugment,
     TranslationParams,
@@ -12,25 +15,6 @@ use tch::{Device, Kind, Tensor};
 
 const CPU: Device = Device::Cpu;
 const GOLDEN: &str = include_str!("../golden/augment_golden.json");
-
-fn to_vec(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(to_vec).collect(),
-        Value::Number(n) => vec![n.as_f64().expect("number")],
-        other => panic!("not numeric: {other}"),
-    }
-}
-
-fn shape(v: &Value) -> Vec<i64> {
-    match v {
-        Value::Array(a) => std::iter::once(a.len() as i64).chain(a.first().map(shape).unwrap_or_default()).collect(),
-        _ => vec![],
-    }
-}
-
-fn tensor(v: &Value) -> Tensor {
-    Tensor::from_slice(&to_vec(v)).reshape(shape(v).as_slice())
-}
 
 fn ints(v: &Value) -> Vec<i64> {
     v.as_array().expect("list").iter().map(|x| x.as_i64().expect("int")).collect()
