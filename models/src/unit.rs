@@ -360,11 +360,13 @@ impl UnitGenerators {
     }
 }
 
+/// One scale of [`MsImageDis`]: the stride-2 convs (with their instance-norm flag) and the final 1×1 conv.
+type Scale = (Vec<(Box<dyn ModuleT>, bool)>, Box<dyn ModuleT>);
+
 /// The multi-scale PatchGAN discriminator of one domain.
 #[derive(Debug)]
 pub struct MsImageDis {
-    /// Per scale: the stride-2 convs (with their norm flag) and the final 1×1 conv.
-    scales: Vec<(Vec<(Box<dyn ModuleT>, bool)>, Box<dyn ModuleT>)>,
+    scales: Vec<Scale>,
 }
 
 impl MsImageDis {
