@@ -7,76 +7,17 @@
 //!   The optimizers are then rebuilt (before any step) so their moment buffers, made with `zeros_like`
 //!   (preserve format), get the same strides, as torch.optim's lazily created state does after
 //!   `model.to(memory_format=torch.channels_last)`.
-//! * bf16 autocast: tch 0.24's `autocast(enabled, f)` only switches autocast on for CUDA; the dtype stays
-//!   libtorch's default for CUDA, fp16. libtorch exports `at::autocast::set_autocast_dtype(DeviceType,
-//!   ScalarType)` (and its getters / `set_autocast_enabled`) from libtorch_cpu.so; we call them by their
-//!   C++ (Itanium ABI) names, which is what torch.autocast's Python binding calls too. `check` verifies
-//!   the binding: the defaults read back as (CPU: BFloat16, CUDA: Half), and a conv under our autocast
-//!   returns BFloat16.
+//! * bf16 autocast: the product's `ganzoo_models::autocast::with_bf16` (tch 0.24's `autocast(enabled, f)` only
+//!   switches autocast on for CUDA, in fp16). `check` verifies the binding on the device: the defaults read
+//!   back as (CPU: BFloat16, CUDA: Half), and a conv under our autocast returns BFloat16.
 use crate::{cache_dir, dcgan_config, Opts};
 use anyhow::{anyhow, bail, Result};
+use ganzoo_models::autocast::{autocast_dtype, autocast_enabled, with_bf16};
 use ganzoo_models::optim::Optimizer;
 use ganzoo_pipelines::family::{Losses, Trainable};
 use ganzoo_pipelines::gan::Gan;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
-
-/// c10::DeviceType (enum class : int8_t).
-const DT_CPU: i8 = 0;
-const DT_CUDA: i8 = 1;
-/// c10::ScalarType (enum class : int8_t).
-const ST_HALF: i8 = 5;
-const ST_BFLOAT16: i8 = 15;
-
-mod ffi {
-    extern "C" {
-        #[link_name = "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE"]
-        pub fn get_autocast_dtype(device_type: i8) -> i8;
-        #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
-        pub fn set_autocast_dtype(device_type: i8, dtype: i8);
-        #[link_name = "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE"]
-        pub fn is_autocast_enabled(device_type: i8) -> bool;
-        #[link_name = "_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb"]
-        pub fn set_autocast_enabled(device_type: i8, enabled: bool);
-    }
-}
-
-fn device_type(d: Device) -> i8 {
-    match d {
-        Device::Cuda(_) => DT_CUDA,
-        _ => DT_CPU,
-    }
-}
-
-pub fn autocast_dtype(d: Device) -> i8 {
-    unsafe { ffi::get_autocast_dtype(device_type(d)) }
-}
-
-pub fn autocast_enabled(d: Device) -> bool {
-    unsafe { ffi::is_autocast_enabled(device_type(d)) }
-}
-
-/// Runs `f` under bf16 autocast on `d`'s device type, as `with torch.autocast(d.type, dtype=torch.bfloat16):`
-/// does (enable + dtype + nesting; the cast cache is cleared when the outermost region ends; previous
-/// state restored).
-pub fn with_bf16<T>(d: Device, f: impl FnOnce() -> T) -> T {
-    let dt = device_type(d);
-    let (prev_dtype, prev_enabled) = unsafe { (ffi::get_autocast_dtype(dt), ffi::is_autocast_enabled(dt)) };
-    unsafe {
-        ffi::set_autocast_dtype(dt, ST_BFLOAT16);
-        ffi::set_autocast_enabled(dt, true);
-        torch_sys::at_autocast_increment_nesting();
-    }
-    let r = f();
-    unsafe {
-        if torch_sys::at_autocast_decrement_nesting() == 0 {
-            torch_sys::at_autocast_clear_cache();
-        }
-        ffi::set_autocast_enabled(dt, prev_enabled);
-        ffi::set_autocast_dtype(dt, prev_dtype);
-    }
-    r
-}
 
 /// Waits for the device's queued kernels (CUDA); nothing on the CPU.
 pub fn sync(d: Device) {
@@ -290,9 +231,9 @@ pub fn check(o: &Opts) -> Result<()> {
     let mut failures = Vec::new();
 
     // 1. Autocast binding: defaults, then a conv under our bf16 region.
-    let (cpu0, cuda0) = unsafe { (ffi::get_autocast_dtype(DT_CPU), ffi::get_autocast_dtype(DT_CUDA)) };
-    let defaults_ok = cpu0 == ST_BFLOAT16 && cuda0 == ST_HALF;
-    println!("   autocast dtype defaults read through the C++ binding: CPU {cpu0}, CUDA {cuda0} (expect 15 = BFloat16, 5 = Half): {}", if defaults_ok { "PASS" } else { "FAIL" });
+    let (cpu0, cuda0) = (autocast_dtype(Device::Cpu), autocast_dtype(Device::Cuda(0)));
+    let defaults_ok = cpu0 == Some(Kind::BFloat16) && cuda0 == Some(Kind::Half);
+    println!("   autocast dtype defaults read through the C++ binding: CPU {cpu0:?}, CUDA {cuda0:?} (expect BFloat16, Half): {}", if defaults_ok { "PASS" } else { "FAIL" });
     if !defaults_ok {
         failures.push("autocast defaults");
     }
@@ -301,9 +242,9 @@ pub fn check(o: &Opts) -> Result<()> {
     let (inside, enabled_inside, dtype_inside) = with_bf16(d, || (x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1).kind(), autocast_enabled(d), autocast_dtype(d)));
     let outside = x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1).kind();
     let restored = !autocast_enabled(d) && autocast_dtype(d) == if d == Device::Cpu { cpu0 } else { cuda0 };
-    let ac_ok = inside == Kind::BFloat16 && enabled_inside && dtype_inside == ST_BFLOAT16 && outside == Kind::Float && restored;
+    let ac_ok = inside == Kind::BFloat16 && enabled_inside && dtype_inside == Some(Kind::BFloat16) && outside == Kind::Float && restored;
     println!(
-        "   bf16 autocast on {}: conv2d output {inside:?} inside (enabled {enabled_inside}, dtype {dtype_inside}), {outside:?} outside, state restored {restored}: {}",
+        "   bf16 autocast on {}: conv2d output {inside:?} inside (enabled {enabled_inside}, dtype {dtype_inside:?}), {outside:?} outside, state restored {restored}: {}",
         device_name(d),
         if ac_ok { "PASS" } else { "FAIL" }
     );

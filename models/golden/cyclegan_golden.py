@@ -8,7 +8,17 @@ ResnetBlock, NLayerDiscriminator, get_norm_layer) from their published structure
   (6/9 blocks, dropout, batch / instance / no norm, zero padding, PatchGAN n_layers 3 and 5).
 - cyclegan_golden.safetensors: a small G (resnet_6blocks, ngf 8, instance norm) and D (n_layers 3, ndf 8,
   instance norm) with torch.manual_seed(0) default weights (keys prefixed `G.` / `D.`), a fixed input
-  `input` (1, 3, 32, 32) and the reference outputs `G_out` (1, 3, 32, 32) and `D_out` (1, 1, 2, 2).
+  `input` (1, 3, 32, 32) and the reference outputs `G_out` (1, 3, 32, 32) and `D_out` (1, 1, 2, 2);
+  and the same D with `torch.nn.utils.spectral_norm` on every conv (`DSN.*`: `weight_orig`, `weight_u`,
+  `weight_v`, `bias`; built after the above with torch.manual_seed(1), so the other values keep their
+  seeds), its outputs on `input` in eval mode `DSN_eval` and after one training-mode forward `DSN_train`
+  (one power iteration per weight), and `DSN_model.0.weight_u_after` (the first conv's u after it).
+
+Why the spectral-norm outputs are stable: `spectral_norm_converged` runs torch's own power iteration 50 times
+on every weight before anything is saved, so u, v are the top singular vectors and sigma is the top singular
+value (not an estimate from the random vectors spectral_norm starts with, which made eval outputs 1e9-1e13 in
+an earlier golden file and let an absolute tolerance pass only on the CPU that wrote it). Every layer then has
+spectral norm 1 and the outputs are O(1); `main` checks |value| < 10 before writing.
 
 Stability: instance-normalized networks on inputs in [-1, 1]; G's tanh output and D's patch scores are below
 1 in magnitude, so 1e-4 is a tolerance relative to the values (models/golden/stability.py: 2.8e-6 relative
@@ -25,6 +35,7 @@ import struct
 
 import torch
 import torch.nn as nn
+from torch.nn.utils.spectral_norm import SpectralNorm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -110,6 +121,27 @@ class NLayerDiscriminator(nn.Module):
         return self.model(x)
 
 
+def spectral_norm_converged(net, iters=50):
+    """Applies torch.nn.utils.spectral_norm to every Conv2d and Linear of `net`, then runs its power iteration
+    (torch's own `SpectralNorm.compute_weight` with do_power_iteration=True) `iters` times per weight, so u, v
+    and sigma are converged before they are saved or used. Returns `net`."""
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for m in layers:
+        nn.utils.spectral_norm(m)
+    with torch.no_grad():
+        for m in layers:
+            hook = next(h for h in m._forward_pre_hooks.values() if isinstance(h, SpectralNorm))
+            for _ in range(iters):
+                hook.compute_weight(m, do_power_iteration=True)
+    return net
+
+
+def check_moderate(name, t, limit=10.0):
+    """Golden outputs must be O(1): a huge value means an ill-conditioned computation (see the docstring)."""
+    m = float(t.abs().max())
+    assert m < limit, f"{name}: max |value| {m} is not O(1)"
+
+
 def describe(net):
     return {
         "parameters": sum(p.numel() for p in net.parameters()),
@@ -163,8 +195,20 @@ def main():
     tensors = {"G." + k: v for k, v in g.state_dict().items()}
     tensors.update({"D." + k: v for k, v in d.state_dict().items()})
     tensors.update({"input": x, "G_out": g_out, "D_out": d_out})
+
+    torch.manual_seed(1)
+    dsn = spectral_norm_converged(NLayerDiscriminator(3, ndf=8, n_layers=3)).eval()
+    tensors.update({"DSN." + k: v.clone() for k, v in dsn.state_dict().items()})
+    with torch.no_grad():
+        dsn_eval = dsn(x)
+        dsn.train()
+        dsn_train = dsn(x)
+    tensors.update({"DSN_eval": dsn_eval, "DSN_train": dsn_train, "DSN_model.0.weight_u_after": dsn.model[0].weight_u})
+    for name in ("DSN_eval", "DSN_train"):
+        check_moderate(name, tensors[name])
     write_safetensors(os.path.join(HERE, "cyclegan_golden.safetensors"), tensors)
     print("G_out", tuple(g_out.shape), float(g_out.abs().mean()), "D_out", tuple(d_out.shape), d_out.flatten().tolist())
+    print("DSN_eval", dsn_eval.flatten().tolist(), "DSN_train", dsn_train.flatten().tolist())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Writes golden.json: PyTorch reference numbers for ganzoo-models' losses, gradient penalty and optimizers.
+"""Writes golden.json: PyTorch reference numbers for ganzoo-models' losses, gradient penalty, R1 and optimizers.
 
 Run from the repository root:  .venv/bin/python models/golden/make_golden.py
 
@@ -46,6 +46,58 @@ gp.backward()
 out["gp"] = {"real": real.tolist(), "fake": fake.tolist(), "eps": eps.tolist(),
              "w1": w1.tolist(), "b1": b1.tolist(), "w2": w2.tolist(),
              "penalty": float(gp.detach()), "grad_w1": w1.grad.tolist(), "grad_w2": w2.grad.tolist()}
+
+# ---------------------------------------------------------------- R1 (Mescheder et al. 2018, eq. 9) and penalties on patch maps
+# R1 = mean over the batch of |grad_x D(x)|^2 at the real samples, graph kept (its backward reaches D's weights).
+# A critic with several scores per sample (a PatchGAN map) is reduced per sample by the mean over the
+# non-batch dimensions before differentiating, in R1 and in the gradient penalty alike.
+def per_sample_mean(out):
+    return out.reshape(out.shape[0], -1).mean(1)
+
+
+def r1(critic, x):
+    x = x.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(per_sample_mean(critic(x)).sum(), x, create_graph=True)
+    return g.reshape(g.shape[0], -1).pow(2).sum(1).mean()
+
+
+def gp(critic, real, fake, eps):
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(per_sample_mean(critic(x_hat)).sum(), x_hat, create_graph=True)
+    return ((g.reshape(g.shape[0], -1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+for p in (w1, b1, w2):
+    p.grad = None
+r1_mlp = r1(lambda x: (torch.tanh(x @ w1 + b1) @ w2).reshape(-1), real)
+r1_mlp.backward()
+out["r1"] = {"penalty": float(r1_mlp.detach()), "grad_w1": w1.grad.tolist(), "grad_b1": b1.grad.tolist(),
+             "grad_w2": w2.grad.tolist()}
+
+# Patch critic: conv 3x3 (2 -> 3, padding 1, bias) + tanh + conv 2x2 stride 2 (3 -> 1): (N, 2, 4, 4) -> (N, 1, 2, 2).
+gen = torch.Generator().manual_seed(3)
+k1 = (0.5 * torch.randn(3, 2, 3, 3, generator=gen)).requires_grad_(True)
+c1 = (0.1 * torch.randn(3, generator=gen)).requires_grad_(True)
+k2 = (0.5 * torch.randn(1, 3, 2, 2, generator=gen)).requires_grad_(True)
+x_real = torch.rand(3, 2, 4, 4, generator=gen) * 2 - 1
+x_fake = torch.rand(3, 2, 4, 4, generator=gen) * 2 - 1
+eps_patch = torch.rand(3, 1, 1, 1, generator=gen)
+
+
+def patch_critic(x):
+    return F.conv2d(torch.tanh(F.conv2d(x, k1, c1, padding=1)), k2, stride=2)
+
+
+patch = {"k1": k1.tolist(), "c1": c1.tolist(), "k2": k2.tolist(), "real": x_real.tolist(), "fake": x_fake.tolist(),
+         "eps": eps_patch.tolist()}
+for name, pen in (("r1", lambda: r1(patch_critic, x_real)), ("gp", lambda: gp(patch_critic, x_real, x_fake, eps_patch))):
+    for p in (k1, c1, k2):
+        p.grad = None
+    val = pen()
+    val.backward()
+    patch[name] = {"penalty": float(val.detach()), "grad_k1": k1.grad.tolist(), "grad_c1": c1.grad.tolist(),
+                   "grad_k2": k2.grad.tolist()}
+out["patch"] = patch
 
 # ---------------------------------------------------------------- optimizers on a fixed quadratic-plus-quartic
 # loss(a, b) = sum(k * (a - c)^2) + sum(b^4) + sum(a[:2] * b[0])

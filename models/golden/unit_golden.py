@@ -12,7 +12,15 @@ Writes unit_golden.safetensors:
   U(0, 1)), biases and betas then perturbed so they matter;
 - inputs `x_a`, `x_b` (2, 3, 16, 16) and `noise` (2, 16, 4, 4);
 - outputs `mu_a` = EN_A(x_a), `mu_b`, `ab` = DE_B(mu_a + noise), `ba` = DE_A(mu_b), `aa` = DE_A(mu_a),
-  `d_0`, `d_1`: D's score maps of x_a per scale, `kl_a` = mean(mu_a^2).
+  `d_0`, `d_1`: D's score maps of x_a per scale, `kl_a` = mean(mu_a^2);
+- `DSN.*`: the same tiny D with `torch.nn.utils.spectral_norm` on every conv (the 1x1 output convs too;
+  reflection padding stays a separate layer before the normalized conv), built after everything above with
+  torch.manual_seed(1) so the other values keep their seeds; `dsn_eval_{0,1}`: its score maps of x_a in eval
+  mode, `dsn_train_{0,1}` after one training-mode forward (one power iteration per weight).
+  These are stable: `spectral_norm_converged` (cyclegan_golden.py) runs torch's power iteration 50 times on
+  every weight before saving, so sigma is the top singular value rather than an estimate from random vectors
+  (which made eval outputs 1e9-1e13 in an earlier golden file, matched only on the CPU that wrote it); the
+  maps are O(1), checked (|value| < 10) before writing.
 And unit_golden.json: parameter counts of the full-size networks at the authors' settings (dim 64,
 n_downsample 2, n_res 4, D dim 64, n_layer 4, 3 scales, RGB) with 1/1 shared blocks and with none (the
 authors' current code), each parameter counted once.
@@ -33,7 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cyclegan_golden import write_safetensors  # noqa: E402
+from cyclegan_golden import check_moderate, spectral_norm_converged, write_safetensors  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -215,6 +223,23 @@ def main():
     tensors = {f"G.{k}": v for k, v in g.state_dict().items()}
     tensors.update({f"D.{k}": v for k, v in d.state_dict().items()})
     tensors.update(out)
+
+    torch.manual_seed(1)
+    dsn = MsImageDis(c=3, dim=3, n_layer=2, num_scales=2)
+    init(dsn, "gaussian")
+    with torch.no_grad():
+        for name, p in dsn.named_parameters():
+            if name.endswith("bias"):
+                p.uniform_(-0.1, 0.1)
+    spectral_norm_converged(dsn).eval()
+    tensors.update({f"DSN.{k}": v.clone() for k, v in dsn.state_dict().items()})
+    with torch.no_grad():
+        for mode in ("eval", "train"):
+            dsn.train(mode == "train")
+            for i, s in enumerate(dsn(x_a)):
+                check_moderate(f"dsn_{mode}_{i}", s)
+                tensors[f"dsn_{mode}_{i}"] = s
+                print(f"dsn_{mode}_{i}", tuple(s.shape), float(s.abs().max()))
     write_safetensors(os.path.join(HERE, "unit_golden.safetensors"), tensors)
     counts = {
         "shared_1_1": {"G": count(UnitGenerators()), "D": count(MsImageDis())},

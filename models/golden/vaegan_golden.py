@@ -10,7 +10,14 @@ as described in models/src/vaegan.rs) in PyTorch at a tiny width, then writes va
   `mu_eval`, `logvar_eval`, `dec_eval`, `logits_eval`, `feat_eval`;
 - `kl`, `llike`: the KL term on (mu_eval, logvar_eval) and the feature-space Gaussian NLL (sigma 1) between
   D's features of the reconstruction Dec(mu + exp(logvar/2) * eps) and of x (eval mode);
-- `Dis.bns.0.running_mean_after`: the running mean after one train-mode D pass (momentum 0.1).
+- `Dis.bns.0.running_mean_after`: the running mean after one train-mode D pass (momentum 0.1);
+- `DisSN.*`: the tiny D again with `torch.nn.utils.spectral_norm` on every conv and linear (batch norms
+  kept), built after everything above with torch.manual_seed(1) so the other values keep their seeds, and its
+  outputs on x: `sn_logits_eval`, `sn_feat_eval`, then after one training-mode pass (one power iteration per
+  weight, batch statistics) `sn_logits_train`, `sn_feat_train`. Stable: `spectral_norm_converged`
+  (cyclegan_golden.py) runs torch's power iteration 50 times per weight before saving, so sigma is the top
+  singular value, not an estimate from random vectors (eval outputs of 1e9-1e13 in an earlier golden file);
+  the outputs are checked to be O(1) (|value| < 10) before writing.
 It also writes vaegan_golden.json with the parameter counts of the full-size 64x64, 3-channel networks.
 
 Stability: batch-normalized networks with perturbed statistics on inputs in [-1, 1]; every output is below 3
@@ -27,7 +34,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cyclegan_golden import write_safetensors  # noqa: E402
+from cyclegan_golden import check_moderate, spectral_norm_converged, write_safetensors  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EPS_BN = 1e-6
@@ -174,6 +181,20 @@ def main():
         logits, feat = dis(x)
         t.update({"logits_train": logits, "feat_train": feat})
         t["Dis.bns.0.running_mean_after"] = dis.bns[0].running_mean.clone()
+
+    torch.manual_seed(1)
+    dis_sn = Discriminator(3, 16, 3, [5, 6], 7, 3)
+    perturb_bn(dis_sn, torch.Generator().manual_seed(2))
+    spectral_norm_converged(dis_sn).eval()
+    t.update({"DisSN." + k: v.clone() for k, v in dis_sn.state_dict().items() if not k.endswith("num_batches_tracked")})
+    with torch.no_grad():
+        for mode in ("eval", "train"):
+            dis_sn.train(mode == "train")
+            logits_sn, feat_sn = dis_sn(x)
+            check_moderate(f"sn_logits_{mode}", logits_sn)
+            check_moderate(f"sn_feat_{mode}", feat_sn)
+            t.update({f"sn_logits_{mode}": logits_sn, f"sn_feat_{mode}": feat_sn})
+            print(f"sn_logits_{mode}", logits_sn.tolist(), "max |feat|", float(feat_sn.abs().max()))
     write_safetensors(os.path.join(HERE, "vaegan_golden.safetensors"), t)
     print("kl", float(kl), "llike", float(llike), "logits_train", logits.tolist())
 

@@ -17,6 +17,9 @@
 //! - `none`: an identity that still takes its `nn.Sequential` index; like the reference (whose
 //!   `use_bias = norm_layer == nn.InstanceNorm2d` is false for it) those convolutions have no bias either.
 //!
+//! D can be spectrally normalized (Miyato et al. 2018; every convolution, `torch.nn.utils.spectral_norm`'s
+//! `weight_orig` / `weight_u` / `weight_v` names), as `loss.spectral_norm` asks in every family.
+//!
 //! The first and last convolutions of G, and the first and last of D, always have a bias. Weights start
 //! from tch's initializers: apply [`crate::init::init_normal`] with std 0.02 (the reference's
 //! `init_type=normal`) from a seeded RNG.
@@ -30,6 +33,7 @@ use tch::{nn, nn::ModuleT, Tensor};
 
 use crate::error::{ModelError, Result};
 use crate::rng::{derived_rng, uniform};
+use crate::spectral;
 
 /// Normalization after each hidden convolution (the reference's `--norm`).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -445,9 +449,14 @@ impl PatchDiscriminatorConfig {
         (s >= 1).then_some(s)
     }
 
-    /// Builds D under `p` (see [`PatchDiscriminator::new`]).
-    pub fn build(&self, p: &nn::Path, in_channels: i64) -> Result<PatchDiscriminator> {
-        PatchDiscriminator::new(p, self, in_channels)
+    /// Builds D under `p`, spectrally normalized when `spectral_norm` (see [`PatchDiscriminator::new`]).
+    pub fn build(
+        &self,
+        p: &nn::Path,
+        in_channels: i64,
+        spectral_norm: bool,
+    ) -> Result<PatchDiscriminator> {
+        PatchDiscriminator::new(p, self, in_channels, spectral_norm)
     }
 }
 
@@ -455,37 +464,45 @@ impl PatchDiscriminatorConfig {
 /// (Isola et al. 2017; CycleGAN uses it with LSGAN targets on every patch).
 #[derive(Debug)]
 pub struct PatchDiscriminator {
-    layers: Vec<(nn::Conv2D, Option<NormLayer>)>,
-    last: nn::Conv2D,
+    layers: Vec<(Box<dyn ModuleT>, Option<NormLayer>)>,
+    last: Box<dyn ModuleT>,
 }
 
 impl PatchDiscriminator {
     /// Builds D under `p`; variables are named like the reference `NLayerDiscriminator`'s state_dict
-    /// (`model.0.weight`, `model.2.weight`, ...).
-    pub fn new(p: &nn::Path, cfg: &PatchDiscriminatorConfig, in_channels: i64) -> Result<Self> {
+    /// (`model.0.weight`, `model.2.weight`, ...). With `spectral_norm` every convolution, the first and
+    /// the last included, is spectrally normalized (Miyato et al. 2018) and named as
+    /// `torch.nn.utils.spectral_norm` names it (`model.0.weight_orig`, `model.0.weight_u`,
+    /// `model.0.weight_v`, `model.0.bias`).
+    pub fn new(
+        p: &nn::Path,
+        cfg: &PatchDiscriminatorConfig,
+        in_channels: i64,
+        spectral_norm: bool,
+    ) -> Result<Self> {
         let problems = cfg.check(in_channels);
         if !problems.is_empty() {
             return Err(ModelError::Config(problems.join("; ")));
         }
         let m = p / "model";
-        let zeros = nn::PaddingMode::Zeros;
+        let sn = spectral_norm;
         let ndf = cfg.ndf;
         let bias = cfg.norm.conv_bias();
         // 0: conv 4×4 s2 (biased, no norm), 1: LeakyReLU.
-        let first = conv(&(&m / 0), in_channels, ndf, 4, 2, 1, zeros, true);
+        let first = spectral::conv2d(&(&m / 0), in_channels, ndf, 4, 2, 1, true, sn);
         let mut layers = vec![(first, None)];
         let mut idx = 2usize;
         let mut c_in = ndf;
         for n in 1..=cfg.n_layers {
             let c_out = ndf * (1i64 << n.min(3)); // ndf · min(2^n, 8)
             let stride = if n < cfg.n_layers { 2 } else { 1 };
-            let cv = conv(&(&m / idx), c_in, c_out, 4, stride, 1, zeros, bias);
+            let cv = spectral::conv2d(&(&m / idx), c_in, c_out, 4, stride, 1, bias, sn);
             let norm = NormLayer::new(&(&m / (idx + 1)), cfg.norm, c_out);
             layers.push((cv, Some(norm)));
             idx += 3; // conv, norm, LeakyReLU
             c_in = c_out;
         }
-        let last = conv(&(&m / idx), c_in, 1, 4, 1, 1, zeros, true);
+        let last = spectral::conv2d(&(&m / idx), c_in, 1, 4, 1, 1, true, sn);
         Ok(PatchDiscriminator { layers, last })
     }
 

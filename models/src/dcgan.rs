@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, nn::ModuleT, Tensor};
 
 use crate::error::{ModelError, Result};
-use crate::nets::{DataShape, Discriminator, Generator};
+use crate::base::{leaky_relu, DataShape, Discriminator, Generator};
 use crate::spectral;
 
 /// Image sizes the DCGAN layout supports.
@@ -256,7 +256,7 @@ impl Discriminator for DcganDiscriminator {
             if let Some(bn) = &st.bn {
                 h = bn.forward_t(&h, train); // same shape
             }
-            h = crate::nets::leaky_relu(&h, 0.2); // same shape
+            h = leaky_relu(&h, 0.2); // same shape
         }
         self.last.forward_t(&h, train).reshape([n]) // (N, 1, 1, 1) -> (N,)
     }

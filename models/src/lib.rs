@@ -3,6 +3,9 @@
 //! Pure tensor code, no file I/O. All randomness comes from explicit seeded RNGs ([`rng`]), never from
 //! libtorch's process-wide generator.
 
+pub mod augment;
+pub mod autocast;
+pub mod base;
 pub mod bert;
 pub mod classifier;
 pub mod cond;

@@ -1,5 +1,5 @@
 //! Adversarial losses (minimax, non-saturating, LSGAN, Wasserstein, hinge) and the regularizers around them
-//! (gradient penalty, weight clipping, gradient-norm clipping).
+//! (gradient penalty, R1, weight clipping, gradient-norm clipping).
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Reduction, Tensor};
@@ -83,12 +83,53 @@ impl AdvLoss {
     }
 }
 
+/// ∇ₓ of the critic's per-sample scores at `x` (a leaf that requires grad), keeping the graph (double backward).
+///
+/// The critic may return one score per sample, (N,) or (N, 1), or several, (N, ...) such as a PatchGAN map
+/// (N, 1, H', W'); each sample's scores are reduced by their mean first, so the result is the gradient of
+/// Σₙ mean(D(x)ₙ) and sample n's gradient is that of its own mean score (samples do not interact unless the
+/// critic mixes them, e.g. batch norm in training mode). A first dimension other than N is an error, and so is
+/// an output without an autograd graph: `run_backward` on such a tensor segfaults in libtorch 2.11
+/// (DESIGN.md), so it is refused before the call.
+fn input_gradient(critic: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, what: &str) -> Result<Tensor> {
+    let n = x.size().first().copied().unwrap_or(0);
+    let out = critic(x);
+    if !x.requires_grad() || !out.requires_grad() {
+        return Err(ModelError::State(format!(
+            "{what}: the critic output has no autograd graph (was it run under no_grad, or with gradients \
+             disabled?)"
+        )));
+    }
+    if out.dim() == 0 || out.size()[0] != n {
+        return Err(ModelError::Shape(format!(
+            "{what}: critic returned {:?} for a batch of {n}; expected (N, ...) scores with N = {n}",
+            out.size()
+        )));
+    }
+    let per_sample = out.reshape([n, -1]).mean_dim(1, false, out.kind()); // (N,)
+    let grads = Tensor::f_run_backward(&[per_sample.sum(out.kind())], &[x], true, true)
+        .ctx("computing the gradient of the critic w.r.t. its input")?;
+    grads
+        .into_iter()
+        .next()
+        .filter(|g| g.defined())
+        .ok_or_else(|| ModelError::State(format!("{what}: the critic output does not depend on its input")))
+}
+
+/// Per-sample L2 norms of a gradient (N, ...) -> (N,).
+fn per_sample_norms(g: &Tensor) -> Tensor {
+    let n = g.size()[0];
+    g.reshape([n, -1]).norm_scalaropt_dim(2.0, [1i64].as_slice(), false) // (N,)
+}
+
 /// WGAN-GP gradient penalty (Gulrajani et al. 2017, eq. 3): E[(‖∇ D(x̂)‖₂ − 1)²] with
 /// x̂ = ε·real + (1−ε)·fake.
 ///
-/// `eps` must broadcast against `real` (e.g. shape (N, 1, 1, 1) for images, (N, 1) for vectors). The returned
-/// scalar keeps its graph (double backward), so `penalty.backward()` reaches the critic's weights.
-/// Errors instead of crashing when the critic output has no graph (e.g. evaluated under `no_grad`).
+/// `eps` must broadcast against `real` (e.g. shape (N, 1, 1, 1) for images, (N, 1) for vectors). The critic
+/// may return (N,) scores or several per sample, (N, ...) (a PatchGAN map): each sample's scores are averaged
+/// before the gradient is taken, so x̂ₙ's gradient is that of its own mean score. The returned scalar keeps its graph
+/// (double backward), so `penalty.backward()` reaches the critic's weights. Errors instead of crashing when
+/// the critic output has no graph (e.g. evaluated under `no_grad`) or its first dimension is not N.
 pub fn gradient_penalty(
     critic: &dyn Fn(&Tensor) -> Tensor,
     real: &Tensor,
@@ -102,7 +143,6 @@ pub fn gradient_penalty(
             fake.size()
         )));
     }
-    let n = real.size().first().copied().unwrap_or(0);
     // Fallible ops: an `eps` that does not broadcast must be an error, not a panic.
     let from_real = eps
         .f_mul(&real.detach())
@@ -125,36 +165,24 @@ pub fn gradient_penalty(
         )));
     }
     let x_hat = mixed.detach().set_requires_grad(true);
-    let out = critic(&x_hat);
-    if !x_hat.requires_grad() || !out.requires_grad() {
-        // run_backward on a graph-less tensor segfaults in libtorch 2.11 (DESIGN.md): refuse instead.
-        return Err(ModelError::State(
-            "gradient penalty: the critic output has no autograd graph (was it run under no_grad, or with \
-             gradients disabled?)"
-                .into(),
-        ));
-    }
-    if out.numel() as i64 != n {
-        return Err(ModelError::Shape(format!(
-            "gradient penalty: critic returned {:?} for a batch of {n}; expected one score per sample",
-            out.size()
-        )));
-    }
-    let grads = Tensor::f_run_backward(&[out.sum(out.kind())], &[&x_hat], true, true)
-        .ctx("computing the gradient of the critic w.r.t. its input")?;
-    let g = grads
-        .into_iter()
-        .next()
-        .filter(|g| g.defined())
-        .ok_or_else(|| {
-            ModelError::State(
-                "gradient penalty: the critic output does not depend on its input".into(),
-            )
-        })?;
-    let norms = g
-        .reshape([n, -1])
-        .norm_scalaropt_dim(2.0, [1i64].as_slice(), false); // (N,)
-    Ok((norms - 1.0).square().mean(g.kind()))
+    let g = input_gradient(critic, &x_hat, "gradient penalty")?;
+    Ok((per_sample_norms(&g) - 1.0).square().mean(g.kind()))
+}
+
+/// R1 regularizer (Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?", eq. 9):
+/// E_{x~p_D} ‖∇ₓ D(x)‖², the mean over the batch of each real sample's squared gradient norm. The paper's
+/// term is (γ/2) times this: the caller multiplies by γ/2 (the authors use γ = 10 on CelebA/LSUN).
+///
+/// The gradient is taken at `real` itself (a detached copy that requires grad), with the graph kept, so
+/// `penalty.backward()` reaches D's weights. Like [`gradient_penalty`] the critic may return (N,) scores or
+/// (N, ...) maps, reduced per sample by their mean first; an output without a graph or whose first dimension is
+/// not N is an error, not a crash.
+pub fn r1_penalty(critic: &dyn Fn(&Tensor) -> Tensor, real: &Tensor) -> Result<Tensor> {
+    let x = real.detach().set_requires_grad(true);
+    let g = input_gradient(critic, &x, "R1 penalty")?;
+    let n = g.size()[0];
+    let sq = g.reshape([n, -1]).square().sum_dim_intlist(1, false, g.kind()); // (N,)
+    Ok(sq.mean(g.kind()))
 }
 
 /// The mode-seeking term of MSGAN (Mao et al. 2019): 1 / (mean |G(z₁, c) − G(z₂, c)| / mean |z₁ − z₂| + 1e-5),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, nn::ModuleT, Tensor};
 
 use crate::error::{ModelError, Result};
-use crate::nets::{DataShape, Discriminator, Generator};
+use crate::base::{leaky_relu, DataShape, Discriminator, Generator};
 use crate::spectral;
 
 /// Hidden-layer nonlinearity.
@@ -26,7 +26,7 @@ impl Activation {
     pub fn apply(&self, x: &Tensor) -> Tensor {
         match self {
             Activation::Relu => x.relu(),
-            Activation::LeakyRelu => crate::nets::leaky_relu(x, 0.2),
+            Activation::LeakyRelu => leaky_relu(x, 0.2),
             Activation::Tanh => x.tanh(),
         }
     }

@@ -1,85 +1,13 @@
-//! The generator / discriminator traits and the serde-tagged configs that choose and build an architecture.
+//! The serde-tagged configs that choose and build an unconditional G / D architecture (MLP or DCGAN); the
+//! traits and [`DataShape`] they build for live in [`crate::base`] and are re-exported here.
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Tensor};
+use tch::nn;
 
+pub use crate::base::{leaky_relu, DataShape, Discriminator, Generator};
 use crate::dcgan::{DcganDConfig, DcganDiscriminator, DcganGConfig, DcganGenerator};
 use crate::error::{ModelError, Result};
 use crate::mlp::{MlpConfig, MlpDiscriminator, MlpGenerator};
-
-/// A generator network G: z (N, z_dim) -> samples.
-pub trait Generator: Send {
-    /// z: (N, z_dim) -> (N, C) for flat data (height = width = 1), else (N, C, H, W).
-    fn forward_t(&self, z: &Tensor, train: bool) -> Tensor;
-    /// The latent size G expects.
-    fn z_dim(&self) -> i64;
-}
-
-/// A discriminator / critic D: samples -> (N,) raw scores (logits for the BCE losses).
-pub trait Discriminator: Send {
-    /// x: (N, C) or (N, C, H, W) -> (N,).
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor;
-}
-
-/// The shape of one data sample. Flat vectors (2-D points, 1-D data) have `height = width = 1`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct DataShape {
-    pub channels: i64,
-    pub height: i64,
-    pub width: i64,
-}
-
-impl DataShape {
-    /// A flat vector of `n` values (e.g. 2 for 2-D points).
-    pub fn flat(n: i64) -> Self {
-        DataShape {
-            channels: n,
-            height: 1,
-            width: 1,
-        }
-    }
-
-    /// A `channels` x `size` x `size` image.
-    pub fn image(channels: i64, size: i64) -> Self {
-        DataShape {
-            channels,
-            height: size,
-            width: size,
-        }
-    }
-
-    /// True for vector data (height = width = 1).
-    pub fn is_flat(&self) -> bool {
-        self.height == 1 && self.width == 1
-    }
-
-    /// Values per sample.
-    pub fn numel(&self) -> i64 {
-        self.channels * self.height * self.width
-    }
-
-    /// The batch shape for `n` samples: (N, C) when flat, else (N, C, H, W).
-    pub fn batch_shape(&self, n: i64) -> Vec<i64> {
-        if self.is_flat() {
-            vec![n, self.channels]
-        } else {
-            vec![n, self.channels, self.height, self.width]
-        }
-    }
-
-    /// Problems with the shape itself (non-positive dimensions).
-    pub fn check(&self) -> Vec<String> {
-        if self.channels < 1 || self.height < 1 || self.width < 1 {
-            vec![format!(
-                "data shape {}x{}x{} must be positive in every dimension",
-                self.channels, self.height, self.width
-            )]
-        } else {
-            vec![]
-        }
-    }
-}
 
 /// Which generator to build (`arch: mlp | dcgan` plus the architecture's own keys).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -187,11 +115,4 @@ pub fn count_parameters(vs: &nn::VarStore) -> i64 {
         .iter()
         .map(|t| t.numel() as i64)
         .sum()
-}
-
-/// LeakyReLU with `slope` as one fused op (`prelu` with a fixed weight): a max(x, slope·x) form costs about
-/// six full-size passes in its backward and made the DCGAN step 10 % slower (bench/README.md). Twice
-/// differentiable, so the WGAN-GP penalty goes through it.
-pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
-    x.prelu(&Tensor::full([1], slope, (x.kind(), x.device())))
 }

@@ -58,6 +58,14 @@ pub fn uniform(rng: &mut ChaCha8Rng, shape: &[i64], lo: f64, hi: f64, device: De
     Tensor::from_slice(&v).reshape(shape).to_device(device)
 }
 
+/// `n` integers drawn uniformly from the inclusive range [lo, hi] (empty when hi < lo).
+pub fn randint(rng: &mut ChaCha8Rng, n: usize, lo: i64, hi: i64) -> Vec<i64> {
+    if hi < lo {
+        return vec![];
+    }
+    (0..n).map(|_| rng.gen_range(lo..=hi)).collect()
+}
+
 /// Fills `t` in place (no grad) with N(mean, std^2) samples from `rng`, keeping its kind and device.
 pub(crate) fn fill_normal(t: &Tensor, rng: &mut ChaCha8Rng, mean: f64, std: f64) {
     let shape = t.size();
@@ -120,5 +128,12 @@ mod tests {
         assert!((t.std(true).double_value(&[]) - 1.0).abs() < 0.03);
         let u = uniform(&mut r, &[1000], -2.0, 3.0, Device::Cpu);
         assert!(u.min().double_value(&[]) >= -2.0 && u.max().double_value(&[]) < 3.0);
+        let k = randint(&mut r, 1000, -2, 2);
+        assert_eq!(k.len(), 1000);
+        for v in -2..=2 {
+            assert!(k.contains(&v), "{v} never drawn");
+        }
+        assert!(k.iter().all(|v| (-2..=2).contains(v)));
+        assert!(randint(&mut r, 3, 1, 0).is_empty());
     }
 }

@@ -111,13 +111,18 @@ impl nn::ModuleT for SnLinear {
     }
 }
 
-/// A 2-D convolution with a spectrally normalized weight (σ of the (out, in·k·k) matrix, as Miyato 2018).
+/// A 2-D convolution with a spectrally normalized weight (σ of the (out, in/groups·k·k) matrix, as Miyato 2018
+/// and `torch.nn.utils.spectral_norm`).
+///
+/// `config` gives stride, padding, dilation, groups, bias and the padding mode; a mode other than zeros pads
+/// the input first (`reflect`: as `nn.ReflectionPad2d(padding)` before a `padding=0` conv, the layout of UNIT's
+/// `Conv2dBlock`) and convolves without padding, as tch's own `Conv2D` does. Its `ws_init` / `bs_init` are not
+/// used: the weight starts Kaiming-uniform and the bias U(±1/√fan_in), PyTorch's `Conv2d` defaults.
 #[derive(Debug)]
 pub struct SnConv2d {
     pub sn: SpectralNorm,
     pub bias: Option<Tensor>,
-    pub stride: i64,
-    pub padding: i64,
+    pub config: nn::ConvConfig,
 }
 
 impl SnConv2d {
@@ -131,9 +136,22 @@ impl SnConv2d {
         padding: i64,
         bias: bool,
     ) -> Self {
-        let sn = SpectralNorm::new(p, &[out_c, in_c, k, k]);
-        let bound = 1.0 / ((in_c * k * k) as f64).sqrt();
-        let bias = bias.then(|| {
+        let config = nn::ConvConfig {
+            stride,
+            padding,
+            bias,
+            ..Default::default()
+        };
+        Self::with_config(p, in_c, out_c, k, config)
+    }
+
+    /// Conv `in_c -> out_c`, square kernel `k`, with `config`'s stride, padding (and padding mode),
+    /// dilation, groups and bias.
+    pub fn with_config(p: &nn::Path, in_c: i64, out_c: i64, k: i64, config: nn::ConvConfig) -> Self {
+        let per_group = in_c / config.groups.max(1);
+        let sn = SpectralNorm::new(p, &[out_c, per_group, k, k]);
+        let bound = 1.0 / ((per_group * k * k) as f64).sqrt();
+        let bias = config.bias.then(|| {
             p.var(
                 "bias",
                 &[out_c],
@@ -143,25 +161,25 @@ impl SnConv2d {
                 },
             )
         });
-        SnConv2d {
-            sn,
-            bias,
-            stride,
-            padding,
-        }
+        SnConv2d { sn, bias, config }
     }
 }
 
 impl nn::ModuleT for SnConv2d {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let c = &self.config;
+        let (xs, padding) = match c.padding_mode {
+            nn::PaddingMode::Zeros => (xs.shallow_clone(), c.padding), // (N, in, H, W)
+            mode => (mode.pad(xs, &[c.padding; 4]), 0),                // (N, in, H + 2p, W + 2p)
+        };
         // (N, in, H, W) -> (N, out, H', W')
         xs.conv2d(
             &self.sn.weight(train),
             self.bias.as_ref(),
-            [self.stride, self.stride],
-            [self.padding, self.padding],
-            [1, 1],
-            1,
+            [c.stride, c.stride],
+            [padding, padding],
+            [c.dilation, c.dilation],
+            c.groups,
         )
     }
 }
@@ -190,7 +208,7 @@ pub fn linear(
     }
 }
 
-/// A conv2d layer, spectrally normalized or plain (`tch::nn::Conv2D`, names `weight`, `bias`).
+/// A conv2d layer with zero padding, spectrally normalized or plain (`tch::nn::Conv2D`, names `weight`, `bias`).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     p: &nn::Path,
@@ -202,16 +220,29 @@ pub fn conv2d(
     bias: bool,
     spectral_norm: bool,
 ) -> Box<dyn nn::ModuleT> {
+    let config = nn::ConvConfig {
+        stride,
+        padding,
+        bias,
+        ..Default::default()
+    };
+    conv2d_config(p, in_c, out_c, k, config, spectral_norm)
+}
+
+/// A conv2d layer with any [`nn::ConvConfig`] (reflection padding included): [`SnConv2d`] when
+/// `spectral_norm`, else exactly `nn::conv2d(p, in_c, out_c, k, config)`.
+pub fn conv2d_config(
+    p: &nn::Path,
+    in_c: i64,
+    out_c: i64,
+    k: i64,
+    config: nn::ConvConfig,
+    spectral_norm: bool,
+) -> Box<dyn nn::ModuleT> {
     if spectral_norm {
-        Box::new(SnConv2d::new(p, in_c, out_c, k, stride, padding, bias))
+        Box::new(SnConv2d::with_config(p, in_c, out_c, k, config))
     } else {
-        let cfg = nn::ConvConfig {
-            stride,
-            padding,
-            bias,
-            ..Default::default()
-        };
-        Box::new(nn::conv2d(p, in_c, out_c, k, cfg))
+        Box::new(nn::conv2d(p, in_c, out_c, k, config))
     }
 }
 
@@ -224,19 +255,31 @@ pub fn top_singular_value(w: &Tensor) -> f64 {
     eig.max().double_value(&[]).max(0.0).sqrt()
 }
 
-/// Runs `iters` power iterations on every spectrally normalized weight of `vs` (the `*.weight_orig`
-/// variables with their `weight_u` / `weight_v` buffers), so σ(W) is converged before the first forward:
-/// call it after (re-)initializing the weights. `torch.nn.utils.parametrizations.spectral_norm` does 15 at
-/// registration; without it, a network evaluated before any training forward divides by a σ estimated from
-/// random vectors and can output values of 1e11.
-pub fn warm_up(vs: &nn::VarStore, iters: usize) {
+/// Every spectrally normalized weight of `vs`, by the name of its layer (`model.0.` for `model.0.weight_orig`),
+/// sorted: the `*.weight_orig` variables with their `weight_u` / `weight_v` buffers, sharing storage with the
+/// store (a power iteration on one updates the store). For [`warm_up`] and for diagnostics (σ per layer).
+pub fn spectral_norms(vs: &nn::VarStore) -> Vec<(String, SpectralNorm)> {
     let vars = vs.variables();
-    for (name, w) in &vars {
-        let Some(prefix) = name.strip_suffix("weight_orig") else { continue };
-        let (Some(u), Some(v)) = (vars.get(&format!("{prefix}weight_u")), vars.get(&format!("{prefix}weight_v"))) else {
-            continue;
-        };
-        let sn = SpectralNorm { weight_orig: w.shallow_clone(), u: u.shallow_clone(), v: v.shallow_clone() };
+    let mut out: Vec<(String, SpectralNorm)> = vars
+        .iter()
+        .filter_map(|(name, w)| {
+            let prefix = name.strip_suffix("weight_orig")?;
+            let u = vars.get(&format!("{prefix}weight_u"))?;
+            let v = vars.get(&format!("{prefix}weight_v"))?;
+            let sn = SpectralNorm { weight_orig: w.shallow_clone(), u: u.shallow_clone(), v: v.shallow_clone() };
+            Some((prefix.to_string(), sn))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Runs `iters` power iterations on every spectrally normalized weight of `vs` (see [`spectral_norms`]), so
+/// σ(W) is converged before the first forward: call it after (re-)initializing the weights.
+/// `torch.nn.utils.parametrizations.spectral_norm` does 15 at registration; without it, a network evaluated
+/// before any training forward divides by a σ estimated from random vectors and can output values of 1e11.
+pub fn warm_up(vs: &nn::VarStore, iters: usize) {
+    for (_, sn) in spectral_norms(vs) {
         for _ in 0..iters {
             sn.power_iteration();
         }

@@ -34,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{ModelError, Result};
 use crate::optim::named_trainable;
 use crate::rng::{fill_const, fill_normal, fill_uniform};
+use crate::spectral;
 
 /// Which of the two domains a network belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,9 +194,13 @@ impl UnitDiscriminatorConfig {
     }
 }
 
+/// The reference's `Conv2dBlock` convolution: `pad` (reflection or zeros) of `padding`, then a biased conv.
+fn conv_config(stride: i64, padding: i64, pad: UnitPadding) -> nn::ConvConfig {
+    nn::ConvConfig { stride, padding, padding_mode: pad.mode(), bias: true, ..Default::default() }
+}
+
 fn conv(p: &nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64, pad: UnitPadding) -> nn::Conv2D {
-    let cfg = nn::ConvConfig { stride, padding, padding_mode: pad.mode(), bias: true, ..Default::default() };
-    nn::conv2d(p, c_in, c_out, k, cfg)
+    nn::conv2d(p, c_in, c_out, k, conv_config(stride, padding, pad))
 }
 
 fn instance_norm(x: &Tensor) -> Tensor {
@@ -355,53 +360,74 @@ impl UnitGenerators {
     }
 }
 
+/// One scale of [`MsImageDis`]: the stride-2 convs (with their instance-norm flag) and the final 1×1 conv.
+type Scale = (Vec<(Box<dyn ModuleT>, bool)>, Box<dyn ModuleT>);
+
 /// The multi-scale PatchGAN discriminator of one domain.
 #[derive(Debug)]
 pub struct MsImageDis {
-    /// Per scale: the stride-2 convs (with their norm flag) and the final 1×1 conv.
-    scales: Vec<(Vec<(nn::Conv2D, bool)>, nn::Conv2D)>,
+    scales: Vec<Scale>,
 }
 
 impl MsImageDis {
-    /// Builds D under `p` (`cnns.{scale}.{layer}.conv.weight`, `cnns.{scale}.{n_layer}.weight`).
-    pub fn new(p: &nn::Path, cfg: &UnitDiscriminatorConfig, channels: i64, size: i64) -> Result<Self> {
+    /// Builds D under `p` (`cnns.{scale}.{layer}.conv.weight`, `cnns.{scale}.{n_layer}.weight`). With
+    /// `spectral_norm` every convolution, the final 1×1 ones included, is spectrally normalized (Miyato et
+    /// al. 2018) under `torch.nn.utils.spectral_norm`'s names (`….conv.weight_orig`, `weight_u`, `weight_v`,
+    /// `bias`); reflection padding still pads the input before the normalized convolution.
+    pub fn new(
+        p: &nn::Path,
+        cfg: &UnitDiscriminatorConfig,
+        channels: i64,
+        size: i64,
+        spectral_norm: bool,
+    ) -> Result<Self> {
         let problems = cfg.check(channels, size);
         if !problems.is_empty() {
             return Err(ModelError::Config(format!("unit discriminator: {}", problems.join("; "))));
         }
+        let sn = spectral_norm;
+        let down = conv_config(2, 1, cfg.pad); // 4×4, stride 2, padding 1
         let scales = (0..cfg.num_scales)
             .map(|s| {
                 let c = p / "cnns" / s;
-                let mut layers = vec![(conv(&(&c / 0 / "conv"), channels, cfg.dim, 4, 2, 1, cfg.pad), false)];
+                let first = spectral::conv2d_config(&(&c / 0 / "conv"), channels, cfg.dim, 4, down, sn);
+                let mut layers = vec![(first, false)];
                 let mut dim = cfg.dim;
                 for i in 1..cfg.n_layer {
-                    layers.push((conv(&(&c / i / "conv"), dim, dim * 2, 4, 2, 1, cfg.pad), cfg.norm == DisNorm::Instance));
+                    let cv = spectral::conv2d_config(&(&c / i / "conv"), dim, dim * 2, 4, down, sn);
+                    layers.push((cv, cfg.norm == DisNorm::Instance));
                     dim *= 2;
                 }
-                let last = nn::conv2d(&c / cfg.n_layer, dim, 1, 1, Default::default());
+                let last = spectral::conv2d_config(&(&c / cfg.n_layer), dim, 1, 1, Default::default(), sn);
                 (layers, last)
             })
             .collect();
         Ok(MsImageDis { scales })
     }
 
-    /// x: (N, C, H, W) → one raw score map per scale, (N, 1, H/2^(n_layer+s), …) for scale s.
-    pub fn forward(&self, x: &Tensor) -> Vec<Tensor> {
+    /// x: (N, C, H, W) → one raw score map per scale, (N, 1, H/2^(n_layer+s), …) for scale s. `train` matters
+    /// for spectral norm only: one power iteration per weight in training mode.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Vec<Tensor> {
         let mut x = x.shallow_clone(); // (N, C, H, W)
         let mut out = Vec::with_capacity(self.scales.len());
         for (layers, last) in &self.scales {
             let mut h = x.shallow_clone(); // (N, C, H_s, W_s)
             for (cv, norm) in layers {
-                h = cv.forward_t(&h, true); // (N, c, h/2, w/2)
+                h = cv.forward_t(&h, train); // (N, c, h/2, w/2)
                 if *norm {
                     h = instance_norm(&h); // same
                 }
                 h = crate::nets::leaky_relu(&h, 0.2); // same
             }
-            out.push(last.forward_t(&h, true)); // (N, 1, h', w')
+            out.push(last.forward_t(&h, train)); // (N, 1, h', w')
             x = x.avg_pool2d([3, 3], [2, 2], [1, 1], false, false, None::<i64>); // (N, C, H_s/2, W_s/2)
         }
         out
+    }
+
+    /// [`Self::forward_t`] in training mode, as the reference's D always runs while training.
+    pub fn forward(&self, x: &Tensor) -> Vec<Tensor> {
+        self.forward_t(x, true) // (N, C, H, W) -> per scale (N, 1, h', w')
     }
 }
 

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, nn::ModuleT, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
+use crate::spectral;
 
 /// Sizes of the three VAE-GAN networks. Defaults are the authors' 64×64 CelebA architecture.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -143,16 +144,24 @@ impl VaeganNetConfig {
     }
 }
 
-fn down(p: &nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
+/// A 5×5 stride-2 "same" convolution without bias, spectrally normalized when `sn`.
+fn down(p: &nn::Path, c_in: i64, c_out: i64, sn: bool) -> Box<dyn ModuleT> {
     let cfg = nn::ConvConfig { stride: 2, padding: 2, bias: false, ..Default::default() };
-    nn::conv2d(p, c_in, c_out, 5, cfg)
+    spectral::conv2d_config(p, c_in, c_out, 5, cfg, sn)
 }
 
-/// Stride-2 convolutions `convs.{i}` with batch norms `bns.{i}` of the given widths; returns the last width.
-fn down_stack(p: &nn::Path, c_in: i64, widths: &[i64], cfg: &VaeganNetConfig) -> (Vec<nn::Conv2D>, Vec<nn::BatchNorm>, i64) {
+/// Stride-2 convolutions `convs.{i}` (spectrally normalized when `sn`) with batch norms `bns.{i}` of the given
+/// widths; returns the last width.
+fn down_stack(
+    p: &nn::Path,
+    c_in: i64,
+    widths: &[i64],
+    cfg: &VaeganNetConfig,
+    sn: bool,
+) -> (Vec<Box<dyn ModuleT>>, Vec<nn::BatchNorm>, i64) {
     let (mut convs, mut bns, mut c_in) = (Vec::new(), Vec::new(), c_in);
     for (i, &c) in widths.iter().enumerate() {
-        convs.push(down(&(p / "convs" / i), c_in, c));
+        convs.push(down(&(p / "convs" / i), c_in, c, sn));
         bns.push(nn::batch_norm2d(p / "bns" / i, c, cfg.bn_config()));
         c_in = c;
     }
@@ -180,7 +189,7 @@ fn checked(cfg: &VaeganNetConfig, channels: i64, size: i64) -> Result<()> {
 /// The encoder: x (N, C, S, S) → (μ, log σ²), each (N, z_dim).
 #[derive(Debug)]
 pub struct VaeEncoder {
-    convs: Vec<nn::Conv2D>,
+    convs: Vec<Box<dyn ModuleT>>,
     bns: Vec<nn::BatchNorm>,
     fc: nn::Linear,
     fc_bn: nn::BatchNorm,
@@ -191,7 +200,7 @@ pub struct VaeEncoder {
 impl VaeEncoder {
     pub fn new(p: &nn::Path, cfg: &VaeganNetConfig, channels: i64, size: i64) -> Result<Self> {
         checked(cfg, channels, size)?;
-        let (convs, bns, c_in) = down_stack(p, channels, &cfg.enc_channels, cfg);
+        let (convs, bns, c_in) = down_stack(p, channels, &cfg.enc_channels, cfg, false);
         let s = size >> cfg.enc_channels.len();
         let fc = linear(&(p / "fc"), c_in * s * s, cfg.enc_fc, false);
         let fc_bn = nn::batch_norm1d(p / "fc_bn", cfg.enc_fc, cfg.bn_config());
@@ -204,7 +213,7 @@ impl VaeEncoder {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
         let mut h = x.shallow_clone(); // (N, C, S, S)
         for (conv, bn) in self.convs.iter().zip(&self.bns) {
-            h = bn.forward_t(&conv.forward(&h), train).relu(); // (N, c_k, S/2^(k+1), S/2^(k+1))
+            h = bn.forward_t(&conv.forward_t(&h, train), train).relu(); // (N, c_k, S/2^(k+1), S/2^(k+1))
         }
         let h = h.flatten(1, -1); // (N, c·s·s)
         let h = self.fc_bn.forward_t(&self.fc.forward(&h), train).relu(); // (N, enc_fc)
@@ -277,45 +286,54 @@ impl VaeDecoder {
 }
 
 /// The discriminator: x → a logit per image, and the similarity features of its `feature_conv`-th conv.
+///
+/// With spectral norm (Miyato et al. 2018) every convolution and linear layer is normalized (names
+/// `conv0.weight_orig`, `…weight_u`, `…weight_v`, as `torch.nn.utils.spectral_norm`); the batch norms stay.
+/// In training mode each call runs one power iteration for every weight it passes through: a full pass
+/// ([`Self::forward_with_features`], [`Self::forward_t`]) for all of them, [`Self::features_t`] for the
+/// convolutions up to the feature layer, as PyTorch's hooks would.
 #[derive(Debug)]
 pub struct VaeDiscriminator {
-    conv0: nn::Conv2D,
-    convs: Vec<nn::Conv2D>,
+    conv0: Box<dyn ModuleT>,
+    convs: Vec<Box<dyn ModuleT>>,
     bns: Vec<nn::BatchNorm>,
-    fc: nn::Linear,
+    fc: Box<dyn ModuleT>,
     fc_bn: nn::BatchNorm,
-    out: nn::Linear,
+    out: Box<dyn ModuleT>,
     feature_conv: usize,
 }
 
 impl VaeDiscriminator {
-    pub fn new(p: &nn::Path, cfg: &VaeganNetConfig, channels: i64, size: i64) -> Result<Self> {
+    /// Builds D under `p` for `channels`×`size`×`size` images; `spectral_norm` normalizes every conv and linear.
+    pub fn new(p: &nn::Path, cfg: &VaeganNetConfig, channels: i64, size: i64, spectral_norm: bool) -> Result<Self> {
         checked(cfg, channels, size)?;
-        let conv0 = nn::conv2d(p / "conv0", channels, cfg.dis_first, 5, nn::ConvConfig { padding: 2, ..Default::default() });
-        let (convs, bns, c_in) = down_stack(p, cfg.dis_first, &cfg.dis_channels, cfg);
+        let sn = spectral_norm;
+        let conv0_cfg = nn::ConvConfig { padding: 2, ..Default::default() };
+        let conv0 = spectral::conv2d_config(&(p / "conv0"), channels, cfg.dis_first, 5, conv0_cfg, sn);
+        let (convs, bns, c_in) = down_stack(p, cfg.dis_first, &cfg.dis_channels, cfg, sn);
         let s = size >> cfg.dis_channels.len();
-        let fc = linear(&(p / "fc"), c_in * s * s, cfg.dis_fc, false);
+        let fc = spectral::linear(&(p / "fc"), c_in * s * s, cfg.dis_fc, false, sn);
         let fc_bn = nn::batch_norm1d(p / "fc_bn", cfg.dis_fc, cfg.bn_config());
-        let out = linear(&(p / "out"), cfg.dis_fc, 1, true);
+        let out = spectral::linear(&(p / "out"), cfg.dis_fc, 1, true, sn);
         Ok(VaeDiscriminator { conv0, convs, bns, fc, fc_bn, out, feature_conv: cfg.feature_conv })
     }
 
     /// Logits (N,) and the similarity features (N, F) of one pass.
     pub fn forward_with_features(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
         let n = x.size()[0];
-        let h0 = self.conv0.forward(x); // (N, dis_first, S, S)
+        let h0 = self.conv0.forward_t(x, train); // (N, dis_first, S, S)
         let mut feats = h0.reshape([n, -1]); // (N, dis_first·S·S): conv 1, which has no batch norm
         let mut h = h0.relu();
         for (i, (conv, bn)) in self.convs.iter().zip(&self.bns).enumerate() {
-            let c = conv.forward(&h); // (N, c_i, S/2^(i+1), S/2^(i+1))
+            let c = conv.forward_t(&h, train); // (N, c_i, S/2^(i+1), S/2^(i+1))
             if self.feature_conv == i + 2 {
                 feats = c.reshape([n, -1]); // (N, c_i·s·s), before the batch norm
             }
             h = bn.forward_t(&c, train).relu(); // same shape
         }
         let h = h.flatten(1, -1); // (N, c·s·s)
-        let h = self.fc_bn.forward_t(&self.fc.forward(&h), train).relu(); // (N, dis_fc)
-        (self.out.forward(&h).reshape([n]), feats) // (N,), (N, F)
+        let h = self.fc_bn.forward_t(&self.fc.forward_t(&h, train), train).relu(); // (N, dis_fc)
+        (self.out.forward_t(&h, train).reshape([n]), feats) // (N,), (N, F)
     }
 
     /// Logits (N,) of "real".
@@ -327,9 +345,9 @@ impl VaeDiscriminator {
     /// norms before it update their running statistics in training mode, as in a full pass).
     pub fn features_t(&self, x: &Tensor, train: bool) -> Tensor {
         let n = x.size()[0];
-        let mut h = self.conv0.forward(x); // (N, dis_first, S, S)
+        let mut h = self.conv0.forward_t(x, train); // (N, dis_first, S, S)
         for (i, (conv, bn)) in self.convs.iter().zip(&self.bns).enumerate().take(self.feature_conv - 1) {
-            h = conv.forward(&h.relu()); // (N, c_i, S/2^(i+1), S/2^(i+1))
+            h = conv.forward_t(&h.relu(), train); // (N, c_i, S/2^(i+1), S/2^(i+1))
             if i + 2 < self.feature_conv {
                 h = bn.forward_t(&h, train); // same shape (the ReLU follows at the next stage)
             }

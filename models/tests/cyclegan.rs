@@ -3,6 +3,8 @@
 //! counts (`cyclegan_golden.json`), and outputs of small networks with the reference's weights
 //! (`cyclegan_golden.safetensors`).
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use ganzoo_models::cyclegan::{
@@ -63,7 +65,7 @@ fn generator(cfg: &ResnetGeneratorConfig) -> (nn::VarStore, ResnetGenerator) {
 
 fn discriminator(cfg: &PatchDiscriminatorConfig) -> (nn::VarStore, PatchDiscriminator) {
     let vs = nn::VarStore::new(CPU);
-    let d = PatchDiscriminator::new(&vs.root(), cfg, 3).expect("D builds");
+    let d = PatchDiscriminator::new(&vs.root(), cfg, 3, false).expect("D builds");
     (vs, d)
 }
 
@@ -319,7 +321,7 @@ fn configs_default_to_cyclegan_and_reject_unknown_keys() {
         n_layers: 0,
         ..Default::default()
     };
-    assert!(PatchDiscriminator::new(&vs.root(), &bad, 3).is_err());
+    assert!(PatchDiscriminator::new(&vs.root(), &bad, 3, false).is_err());
     assert_eq!(PatchDiscriminatorConfig::default().output_size(16), None);
 }
 
@@ -358,4 +360,45 @@ fn dropout_is_seeded_and_only_active_in_training() {
         0.0,
         "masks come from a seeded stream"
     );
+}
+
+/// The PatchGAN D with `torch.nn.utils.spectral_norm` on every conv (`DSN.*` in the golden file, converged u, v):
+/// names load one to one, and eval, training-mode (one power iteration) outputs and the updated u match.
+#[test]
+fn spectral_norm_patch_discriminator_matches_pytorch() {
+    let all = Tensor::read_safetensors(TENSORS).expect("golden safetensors reads");
+    let cfg = PatchDiscriminatorConfig { ndf: 8, ..Default::default() };
+    let vs = nn::VarStore::new(CPU);
+    let d = PatchDiscriminator::new(&vs.root(), &cfg, 3, true).expect("D builds");
+    let theirs = with_prefix(&all, "DSN.");
+    assert_eq!(theirs.len(), 5 * 4, "weight_orig, weight_u, weight_v and bias of 5 convs");
+    load_named_tensors(&vs, &theirs).expect("torch.nn.utils.spectral_norm's state_dict loads by name");
+    let x = named(&all, "input");
+    tch::no_grad(|| {
+        let eval = d.forward_t(&x, false);
+        assert_eq!(eval.size(), vec![1, 1, 2, 2]);
+        let de = max_abs_diff(&eval, &named(&all, "DSN_eval"));
+        assert!(de < 1e-4, "eval differs from PyTorch by {de}");
+        let dt = max_abs_diff(&d.forward_t(&x, true), &named(&all, "DSN_train"));
+        assert!(dt < 1e-4, "train differs from PyTorch by {dt}");
+    });
+    let u = vs.variables()["model.0.weight_u"].shallow_clone();
+    let du = max_abs_diff(&u, &named(&all, "DSN_model.0.weight_u_after"));
+    assert!(du < 1e-5, "u after one power iteration differs by {du}");
+}
+
+#[test]
+fn spectral_norm_patch_discriminator_has_unit_sigma_and_finite_outputs() {
+    let vs = nn::VarStore::new(CPU);
+    let d = PatchDiscriminator::new(&vs.root(), &PatchDiscriminatorConfig { ndf: 4, ..Default::default() }, 3, true)
+        .expect("D builds");
+    init_normal(&vs, &mut derived_rng(11, "init", 0), 0.02);
+    assert_eq!(common::assert_all_spectrally_normalized(&vs), 5);
+    let x = uniform(&mut derived_rng(11, "x", 0), &[2, 3, 32, 32], -1.0, 1.0, CPU);
+    for train in [false, true] {
+        let y = tch::no_grad(|| d.forward_t(&x, train));
+        assert_eq!(y.size(), vec![2, 1, 2, 2]);
+        let m = y.abs().max().double_value(&[]);
+        assert!(m.is_finite() && m < 10.0, "train {train}: max |score| {m}");
+    }
 }

@@ -1,7 +1,10 @@
-//! Golden tests: losses, gradient penalty and optimizers against numbers PyTorch 2.11 produced
+//! Golden tests: losses, gradient penalty, R1 and optimizers against numbers PyTorch 2.11 produced
 //! (`models/golden/make_golden.py` writes `models/golden/golden.json`; float64 throughout).
 
-use ganzoo_models::losses::{gradient_penalty, AdvLoss, Target};
+mod common;
+
+use common::{tensor, to_vec};
+use ganzoo_models::losses::{gradient_penalty, r1_penalty, AdvLoss, Target};
 use ganzoo_models::optim::{Optimizer, OptimizerConfig};
 use serde_json::Value;
 use tch::{nn, Device, Kind, Tensor};
@@ -10,31 +13,6 @@ const GOLDEN: &str = include_str!("../golden/golden.json");
 
 fn golden() -> Value {
     serde_json::from_str(GOLDEN).expect("golden.json parses")
-}
-
-fn to_vec(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(to_vec).collect(),
-        Value::Number(n) => vec![n.as_f64().expect("number")],
-        other => panic!("not numeric: {other}"),
-    }
-}
-
-fn shape(v: &Value) -> Vec<i64> {
-    match v {
-        Value::Array(a) => {
-            let mut s = vec![a.len() as i64];
-            if let Some(first) = a.first() {
-                s.extend(shape(first));
-            }
-            s
-        }
-        _ => vec![],
-    }
-}
-
-fn tensor(v: &Value) -> Tensor {
-    Tensor::from_slice(&to_vec(v)).reshape(shape(v).as_slice())
 }
 
 fn flat(t: &Tensor) -> Vec<f64> {
@@ -93,16 +71,26 @@ fn adversarial_losses_match_pytorch() {
     }
 }
 
+/// The golden MLP critic tanh(x·w1 + b1)·w2 of `golden.json`'s "gp" section: its weights (w1, b1, w2), kept
+/// in a store.
+fn mlp_critic_weights(gp: &Value) -> (nn::VarStore, [Tensor; 3]) {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let w = ["w1", "b1", "w2"].map(|k| root.add(k, tensor(&gp[k]), true));
+    (vs, w)
+}
+
+fn mlp_critic([w1, b1, w2]: &[Tensor; 3]) -> impl Fn(&Tensor) -> Tensor + '_ {
+    move |x: &Tensor| (x.matmul(w1) + b1).tanh().matmul(w2).reshape([-1]) // (N, 3) -> (N,)
+}
+
 #[test]
 fn gradient_penalty_matches_pytorch_including_double_backward() {
     let g = golden();
     let gp = &g["gp"];
-    let vs = nn::VarStore::new(Device::Cpu);
-    let root = vs.root();
-    let w1 = root.add("w1", tensor(&gp["w1"]), true);
-    let b1 = root.add("b1", tensor(&gp["b1"]), true);
-    let w2 = root.add("w2", tensor(&gp["w2"]), true);
-    let critic = |x: &Tensor| (x.matmul(&w1) + &b1).tanh().matmul(&w2).reshape([-1]);
+    let (_vs, w) = mlp_critic_weights(gp);
+    let [w1, _, w2] = &w;
+    let critic = mlp_critic(&w);
     let p = gradient_penalty(
         &critic,
         &tensor(&gp["real"]),
@@ -114,6 +102,52 @@ fn gradient_penalty_matches_pytorch_including_double_backward() {
     p.backward();
     close(&flat(&w1.grad()), &to_vec(&gp["grad_w1"]), "grad w1");
     close(&flat(&w2.grad()), &to_vec(&gp["grad_w2"]), "grad w2");
+}
+
+#[test]
+fn r1_penalty_matches_pytorch_including_double_backward() {
+    let g = golden();
+    let (gp, r1) = (&g["gp"], &g["r1"]);
+    let (_vs, w) = mlp_critic_weights(gp);
+    let [w1, b1, w2] = &w;
+    let p = r1_penalty(&mlp_critic(&w), &tensor(&gp["real"])).expect("R1");
+    close(&flat(&p), &to_vec(&r1["penalty"]), "R1");
+    p.backward();
+    close(&flat(&w1.grad()), &to_vec(&r1["grad_w1"]), "R1 grad w1");
+    close(&flat(&b1.grad()), &to_vec(&r1["grad_b1"]), "R1 grad b1");
+    close(&flat(&w2.grad()), &to_vec(&r1["grad_w2"]), "R1 grad w2");
+}
+
+/// A PatchGAN-like critic (N, 2, 4, 4) -> (N, 1, 2, 2): R1 and the gradient penalty reduce each sample's map
+/// by its mean before differentiating, as the PyTorch reference does.
+#[test]
+fn penalties_on_a_patch_map_critic_match_pytorch() {
+    let g = golden();
+    let pt = &g["patch"];
+    for which in ["r1", "gp"] {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let k1 = root.add("k1", tensor(&pt["k1"]), true);
+        let c1 = root.add("c1", tensor(&pt["c1"]), true);
+        let k2 = root.add("k2", tensor(&pt["k2"]), true);
+        let critic = |x: &Tensor| {
+            x.conv2d(&k1, Some(&c1), [1, 1], [1, 1], [1, 1], 1) // (N, 3, 4, 4)
+                .tanh()
+                .conv2d(&k2, None::<Tensor>, [2, 2], [0, 0], [1, 1], 1) // (N, 1, 2, 2)
+        };
+        let real = tensor(&pt["real"]);
+        let p = match which {
+            "r1" => r1_penalty(&critic, &real),
+            _ => gradient_penalty(&critic, &real, &tensor(&pt["fake"]), &tensor(&pt["eps"])),
+        }
+        .expect("penalty");
+        let want = &pt[which];
+        close(&flat(&p), &to_vec(&want["penalty"]), &format!("{which} penalty"));
+        p.backward();
+        close(&flat(&k1.grad()), &to_vec(&want["grad_k1"]), &format!("{which} grad k1"));
+        close(&flat(&c1.grad()), &to_vec(&want["grad_c1"]), &format!("{which} grad c1"));
+        close(&flat(&k2.grad()), &to_vec(&want["grad_k2"]), &format!("{which} grad k2"));
+    }
 }
 
 #[test]

@@ -241,8 +241,11 @@ fn spectral_norm_power_iteration_converges_and_u_is_not_trainable() {
     let conv = SnConv2d {
         sn,
         bias: None,
-        stride: 1,
-        padding: 1,
+        config: nn::ConvConfig {
+            padding: 1,
+            bias: false,
+            ..Default::default()
+        },
     };
     let y = conv.forward_t(&lin_in, false);
     assert_eq!(y.size(), vec![1, 6, 5, 5]);

@@ -3,6 +3,8 @@
 //! same weights, full-size parameter counts (shared blocks counted once), and that the shared blocks are
 //! really one set of weights.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use ganzoo_models::cyclegan::load_named_tensors;
@@ -11,6 +13,7 @@ use ganzoo_models::optim::{Optimizer, OptimizerConfig};
 use ganzoo_models::rng::{derived_rng, randn};
 use ganzoo_models::unit::{
     init_generators, kl_unit_variance, Domain, MsImageDis, UnitDiscriminatorConfig, UnitGeneratorConfig, UnitGenerators,
+    UnitPadding,
 };
 use tch::{nn, Device, Kind, Tensor};
 
@@ -48,7 +51,7 @@ fn outputs_match_the_pytorch_rebuild() {
     let all = golden();
     let (gvs, dvs) = (nn::VarStore::new(CPU), nn::VarStore::new(CPU));
     let g = UnitGenerators::new(&gvs.root(), &tiny_g(), 3, 16).expect("G builds");
-    let d = MsImageDis::new(&dvs.root(), &tiny_d(), 3, 16).expect("D builds");
+    let d = MsImageDis::new(&dvs.root(), &tiny_d(), 3, 16, false).expect("D builds");
     // Every name and shape agrees (load_named_tensors checks both ways before copying anything).
     load_named_tensors(&gvs, &with_prefix(&all, "G.")).expect("G's state_dict loads by name");
     load_named_tensors(&dvs, &with_prefix(&all, "D.")).expect("D's state_dict loads by name");
@@ -82,11 +85,11 @@ fn parameter_counts_match_the_pytorch_rebuild_with_shared_blocks_counted_once() 
         assert_eq!(vs.variables().keys().any(|n| n.starts_with("shared.")), shared > 0, "{key}");
     }
     let vs = nn::VarStore::new(CPU);
-    MsImageDis::new(&vs.root(), &UnitDiscriminatorConfig::default(), 3, 256).expect("D builds");
+    MsImageDis::new(&vs.root(), &UnitDiscriminatorConfig::default(), 3, 256, false).expect("D builds");
     assert_eq!(count_parameters(&vs), counts["shared_1_1"]["D"].as_i64().unwrap(), "D");
     let (gvs, dvs) = (nn::VarStore::new(CPU), nn::VarStore::new(CPU));
     UnitGenerators::new(&gvs.root(), &tiny_g(), 3, 16).unwrap();
-    MsImageDis::new(&dvs.root(), &tiny_d(), 3, 16).unwrap();
+    MsImageDis::new(&dvs.root(), &tiny_d(), 3, 16, false).unwrap();
     assert_eq!(count_parameters(&gvs), counts["tiny"]["G"].as_i64().unwrap());
     assert_eq!(count_parameters(&dvs), counts["tiny"]["D"].as_i64().unwrap());
 }
@@ -136,6 +139,50 @@ fn bad_sizes_and_share_counts_are_named() {
     let e = UnitGenerators::new(&vs.root(), &cfg, 3, 30).unwrap_err().to_string();
     assert!(e.contains("shared_enc_blocks must be in 0..=n_res (2), got 3"), "{e}");
     assert!(e.contains("image side 30 must be a multiple of 2^n_downsample = 4"), "{e}");
-    let e = MsImageDis::new(&vs.root(), &UnitDiscriminatorConfig::default(), 3, 32).unwrap_err().to_string();
+    let e = MsImageDis::new(&vs.root(), &UnitDiscriminatorConfig::default(), 3, 32, false).unwrap_err().to_string();
     assert!(e.contains("too small for scale 2"), "{e}");
+}
+
+/// The tiny D with `torch.nn.utils.spectral_norm` on every conv (`DSN.*`, converged u, v; reflection padding
+/// before the normalized convs): names load one to one, and every scale's map matches in eval mode and after a
+/// training-mode forward (one power iteration per weight).
+#[test]
+fn spectral_norm_discriminator_matches_pytorch() {
+    let all = golden();
+    let vs = nn::VarStore::new(CPU);
+    let d = MsImageDis::new(&vs.root(), &tiny_d(), 3, 16, true).expect("D builds");
+    let theirs = with_prefix(&all, "DSN.");
+    assert_eq!(theirs.len(), 2 * 3 * 4, "2 scales × 3 convs × (weight_orig, weight_u, weight_v, bias)");
+    load_named_tensors(&vs, &theirs).expect("torch.nn.utils.spectral_norm's state_dict loads by name");
+    let x_a = named(&all, "x_a");
+    tch::no_grad(|| {
+        for (mode, train) in [("eval", false), ("train", true)] {
+            let maps = d.forward_t(&x_a, train);
+            assert_eq!(maps.len(), 2);
+            for (i, s) in maps.iter().enumerate() {
+                let diff = max_diff(s, &named(&all, &format!("dsn_{mode}_{i}")));
+                assert!(diff < 1e-4, "{mode} scale {i}: differs from PyTorch by {diff}");
+            }
+        }
+    });
+}
+
+#[test]
+fn spectral_norm_discriminator_has_unit_sigma_and_finite_outputs() {
+    for pad in [UnitPadding::Reflect, UnitPadding::Zero] {
+        let vs = nn::VarStore::new(CPU);
+        let cfg = UnitDiscriminatorConfig { pad, ..tiny_d() };
+        let d = MsImageDis::new(&vs.root(), &cfg, 3, 16, true).expect("D builds");
+        ganzoo_models::init::init_normal(&vs, &mut derived_rng(12, "init", 0), 0.02);
+        assert_eq!(common::assert_all_spectrally_normalized(&vs), 6, "{pad:?}");
+        let x = randn(&mut derived_rng(12, "x", 0), &[2, 3, 16, 16], CPU);
+        for train in [false, true] {
+            let maps = tch::no_grad(|| d.forward_t(&x, train));
+            assert_eq!(maps.iter().map(|m| m.size()).collect::<Vec<_>>(), vec![vec![2, 1, 4, 4], vec![2, 1, 2, 2]]);
+            for m in maps {
+                let v = m.abs().max().double_value(&[]);
+                assert!(v.is_finite() && v < 10.0, "{pad:?} train {train}: max |score| {v}");
+            }
+        }
+    }
 }

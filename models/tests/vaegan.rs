@@ -2,8 +2,12 @@
 //! torch 2.11.0, CPU): outputs of tiny networks with the same weights in training and evaluation mode,
 //! the KL and feature-space likelihood terms, batch-norm running statistics, and full-size parameter counts.
 
+mod common;
+
 use ganzoo_models::cyclegan::load_named_tensors;
 use ganzoo_models::nets::count_parameters;
+use ganzoo_models::rng::{derived_rng, uniform};
+use ganzoo_models::spectral::spectral_norms;
 use ganzoo_models::vaegan::{
     gaussian_nll, kl_divergence, reparameterize, VaeDecoder, VaeDiscriminator, VaeEncoder, VaeganNetConfig,
 };
@@ -57,7 +61,7 @@ fn loaded(all: &[(String, Tensor)]) -> Nets {
     let vs = [nn::VarStore::new(CPU), nn::VarStore::new(CPU), nn::VarStore::new(CPU)];
     let e = VaeEncoder::new(&vs[0].root(), &cfg, 3, 16).expect("E builds");
     let g = VaeDecoder::new(&vs[1].root(), &cfg, 3, 16).expect("Dec builds");
-    let d = VaeDiscriminator::new(&vs[2].root(), &cfg, 3, 16).expect("Dis builds");
+    let d = VaeDiscriminator::new(&vs[2].root(), &cfg, 3, 16, false).expect("Dis builds");
     for (v, prefix) in vs.iter().zip(["E.", "Dec.", "Dis."]) {
         let t: Vec<_> = with_prefix(all, prefix).into_iter().filter(|(n, _)| !n.ends_with("_after")).collect();
         load_named_tensors(v, &t).unwrap_or_else(|e| panic!("{prefix}: {e}"));
@@ -109,7 +113,7 @@ fn features_only_pass_equals_the_full_pass_at_every_layer() {
     for k in 1..=3 {
         let cfg = VaeganNetConfig { feature_conv: k, ..tiny() };
         let vs = nn::VarStore::new(CPU);
-        let d = VaeDiscriminator::new(&vs.root(), &cfg, 3, 16).expect("D builds");
+        let d = VaeDiscriminator::new(&vs.root(), &cfg, 3, 16, false).expect("D builds");
         let t: Vec<_> = with_prefix(&all, "Dis.").into_iter().filter(|(n, _)| !n.ends_with("_after")).collect();
         load_named_tensors(&vs, &t).expect("loads");
         tch::no_grad(|| {
@@ -131,7 +135,7 @@ fn full_size_parameter_counts_equal_the_pytorch_rebuild() {
     let vs = [nn::VarStore::new(CPU), nn::VarStore::new(CPU), nn::VarStore::new(CPU)];
     VaeEncoder::new(&vs[0].root(), &cfg, 3, 64).expect("E");
     VaeDecoder::new(&vs[1].root(), &cfg, 3, 64).expect("Dec");
-    let d = VaeDiscriminator::new(&vs[2].root(), &cfg, 3, 64).expect("Dis");
+    let d = VaeDiscriminator::new(&vs[2].root(), &cfg, 3, 64, false).expect("Dis");
     for (v, name) in vs.iter().zip(["E", "Dec", "Dis"]) {
         assert_eq!(Some(count_parameters(v)), counts["parameters_64x64_rgb"][name].as_i64(), "{name}");
     }
@@ -150,4 +154,55 @@ fn bad_configs_are_named() {
     let vs = nn::VarStore::new(CPU);
     let err = VaeEncoder::new(&vs.root(), &VaeganNetConfig::default(), 3, 20).unwrap_err().to_string();
     assert!(err.contains("vaegan") && err.contains("20"), "{err}");
+}
+
+/// D with `torch.nn.utils.spectral_norm` on every conv and linear (`DisSN.*`, converged u, v, batch norms
+/// kept): names load one to one; logits and similarity features match in eval mode and after a training-mode
+/// pass (one power iteration per weight, batch statistics).
+#[test]
+fn spectral_norm_discriminator_matches_pytorch() {
+    let all = golden();
+    let vs = nn::VarStore::new(CPU);
+    let d = VaeDiscriminator::new(&vs.root(), &tiny(), 3, 16, true).expect("D builds");
+    load_named_tensors(&vs, &with_prefix(&all, "DisSN.")).expect("spectral_norm's state_dict loads by name");
+    let x = named(&all, "x");
+    tch::no_grad(|| {
+        for (mode, train) in [("eval", false), ("train", true)] {
+            let (logits, feat) = d.forward_with_features(&x, train);
+            let dl = max_diff(&logits, &named(&all, &format!("sn_logits_{mode}")));
+            let df = max_diff(&feat, &named(&all, &format!("sn_feat_{mode}")));
+            assert!(dl < 1e-4 && df < 1e-4, "{mode}: logits differ by {dl}, features by {df}");
+        }
+    });
+}
+
+#[test]
+fn spectral_norm_discriminator_has_unit_sigma_and_its_feature_pass_iterates_only_the_layers_it_runs() {
+    let cfg = VaeganNetConfig { feature_conv: 2, ..tiny() };
+    let vs = nn::VarStore::new(CPU);
+    let d = VaeDiscriminator::new(&vs.root(), &cfg, 3, 16, true).expect("D builds");
+    ganzoo_models::init::init_dcgan(&vs, &mut derived_rng(13, "init", 0));
+    let x = uniform(&mut derived_rng(13, "x", 0), &[4, 3, 16, 16], -1.0, 1.0, CPU);
+    let us = || -> Vec<(String, Tensor)> { spectral_norms(&vs).into_iter().map(|(n, sn)| (n, sn.u.copy())).collect() };
+    let moved = |before: &[(String, Tensor)]| -> Vec<String> {
+        let after = us();
+        before.iter().zip(&after).filter(|((_, a), (_, b))| max_diff(a, b) > 0.0).map(|((n, _), _)| n.clone()).collect()
+    };
+    // Evaluation never iterates; the feature pass in training mode iterates conv0 and convs.0 (the features
+    // are convs.0's output), not convs.1, fc or out.
+    let before = us();
+    let f_eval = tch::no_grad(|| d.features_t(&x, false));
+    assert!(moved(&before).is_empty());
+    let f_train = tch::no_grad(|| d.features_t(&x, true));
+    assert_eq!(moved(&before), vec!["conv0.".to_string(), "convs.0.".to_string()]);
+    assert_eq!(f_eval.size(), vec![4, cfg.feature_size(16)]);
+    assert_eq!(f_train.size(), f_eval.size());
+    assert_eq!(common::assert_all_spectrally_normalized(&vs), 5);
+    // After warm-up: finite, moderate scores, and the feature pass equals the full pass's features.
+    tch::no_grad(|| {
+        let (logits, feats) = d.forward_with_features(&x, false);
+        let m = logits.abs().max().double_value(&[]);
+        assert!(m.is_finite() && m < 10.0, "max |logit| {m}");
+        assert!(max_diff(&feats, &d.features_t(&x, false)) < 1e-6);
+    });
 }

@@ -1,0 +1,121 @@
+//! bf16 automatic mixed precision: runs a closure under libtorch's autocast with dtype bfloat16, as
+//! `with torch.autocast(device_type, dtype=torch.bfloat16):` does in PyTorch.
+//!
+//! tch 0.24's `tch::autocast(enabled, f)` switches autocast on only for CUDA and leaves its dtype at
+//! libtorch's CUDA default, fp16 (which needs a gradient scaler tch does not have). libtorch exports the
+//! setters and getters that torch.autocast's Python binding calls, `at::autocast::set_autocast_dtype(DeviceType,
+//! ScalarType)`, `get_autocast_dtype`, `is_autocast_enabled` and `set_autocast_enabled`, from libtorch_cpu.so;
+//! they are declared here by their C++ (Itanium ABI) names. `c10::DeviceType` and `c10::ScalarType` are
+//! `enum class : int8_t`, passed as `i8`. The nesting counter and the cast cache come from torch-sys.
+//!
+//! All of this state is thread-local in libtorch (as PyTorch's autocast is per thread): a region affects the
+//! calling thread only. Under autocast, ops on libtorch's lower-precision list (convolutions, linear, matmul,
+//! ...) run in bf16 and return bf16; the casts are part of the graph, so a backward gives every Float
+//! parameter a Float gradient and optimizers keep Float master weights.
+
+use tch::{Device, Kind};
+
+/// `c10::DeviceType::CPU`.
+const DT_CPU: i8 = 0;
+/// `c10::DeviceType::CUDA`.
+const DT_CUDA: i8 = 1;
+/// `c10::ScalarType::BFloat16`.
+const ST_BFLOAT16: i8 = 15;
+
+mod ffi {
+    extern "C" {
+        #[link_name = "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE"]
+        pub fn get_autocast_dtype(device_type: i8) -> i8;
+        #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
+        pub fn set_autocast_dtype(device_type: i8, dtype: i8);
+        #[link_name = "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE"]
+        pub fn is_autocast_enabled(device_type: i8) -> bool;
+        #[link_name = "_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb"]
+        pub fn set_autocast_enabled(device_type: i8, enabled: bool);
+    }
+}
+
+/// The `c10::DeviceType` autocast keys its state by: CUDA for any CUDA device, else CPU.
+fn device_type(d: Device) -> i8 {
+    match d {
+        Device::Cuda(_) => DT_CUDA,
+        _ => DT_CPU,
+    }
+}
+
+/// The `c10::ScalarType` codes of the dtypes autocast can use, as tch kinds (others give `None`).
+fn kind_of(code: i8) -> Option<Kind> {
+    match code {
+        5 => Some(Kind::Half),
+        6 => Some(Kind::Float),
+        7 => Some(Kind::Double),
+        15 => Some(Kind::BFloat16),
+        _ => None,
+    }
+}
+
+/// The dtype autocast uses on `d`'s device type on this thread (libtorch's defaults: CPU BFloat16, CUDA
+/// Half; `None` for a dtype with no tch kind).
+pub fn autocast_dtype(d: Device) -> Option<Kind> {
+    // SAFETY: a getter of a thread-local array indexed by a valid DeviceType; no pointers involved.
+    kind_of(unsafe { ffi::get_autocast_dtype(device_type(d)) })
+}
+
+/// Whether autocast is on for `d`'s device type on this thread.
+pub fn autocast_enabled(d: Device) -> bool {
+    // SAFETY: as in `autocast_dtype`.
+    unsafe { ffi::is_autocast_enabled(device_type(d)) }
+}
+
+/// An open bf16 autocast region; dropping it closes the region and restores what was there before, also
+/// when the closure inside [`with_bf16`] panics.
+struct Bf16Region {
+    device_type: i8,
+    prev_dtype: i8,
+    prev_enabled: bool,
+}
+
+impl Bf16Region {
+    fn enter(d: Device) -> Self {
+        let dt = device_type(d);
+        // SAFETY: thread-local setters and getters of libtorch's autocast state, called with a valid
+        // DeviceType and ScalarType; `increment_nesting` is paired with the decrement in `drop`.
+        unsafe {
+            let region = Bf16Region {
+                device_type: dt,
+                prev_dtype: ffi::get_autocast_dtype(dt),
+                prev_enabled: ffi::is_autocast_enabled(dt),
+            };
+            ffi::set_autocast_dtype(dt, ST_BFLOAT16);
+            ffi::set_autocast_enabled(dt, true);
+            torch_sys::at_autocast_increment_nesting();
+            region
+        }
+    }
+}
+
+impl Drop for Bf16Region {
+    fn drop(&mut self) {
+        // SAFETY: as in `enter`. The cast cache (bf16 copies of weights reused within a region) is cleared
+        // when the outermost region ends, as torch.autocast's __exit__ does.
+        unsafe {
+            if torch_sys::at_autocast_decrement_nesting() == 0 {
+                torch_sys::at_autocast_clear_cache();
+            }
+            ffi::set_autocast_enabled(self.device_type, self.prev_enabled);
+            ffi::set_autocast_dtype(self.device_type, self.prev_dtype);
+        }
+    }
+}
+
+/// Runs `f` under bf16 autocast on `d`'s device type (CPU or CUDA), as
+/// `with torch.autocast(d.type, dtype=torch.bfloat16): f()`: autocast is switched on with dtype bfloat16,
+/// the nesting level is raised, and on return (or panic) the cast cache is cleared if this was the
+/// outermost region and the previous enabled flag and dtype are restored. Regions nest.
+///
+/// Only the calling thread is affected. Put the forward passes and the loss inside, and call `backward`
+/// inside or outside (as PyTorch recommends, outside); gradients of Float parameters are Float.
+pub fn with_bf16<T>(d: Device, f: impl FnOnce() -> T) -> T {
+    let _region = Bf16Region::enter(d);
+    f()
+}
