@@ -157,11 +157,11 @@ fn pipeline_errors_are_reported_before_training() {
             "weights",
             PIPE.replace("stage2_consistency: 1.0", "stage2_consistency: -1")
                 .replace("mode_seeking: 0.1", "mode_seeking: .nan")
-                .replace("train:\n", "loss: {gradient_penalty: 10.0}\ntrain:\n"),
+                .replace("train:\n", "loss: {gradient_penalty: 10.0, r1: 1.0}\ntrain:\n"),
             vec![
                 "model.stage2_consistency: must be a number ≥ 0, got -1",
                 "model.mode_seeking: must be a number ≥ 0, got NaN",
-                "gradient_penalty and weight_clip are not wired into family stackgan",
+                "loss.r1: choose either the R1 penalty or loss.gradient_penalty, not both",
             ],
         ),
         ("freeze", PIPE.replace("freeze: [G1, T]", "freeze: [G1, T, D2]"), vec!["`D2` is not taken from an earlier stage"]),

@@ -814,6 +814,14 @@ impl Dataset for CaptionedImages {
     fn shape(&self) -> Vec<i64> {
         vec![3, self.cfg.size, self.cfg.size]
     }
+
+    fn captions(&self, index: usize) -> Option<Vec<String>> {
+        (index < self.items.len()).then(|| CaptionedImages::captions(self, index).to_vec())
+    }
+
+    fn item_name(&self, index: usize) -> Option<String> {
+        (index < self.items.len()).then(|| self.name(index).to_string())
+    }
 }
 
 /// What `ganzoo data check captioned ROOT` prints: what was found and precisely what is missing or wrong.

@@ -27,6 +27,10 @@ pub enum DataError {
     /// An invalid argument or configuration value.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// Something the user can fix (data not fetched yet, a count the data cannot meet); the message is
+    /// complete and names the key or command.
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// Result alias for the data layer.

@@ -386,4 +386,8 @@ impl Dataset for ImageFolder {
     fn shape(&self) -> Vec<i64> {
         vec![self.cfg.channels, self.cfg.size, self.cfg.size]
     }
+
+    fn num_classes(&self) -> Option<usize> {
+        (!self.classes.is_empty()).then_some(self.classes.len())
+    }
 }

@@ -1,4 +1,5 @@
-//! ganzoo-data: datasets (procedural 2-D sets, MNIST, image folders), a deterministic parallel loader, and image grids.
+//! ganzoo-data: datasets (procedural 2-D sets, MNIST, image folders, domains, captions), the one factory from a
+//! config's `data:` section to them ([`source`]), a deterministic parallel loader, and image grids.
 //!
 //! Every dataset is pure: `Dataset::get(index, rng)` draws all its randomness (crops, flips) from the
 //! seeded RNG the [`loader::Loader`] passes in, so batches are identical whatever the thread count or
@@ -15,6 +16,7 @@ pub mod mnist;
 pub mod rng;
 pub mod shapes;
 pub mod shapes2;
+pub mod source;
 pub mod tokenize;
 pub mod toy;
 pub mod unpaired;
@@ -30,6 +32,7 @@ pub use mnist::{default_cache_dir, fetch_mnist, Mnist};
 pub use rng::derived_rng;
 pub use shapes::{CaptionedShapes, ShapeAttrs, ShapesConfig};
 pub use shapes2::{Shapes2, Shapes2Config};
+pub use source::{open, DataConfig, Part, Source};
 pub use tokenize::{CaptionTokenizer, TokenBatch, TokenizerConfig};
 pub use toy::{mode_report, Gaussian1d, ModeReport, Toy2d};
 pub use unpaired::{Layout, Split, Unpaired, UnpairedConfig};

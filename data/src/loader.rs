@@ -38,6 +38,18 @@ pub trait Dataset: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The captions of item `index`, for captioned data (text-to-image); `None` for other data.
+    fn captions(&self, _index: usize) -> Option<Vec<String>> {
+        None
+    }
+    /// A stable name of item `index` (e.g. `class/file` of a caption folder), where the data has one.
+    fn item_name(&self, _index: usize) -> Option<String> {
+        None
+    }
+    /// The number of classes, for class-labelled data (MNIST, image folders with class subfolders).
+    fn num_classes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A batch on the CPU. `x` is `(N, ...shape)` f32, `y` is `(N,)` i64 when the dataset has labels.

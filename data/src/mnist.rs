@@ -398,4 +398,8 @@ impl Dataset for Mnist {
     fn shape(&self) -> Vec<i64> {
         vec![1, (self.rows + 2 * self.pad) as i64, (self.cols + 2 * self.pad) as i64]
     }
+
+    fn num_classes(&self) -> Option<usize> {
+        Some(10)
+    }
 }

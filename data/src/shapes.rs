@@ -387,4 +387,8 @@ impl Dataset for CaptionedShapes {
     fn shape(&self) -> Vec<i64> {
         vec![3, self.cfg.size, self.cfg.size]
     }
+
+    fn captions(&self, index: usize) -> Option<Vec<String>> {
+        (index < self.order.len()).then(|| CaptionedShapes::captions(self, index))
+    }
 }

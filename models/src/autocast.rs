@@ -32,6 +32,10 @@ mod ffi {
         pub fn is_autocast_enabled(device_type: i8) -> bool;
         #[link_name = "_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb"]
         pub fn set_autocast_enabled(device_type: i8, enabled: bool);
+        #[link_name = "_ZN2at8autocast25is_autocast_cache_enabledEv"]
+        pub fn is_autocast_cache_enabled() -> bool;
+        #[link_name = "_ZN2at8autocast26set_autocast_cache_enabledEb"]
+        pub fn set_autocast_cache_enabled(enabled: bool);
     }
 }
 
@@ -73,6 +77,7 @@ struct Bf16Region {
     device_type: i8,
     prev_dtype: i8,
     prev_enabled: bool,
+    prev_cache: bool,
 }
 
 impl Bf16Region {
@@ -85,9 +90,15 @@ impl Bf16Region {
                 device_type: dt,
                 prev_dtype: ffi::get_autocast_dtype(dt),
                 prev_enabled: ffi::is_autocast_enabled(dt),
+                prev_cache: ffi::is_autocast_cache_enabled(),
             };
             ffi::set_autocast_dtype(dt, ST_BFLOAT16);
             ffi::set_autocast_enabled(dt, true);
+            // No cast cache: libtorch keeps one process-wide cache of weight casts that any thread's region end
+            // clears, so with two threads training a weight used twice in a region would share one cast (its
+            // gradients summed in bf16) or get two (summed in fp32) depending on the other thread's timing, and
+            // runs would not repeat bit for bit. Without the cache every use casts afresh, in every thread.
+            ffi::set_autocast_cache_enabled(false);
             torch_sys::at_autocast_increment_nesting();
             region
         }
@@ -104,6 +115,7 @@ impl Drop for Bf16Region {
             }
             ffi::set_autocast_enabled(self.device_type, self.prev_enabled);
             ffi::set_autocast_dtype(self.device_type, self.prev_dtype);
+            ffi::set_autocast_cache_enabled(self.prev_cache);
         }
     }
 }
@@ -113,7 +125,8 @@ impl Drop for Bf16Region {
 /// the nesting level is raised, and on return (or panic) the cast cache is cleared if this was the
 /// outermost region and the previous enabled flag and dtype are restored. Regions nest.
 ///
-/// Only the calling thread is affected. Put the forward passes and the loss inside, and call `backward`
+/// Only the calling thread is affected (libtorch's cast cache, the one process-wide part, is switched off inside
+/// the region: see `Bf16Region::enter`). Put the forward passes and the loss inside, and call `backward`
 /// inside or outside (as PyTorch recommends, outside); gradients of Float parameters are Float.
 pub fn with_bf16<T>(d: Device, f: impl FnOnce() -> T) -> T {
     let _region = Bf16Region::enter(d);

@@ -378,6 +378,11 @@ impl Optimizer {
         self.params.iter().map(|p| p.name.clone()).collect()
     }
 
+    /// The optimized variables (the stores' own tensors, not copies) with their names, sorted by name.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.params.iter().map(|p| (p.name.as_str(), &p.param))
+    }
+
     fn buffer_names(&self) -> (&'static str, Option<&'static str>) {
         match self.cfg {
             OptimizerConfig::Adam { .. } => ("exp_avg", Some("exp_avg_sq")),

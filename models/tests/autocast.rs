@@ -76,3 +76,41 @@ fn backward_through_a_bf16_forward_gives_float_gradients() {
         assert!(g.abs().sum(Kind::Float).double_value(&[]) > 0.0, "{name}");
     }
 }
+
+/// The gradient of a weight used twice in one bf16 region (D on real and on generated images).
+fn twice_used_gradient() -> Vec<f32> {
+    let mut rng = derived_rng(3, "autocast_twice", 0);
+    let (a, b) = (randn(&mut rng, &[8, 16], CPU), randn(&mut rng, &[8, 16], CPU));
+    let w = randn(&mut rng, &[16, 16], CPU).copy().set_requires_grad(true); // a leaf, not a view: cached casts
+    let busy = Tensor::ones([128, 128], (Kind::Float, CPU));
+    let loss = with_bf16(CPU, || {
+        let first = a.linear(&w, None::<Tensor>).tanh(); // (8, 16), bf16
+        // Work between the two uses, during which another thread's regions come and go.
+        let _ = (0..20).fold(busy.shallow_clone(), |m, _| m.matmul(&busy) / 128.0);
+        (first - b.linear(&w, None::<Tensor>).tanh()).square().mean(Kind::Float)
+    });
+    loss.backward();
+    Vec::<f32>::try_from(w.grad().flatten(0, -1)).expect("gradient")
+}
+
+#[test]
+fn a_region_repeats_bit_for_bit_while_another_thread_runs_regions() {
+    // libtorch's cast cache is one per process and any thread's region end clears it: with it on, whether a
+    // twice-used weight shares one cast depended on another thread's timing, and the gradient's rounding with it.
+    tch::set_num_threads(1); // both threads run side by side on two cores
+    let alone = twice_used_gradient();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let other = std::thread::spawn(move || {
+        let x = Tensor::ones([4, 4], (Kind::Float, CPU));
+        let w = Tensor::ones([4, 4], (Kind::Float, CPU)).set_requires_grad(true);
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            with_bf16(CPU, || x.linear(&w, None::<Tensor>).sum(Kind::Float)).backward();
+        }
+    });
+    let busy: Vec<Vec<f32>> = (0..50).map(|_| twice_used_gradient()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    other.join().expect("the other thread");
+    let differing = busy.iter().filter(|g| **g != alone).count();
+    assert_eq!(differing, 0, "{differing} of {} bf16 regions depended on another thread's", busy.len());
+}

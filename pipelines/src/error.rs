@@ -31,7 +31,10 @@ pub enum PipelineError {
 impl PipelineError {
     /// Whether the CLI should exit with 2 (usage or config) rather than 1 (runtime failure).
     pub fn is_usage(&self) -> bool {
-        matches!(self, PipelineError::Config(_) | PipelineError::Invalid(_) | PipelineError::Usage(_))
+        matches!(
+            self,
+            PipelineError::Config(_) | PipelineError::Invalid(_) | PipelineError::Usage(_) | PipelineError::Data(ganzoo_data::DataError::Usage(_))
+        )
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PipelineError {

@@ -1,65 +1,83 @@
 //! A run's batches: the loader positioned by the number of batches drawn so far, so a resumed run continues
-//! with exactly the batch an uninterrupted run would have drawn next.
-use crate::config::Config;
+//! with exactly the batch an uninterrupted run would have drawn next; or procedural 2-D points drawn per batch;
+//! or, for benchmarks, one fixed batch.
+use crate::config::TrainConfig;
 use crate::error::{PipelineError, Result};
-use ganzoo_data::loader::{BatchIter, Dataset, Loader, LoaderConfig};
-use std::path::PathBuf;
-use std::sync::Arc;
-use tch::Tensor;
+use crate::family::Batch;
+use ganzoo_data::loader::{BatchIter, Loader, LoaderConfig};
+use ganzoo_data::source::Source;
+use ganzoo_data::toy::Toy2d;
+use ganzoo_models::rng::derived_rng;
+use tch::{Device, Tensor};
 
-/// Batches of a dataset, in the run's deterministic order.
+/// Batches of a data source, in the run's deterministic order, moved to the device.
 pub struct Feed {
-    loader: Loader,
-    iter: Option<BatchIter>,
+    kind: Kind,
+    batch_size: i64,
+    seed: u64,
+    device: Device,
+}
+
+enum Kind {
+    Points { set: Toy2d, std: f64 },
+    Items { loader: Loader, iter: Option<BatchIter> },
+    Fixed { x: Tensor, y: Option<Vec<i64>> },
 }
 
 impl Feed {
-    pub fn new(cfg: &Config, dataset: Arc<dyn Dataset>) -> Self {
-        let lc = LoaderConfig {
-            batch_size: cfg.train.batch_size as usize,
-            workers: cfg.train.workers,
-            prefetch: cfg.train.prefetch.max(1),
-            drop_last: true,
-            seed: cfg.seed,
-        };
-        Feed { loader: Loader::new(dataset, lc), iter: None }
-    }
-
-    /// The `draw`-th batch of the run (CPU). Draws are consecutive; the first one fixes the loader position.
-    pub fn next(&mut self, draw: i64) -> Result<Tensor> {
-        Ok(self.next_labelled(draw)?.0)
-    }
-
-    /// The `draw`-th batch with its labels (class labels, or dataset indices for captioned data).
-    pub fn next_labelled(&mut self, draw: i64) -> Result<(Tensor, Option<Tensor>)> {
-        let per_epoch = self.loader.batches_per_epoch();
-        if per_epoch == 0 {
-            return Err(PipelineError::Usage(format!(
-                "train.batch_size {} is larger than the dataset ({} examples); lower it",
-                self.loader.config().batch_size,
-                self.loader.dataset().len()
-            )));
-        }
-        let (loader, draw) = (&self.loader, draw as usize);
-        let it = self.iter.get_or_insert_with(|| loader.iter_from(draw / per_epoch, draw % per_epoch));
-        match it.next() {
-            Some(b) => {
-                let b = b?;
-                Ok((b.x, b.y))
+    /// Batches of `train.batch_size` from `source` on `device`.
+    pub fn new(source: Source, train: &TrainConfig, seed: u64, device: Device) -> Self {
+        let kind = match source {
+            Source::Points { set, std } => Kind::Points { set, std },
+            Source::Items(dataset) => {
+                let lc = LoaderConfig {
+                    batch_size: train.batch_size as usize,
+                    workers: train.workers,
+                    prefetch: train.prefetch.max(1),
+                    drop_last: true,
+                    seed,
+                };
+                Kind::Items { loader: Loader::new(dataset, lc), iter: None }
             }
-            None => Err(PipelineError::Runtime("the data loader stopped".into())),
-        }
+        };
+        Feed { kind, batch_size: train.batch_size, seed, device }
     }
-}
 
-/// The MNIST digits of `data.root` (default `<cache>/mnist`), or a usage error saying how to get them.
-pub fn open_mnist(root: &Option<PathBuf>, pad_to_32: bool) -> Result<ganzoo_data::mnist::Mnist> {
-    let dir = root.clone().unwrap_or_else(|| ganzoo_data::mnist::default_cache_dir().join("mnist"));
-    if !dir.join(ganzoo_data::mnist::IMAGES_FILE).exists() {
-        return Err(PipelineError::Usage(format!(
-            "data: MNIST is not at {}; run `ganzoo data get mnist` first (or set data.root)",
-            dir.display()
-        )));
+    /// The same batch every draw (for step-time benchmarks that time the update, not the loader).
+    pub fn fixed(x: Tensor, y: Option<Vec<i64>>, seed: u64) -> Self {
+        let n = x.size()[0];
+        let device = x.device();
+        Feed { kind: Kind::Fixed { x, y }, batch_size: n, seed, device }
     }
-    Ok(ganzoo_data::mnist::Mnist::open(&dir, pad_to_32)?)
+
+    /// The `draw`-th batch of the run. Draws are consecutive; the first one fixes the loader position.
+    pub fn next(&mut self, draw: i64) -> Result<Batch> {
+        let (x, y) = match &mut self.kind {
+            Kind::Points { set, std } => {
+                let pts = set.sample(self.batch_size as usize, *std, &mut derived_rng(self.seed, "data", draw as u64));
+                let flat: Vec<f32> = pts.iter().flat_map(|p| [p[0], p[1]]).collect();
+                (Tensor::from_slice(&flat).view([pts.len() as i64, 2]), None)
+            }
+            Kind::Items { loader, iter } => {
+                let per_epoch = loader.batches_per_epoch();
+                if per_epoch == 0 {
+                    return Err(PipelineError::Usage(format!(
+                        "train.batch_size {} is larger than the dataset ({} examples); lower it",
+                        loader.config().batch_size,
+                        loader.dataset().len()
+                    )));
+                }
+                let d = draw as usize;
+                let it = iter.get_or_insert_with(|| loader.iter_from(d / per_epoch, d % per_epoch));
+                let b = it.next().ok_or_else(|| PipelineError::Runtime("the data loader stopped".into()))??;
+                let y = match b.y {
+                    Some(y) => Some(Vec::<i64>::try_from(&y).map_err(PipelineError::torch("reading labels"))?),
+                    None => None,
+                };
+                (b.x, y)
+            }
+            Kind::Fixed { x, y } => (x.shallow_clone(), y.clone()),
+        };
+        Ok(Batch { x: x.to_device(self.device), y, draw })
+    }
 }

@@ -1,25 +1,26 @@
 //! ganzoo pipelines: strict YAML configs, the training engine, checkpoints, sampling and evaluation.
+//!
+//! Layout (no module imports one that imports it back): `config` (what every family shares) and `family`
+//! (what a family describes) at the bottom; `families/<family>/` on top of them; `registry` names the
+//! families; `engine` trains any family; `pipeline` runs stages; `run` holds the commands.
 pub mod alloc;
 pub mod checkpoint;
-pub mod cond;
 pub mod config;
-pub mod cyclegan;
 pub mod device;
 pub mod engine;
 pub mod error;
+pub mod families;
 pub mod family;
 pub mod feed;
-pub mod gan;
 pub mod imagemap;
 pub mod judge;
-pub mod plot;
 pub mod pipeline;
+pub mod plot;
 pub mod progress;
+pub mod registry;
 pub mod run;
-pub mod stackgan;
+pub mod rundir;
 pub mod text;
 pub mod translation;
-pub mod unit;
-pub mod vaegan;
 
 pub use error::{PipelineError, Result};

@@ -18,37 +18,18 @@
 //! `config.resolved.yaml` and `report.json` sit in `RUN_DIR`. `--resume` skips finished stages and continues
 //! the first unfinished one from its newest checkpoint; `--stage NAME` runs one stage.
 use crate::checkpoint;
+pub use crate::config::StageConfig;
 use crate::config::load::{self, Loaded};
-use crate::config::Config;
-use crate::engine::{self, Ui};
+use crate::engine::Ui;
 use crate::error::{PipelineError, Result};
-use crate::family::{self, Trainable};
-use serde::{Deserialize, Serialize};
+use crate::family::Family;
+use crate::registry::Config;
+use crate::rundir;
 use serde_json::json;
 use serde_yaml::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
-
-/// One stage of a pipeline (an entry of `stages:`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StageConfig {
-    /// The stage's name: letters, digits, `-` and `_` (its folder is `stages/<name>/`).
-    pub name: String,
-    /// Overrides of the config for this stage by dotted key, e.g. `{model.stage: 2, train.steps: 600}`;
-    /// they win over the file and over a plain `--set`; `--set stages.<name>.<key>=…` changes them.
-    #[serde(default)]
-    pub set: BTreeMap<String, Value>,
-    /// Networks taken before the stage's first step, by checkpoint name: `{G1: stage1}` takes `G1` from the
-    /// newest checkpoint of the earlier stage `stage1`; the value may also be a run folder of another run's
-    /// stage or a checkpoint `.safetensors` file.
-    #[serde(default)]
-    pub init_from: BTreeMap<String, String>,
-    /// Networks kept fixed in this stage (they must come from `init_from`).
-    #[serde(default)]
-    pub freeze: Vec<String>,
-}
 
 /// A stage with its resolved config.
 #[derive(Debug, Clone)]
@@ -174,10 +155,15 @@ fn source_checkpoint(run_dir: &Path, stages: &[Stage], src: &str) -> Result<(Pat
 }
 
 /// Every variable of network `net` as `net.<name>` → shape.
-fn shapes_of(fam: &dyn Trainable, net: &str) -> Option<BTreeMap<String, Vec<i64>>> {
-    let stores = fam.stores();
-    let (_, vs) = stores.into_iter().find(|(n, _)| *n == net)?;
-    Some(vs.variables().into_iter().map(|(k, t)| (format!("{net}.{k}"), t.size())).collect())
+fn shapes_of(fam: &dyn Family, net: &str) -> Option<BTreeMap<String, Vec<i64>>> {
+    let nets = fam.networks();
+    let n = nets.into_iter().find(|n| n.name == net)?;
+    Some(n.vs.variables().into_iter().map(|(k, t)| (format!("{net}.{k}"), t.size())).collect())
+}
+
+/// The names of a family's networks, for messages.
+fn net_names(fam: &dyn Family) -> String {
+    fam.networks().iter().map(|n| n.name).collect::<Vec<_>>().join(", ")
 }
 
 /// The differences between what a stage expects and what it is given, one line per tensor.
@@ -200,24 +186,22 @@ fn mismatches(want: &BTreeMap<String, Vec<i64>>, have: &BTreeMap<String, Vec<i64
 
 /// Builds each stage's networks (CPU, no data) and checks that every `init_from` network exists in its source
 /// with the same tensor names and shapes, and that `freeze` names networks the family can freeze.
-pub fn preflight(run_dir: Option<&Path>, stages: &[Stage]) -> Result<Vec<Box<dyn Trainable>>> {
-    let mut fams: Vec<Box<dyn Trainable>> = Vec::new();
+pub fn preflight(run_dir: Option<&Path>, stages: &[Stage]) -> Result<Vec<Box<dyn Family>>> {
+    let mut fams: Vec<Box<dyn Family>> = Vec::new();
     let mut problems = Vec::new();
     for st in stages {
-        let mut fam = family::build(&st.cfg, tch::Device::Cpu, false, None)?;
+        let mut fam = st.cfg.build(tch::Device::Cpu, false, None)?;
         let at = format!("stage `{}`", st.spec.name);
         for (net, src) in &st.spec.init_from {
             let Some(want) = shapes_of(fam.as_ref(), net) else {
-                let names: Vec<_> = fam.stores().iter().map(|(n, _)| *n).collect();
-                problems.push(format!("{at}: init_from names `{net}`, which family {} does not have here (it has {})", st.cfg.model.family(), names.join(", ")));
+                problems.push(format!("{at}: init_from names `{net}`, which family {} does not have here (it has {})", st.cfg.model.family(), net_names(fam.as_ref())));
                 continue;
             };
             let (have, there) = match stages.iter().position(|s| &s.spec.name == src) {
                 Some(j) => match shapes_of(fams[j].as_ref(), net) {
                     Some(h) => (h, format!("stage `{src}`")),
                     None => {
-                        let names: Vec<_> = fams[j].stores().iter().map(|(n, _)| *n).collect();
-                        problems.push(format!("{at}: init_from takes `{net}` from stage `{src}`, which has no such network (it has {})", names.join(", ")));
+                        problems.push(format!("{at}: init_from takes `{net}` from stage `{src}`, which has no such network (it has {})", net_names(fams[j].as_ref())));
                         continue;
                     }
                 },
@@ -246,13 +230,7 @@ pub fn preflight(run_dir: Option<&Path>, stages: &[Stage]) -> Result<Vec<Box<dyn
 
 /// Writes the pipeline's resolved config (stages included) and each stage's.
 fn write_resolved(run_dir: &Path, loaded: &Loaded<Config>, overrides: &[String], stages: &[Stage]) -> Result<()> {
-    let mut head = String::from("# Resolved by ganzoo: every key with its value, defaults included.\n");
-    for s in &loaded.sources {
-        head.push_str(&format!("# from: {}\n", s.path.display()));
-    }
-    for o in overrides {
-        head.push_str(&format!("# --set {o}\n"));
-    }
+    let head = rundir::resolved_header(loaded, overrides);
     checkpoint::write_text_atomic(&run_dir.join("config.resolved.yaml"), &format!("{head}{}", load::to_yaml(&loaded.config)?))?;
     for st in stages {
         let dir = stage_dir(run_dir, &st.spec.name);
@@ -287,21 +265,21 @@ fn run_stage(run_dir: &Path, stages: &[Stage], i: usize, ui: Ui) -> Result<serde
             std::fs::copy(&from, &to).map_err(PipelineError::io(&to))?;
         }
     }
-    let mut fam = crate::run::build(cfg, true, Some(&dir))?;
+    let mut fam = rundir::build(cfg, true, Some(&dir))?;
     if checkpoint::list(&dir.join("checkpoints"))?.is_empty() {
         for (net, src) in &st.spec.init_from {
             let (origin, tensors) = source_checkpoint(run_dir, stages, src)?;
-            let stores = fam.stores();
-            let (_, vs) = stores
+            let nets = fam.networks();
+            let n = nets
                 .iter()
-                .find(|(n, _)| n == net)
+                .find(|n| n.name == net)
                 .ok_or_else(|| PipelineError::Usage(format!("stage `{}`: no network `{net}`", st.spec.name)))?;
-            checkpoint::restore_vars(vs, &tensors, net, &origin.display().to_string())?;
+            checkpoint::restore_vars(n.vs, &tensors, net, &origin.display().to_string())?;
         }
     }
     fam.freeze(&st.spec.freeze)?;
-    let outcome = engine::train(fam.as_mut(), cfg, &dir, ui)?;
-    crate::run::report(&dir, cfg, fam.as_ref(), &outcome)
+    let outcome = rundir::train(fam.as_mut(), cfg, &dir, ui)?;
+    rundir::report(&dir, cfg, fam.as_ref(), &outcome)
 }
 
 /// Runs the stages in order (or only `only`), skipping finished ones, and writes `RUN_DIR/report.json`.
@@ -346,7 +324,7 @@ fn run_all(run_dir: &Path, loaded: &Loaded<Config>, stages: &[Stage], only: Opti
 /// `ganzoo train CONFIG` of a config with `stages`: checks everything, then runs the stages into a new run.
 pub fn train(loaded: &Loaded<Config>, overrides: &[String], out: Option<&Path>, only: Option<&str>, ui: Ui) -> Result<serde_json::Value> {
     let stages = resolve(loaded, overrides)?;
-    let run_dir = crate::run::new_run_dir(out, &loaded.config.name)?;
+    let run_dir = rundir::new_run_dir(out, &loaded.config.name)?;
     preflight(Some(&run_dir), &stages)?;
     std::fs::create_dir_all(&run_dir).map_err(PipelineError::io(&run_dir))?;
     write_resolved(&run_dir, loaded, overrides, &stages)?;
@@ -360,7 +338,7 @@ pub fn resume(run_dir: &Path, loaded: &Loaded<Config>, overrides: &[String], onl
     preflight(Some(run_dir), &stages)?;
     // Refuse a changed model before anything in the run is rewritten.
     for st in &stages {
-        engine::check_resumable(&stage_dir(run_dir, &st.spec.name), &st.cfg)?;
+        rundir::check_resumable(&stage_dir(run_dir, &st.spec.name), &st.cfg)?;
     }
     if !overrides.is_empty() {
         write_resolved(run_dir, loaded, overrides, &stages)?;
@@ -406,14 +384,14 @@ pub fn train_one_stage(config: Option<&Path>, resume_dir: Option<&Path>, overrid
     let not_pipeline = |p: &Path| PipelineError::Usage(format!("--stage {stage}: {} has no `stages` list; it is a single-stage config", p.display()));
     match (config, resume_dir) {
         (_, Some(dir)) => {
-            let loaded = crate::run::run_config(dir, overrides)?;
+            let loaded = rundir::run_config(dir, overrides)?;
             if loaded.config.stages.is_empty() {
                 return Err(not_pipeline(&dir.join("config.resolved.yaml")));
             }
             resume(dir, &loaded, overrides, Some(stage), ui)
         }
         (Some(path), None) => {
-            let loaded = crate::run::load_config(path, overrides)?;
+            let loaded = rundir::load_config(path, overrides)?;
             if loaded.config.stages.is_empty() {
                 return Err(not_pipeline(path));
             }

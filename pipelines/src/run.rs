@@ -3,115 +3,16 @@
 //! A run directory holds `config.resolved.yaml`, `metrics.jsonl`, `checkpoints/`, `samples/` and, at the end,
 //! `report.json`.
 use crate::checkpoint;
-use crate::config::load::{self, Loaded};
-use crate::config::Config;
-use crate::device::{device_name, resolve_device};
+use crate::config::load;
+use crate::device::resolve_device;
 use crate::engine::{self, Ui};
 use crate::error::{PipelineError, Result};
-use crate::family::{self, Trainable};
+use crate::family::{Condition, Family};
+use crate::registry::Config;
+pub use crate::rundir::{build, config_hash, config_text, load_config, new_run_dir, report, run_config, text_hash};
+use crate::rundir::{check_resumable, write_resolved};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-
-/// Reads and checks a config: strict keys first, then every cross-field problem at once.
-pub fn load_config(path: &Path, overrides: &[String]) -> Result<Loaded<Config>> {
-    let loaded = load::load::<Config>(path, overrides)?;
-    if !loaded.config.stages.is_empty() {
-        return Ok(loaded); // each stage is checked when the pipeline is resolved
-    }
-    let problems = loaded.config.problems();
-    if !problems.is_empty() {
-        return Err(PipelineError::Invalid(problems.into_iter().map(|p| format!("{}: {p}", path.display())).collect()));
-    }
-    Ok(loaded)
-}
-
-/// The resolved config as YAML without the keys a resume may change (steps and cadences, device): what
-/// [`config_hash`] hashes and a checkpoint keeps.
-pub fn config_text(cfg: &Config) -> Result<String> {
-    let mut c = cfg.clone();
-    c.train.steps = 0;
-    c.train.log_every = 0;
-    c.train.sample_every = 0;
-    c.train.checkpoint_every = 0;
-    c.train.keep_checkpoints = 0;
-    c.train.workers = 0;
-    c.train.prefetch = 0;
-    c.device = String::new();
-    c.threads = 0;
-    load::to_yaml(&c)
-}
-
-/// FNV-1a of [`config_text`].
-pub fn config_hash(cfg: &Config) -> Result<String> {
-    Ok(text_hash(&config_text(cfg)?))
-}
-
-/// FNV-1a of a config text, as 16 hex digits.
-pub fn text_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
-}
-
-pub(crate) fn build(cfg: &Config, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dyn Trainable>> {
-    let device = resolve_device(&cfg.device)?;
-    if cfg.threads > 0 {
-        tch::set_num_threads(cfg.threads as i32);
-    }
-    family::build(cfg, device, with_data, run_dir)
-}
-
-/// The final report of a run, also written to `report.json`.
-pub(crate) fn report(run_dir: &Path, cfg: &Config, fam: &dyn Trainable, outcome: &engine::Outcome) -> Result<serde_json::Value> {
-    let eval = fam.evaluate()?;
-    let summary = fam.summarize(&eval);
-    let params: serde_json::Map<_, _> =
-        fam.parameter_counts().into_iter().map(|(n, c)| (n.to_string(), json!(c))).collect();
-    let device = resolve_device(&cfg.device).map(device_name).unwrap_or_default();
-    let r = json!({
-        "name": cfg.name,
-        "family": cfg.model.family(),
-        "run_dir": run_dir.display().to_string(),
-        "device": device,
-        "steps": outcome.final_step,
-        "steps_this_session": outcome.steps_run,
-        "train_seconds": outcome.train_seconds,
-        "parameters": params,
-        "final_losses": outcome.last_losses,
-        "eval": eval,
-        "summary": summary,
-        "samples": outcome.last_samples.as_ref().map(|p| p.display().to_string()),
-        "checkpoint": outcome.last_checkpoint.as_ref().map(|p| p.display().to_string()),
-    });
-    let text = serde_json::to_string_pretty(&r).map_err(|e| PipelineError::Runtime(e.to_string()))?;
-    checkpoint::write_text_atomic(&run_dir.join("report.json"), &text)?;
-    Ok(r)
-}
-
-/// Picks the run directory: `out` if given (it must not hold a run), else `runs/<name>` (or `-2`, `-3`, …).
-pub fn new_run_dir(out: Option<&Path>, name: &str) -> Result<PathBuf> {
-    if let Some(out) = out {
-        if out.join("config.resolved.yaml").exists() {
-            return Err(PipelineError::Usage(format!(
-                "{} already holds a run; continue it with `ganzoo train --resume {}` or choose another --out",
-                out.display(),
-                out.display()
-            )));
-        }
-        return Ok(out.to_path_buf());
-    }
-    let base = PathBuf::from("runs").join(name);
-    let mut candidate = base.clone();
-    let mut n = 2;
-    while candidate.exists() {
-        candidate = PathBuf::from(format!("{}-{n}", base.display()));
-        n += 1;
-    }
-    Ok(candidate)
-}
+use std::path::Path;
 
 /// `ganzoo train CONFIG`: a new run.
 pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) -> Result<serde_json::Value> {
@@ -133,7 +34,7 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
         }
     };
     write_resolved(&run_dir, &loaded, overrides)?;
-    let outcome = engine::train(fam.as_mut(), cfg, &run_dir, ui)?;
+    let outcome = crate::rundir::train(fam.as_mut(), cfg, &run_dir, ui)?;
     report(&run_dir, cfg, fam.as_ref(), &outcome)
 }
 
@@ -145,33 +46,13 @@ pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json
     }
     let cfg = &loaded.config;
     // Refuse a changed model before anything in the run is rewritten.
-    engine::check_resumable(run_dir, cfg)?;
+    check_resumable(run_dir, cfg)?;
     let mut fam = build(cfg, true, Some(run_dir))?;
     if !overrides.is_empty() {
         write_resolved(run_dir, &loaded, overrides)?;
     }
-    let outcome = engine::train(fam.as_mut(), cfg, run_dir, ui)?;
+    let outcome = crate::rundir::train(fam.as_mut(), cfg, run_dir, ui)?;
     report(run_dir, cfg, fam.as_ref(), &outcome)
-}
-
-pub(crate) fn run_config(run_dir: &Path, overrides: &[String]) -> Result<Loaded<Config>> {
-    let path = run_dir.join("config.resolved.yaml");
-    if !path.exists() {
-        return Err(PipelineError::Usage(format!("{} is not a run directory (no config.resolved.yaml)", run_dir.display())));
-    }
-    load_config(&path, overrides)
-}
-
-fn write_resolved(run_dir: &Path, loaded: &Loaded<Config>, overrides: &[String]) -> Result<()> {
-    let mut text = String::from("# Resolved by ganzoo: every key with its value, defaults included.\n");
-    for s in &loaded.sources {
-        text.push_str(&format!("# from: {}\n", s.path.display()));
-    }
-    for o in overrides {
-        text.push_str(&format!("# --set {o}\n"));
-    }
-    text.push_str(&load::to_yaml(&loaded.config)?);
-    checkpoint::write_text_atomic(&run_dir.join("config.resolved.yaml"), &text)
 }
 
 /// `ganzoo inspect CONFIG`: the resolved config and each network's parameter count.
@@ -180,18 +61,18 @@ pub fn inspect(config: &Path, overrides: &[String]) -> Result<serde_json::Value>
     if !loaded.config.stages.is_empty() {
         return crate::pipeline::inspect(&loaded, overrides);
     }
-    let fam = family::build(&loaded.config, tch::Device::Cpu, false, None)?;
+    let fam = loaded.config.build(tch::Device::Cpu, false, None)?;
     let params: serde_json::Map<_, _> = fam.parameter_counts().into_iter().map(|(n, c)| (n.to_string(), json!(c))).collect();
     Ok(json!({
         "config": serde_json::to_value(&loaded.config).map_err(|e| PipelineError::Runtime(e.to_string()))?,
         "resolved_yaml": load::to_yaml(&loaded.config)?,
         "parameters": params,
-        "data_shape": [loaded.config.data.shape().channels, loaded.config.data.shape().height, loaded.config.data.shape().width],
+        "data_shape": [loaded.config.shape().channels, loaded.config.shape().height, loaded.config.shape().width],
     }))
 }
 
 /// A run's config and family with the newest checkpoint's networks loaded.
-fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Box<dyn Trainable>, i64)> {
+fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Box<dyn Family>, i64)> {
     let cfg = run_config(run_dir, &[])?.config;
     let stage_dir = crate::pipeline::newest_stage_dir(run_dir, &cfg)?; // a pipeline: its newest stage
     let (cfg, run_dir) = if stage_dir == run_dir { (cfg, run_dir) } else { (run_config(&stage_dir, &[])?.config, stage_dir.as_path()) };
@@ -201,7 +82,7 @@ fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Box<dyn Trainabl
 }
 
 /// `ganzoo sample RUN_DIR --n N --out FILE.png [--seed S] [--class K | --prompt TEXT]`.
-pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64, cond: Option<&family::Condition>) -> Result<serde_json::Value> {
+pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64, cond: Option<&Condition>) -> Result<serde_json::Value> {
     if n == 0 {
         return Err(PipelineError::Usage("--n must be at least 1".into()));
     }
@@ -214,8 +95,8 @@ pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64, cond: Option<&fam
         None => fam.sample_to(n, seed, out)?,
     }
     let asked = match cond {
-        Some(family::Condition::Class(k)) => json!({ "class": k }),
-        Some(family::Condition::Prompt(p)) => json!({ "prompt": p }),
+        Some(Condition::Class(k)) => json!({ "class": k }),
+        Some(Condition::Prompt(p)) => json!({ "prompt": p }),
         None => serde_json::Value::Null,
     };
     Ok(json!({ "out": out.display().to_string(), "n": n, "seed": seed, "checkpoint_step": step, "condition": asked }))
@@ -242,9 +123,9 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
         let Some((net, file)) = w.split_once('=') else {
             return Err(PipelineError::Usage(format!("--weights {w}: expected NET=FILE, e.g. G_A=latest_net_G_A.safetensors")));
         };
-        let stores = fam.stores();
-        let Some((_, vs)) = stores.iter().find(|(n, _)| *n == net) else {
-            let names: Vec<_> = stores.iter().map(|(n, _)| *n).collect();
+        let nets = fam.networks();
+        let Some(vs) = nets.iter().find(|n| n.name == net).map(|n| n.vs) else {
+            let names: Vec<_> = nets.iter().map(|n| n.name).collect();
             return Err(PipelineError::Usage(format!("--weights {w}: no network `{net}` in family {}; it has {}", cfg.model.family(), names.join(", "))));
         };
         let tensors = tch::Tensor::read_safetensors(file).map_err(|e| PipelineError::Usage(format!("--weights {w}: cannot read {file} as safetensors: {e}")))?;
@@ -262,7 +143,8 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
         train_seconds: 0.0,
         losses: Default::default(),
     };
-    let path = checkpoint::save(&run_dir.join("checkpoints"), &engine::state(fam.as_ref()), &meta, 1)?;
+    let trainer = engine::Trainer::new(fam.as_ref(), &cfg.settings(), resolve_device(&cfg.device)?)?;
+    let path = checkpoint::save(&run_dir.join("checkpoints"), &trainer.state(fam.as_ref()), &meta, 1)?;
     Ok(json!({ "run_dir": run_dir.display().to_string(), "imported": imported, "checkpoint": path.display().to_string() }))
 }
 
@@ -273,17 +155,18 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
 /// ever half-written; nothing is written when the run's checkpoint does not fit its networks.
 pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: Option<i64>, skip_bad: bool, quiet: bool) -> Result<serde_json::Value> {
     let cfg = run_config(run_dir, &[])?.config;
-    if !cfg.data.is_two_domain() || !matches!(cfg.model, crate::config::ModelConfig::Cyclegan(_) | crate::config::ModelConfig::Unit(_)) {
-        return Err(PipelineError::Usage(format!("{}: translate needs a cyclegan or unit run, this one is {}", run_dir.display(), cfg.model.family())));
+    let not_translation = || PipelineError::Usage(format!("{}: translate needs a two-domain translation run (cyclegan, unit), this one is {}", run_dir.display(), cfg.model.family()));
+    if !cfg.data.is_two_domain() {
+        return Err(not_translation());
     }
     let device = resolve_device(&cfg.device)?;
-    let fam = family::build(&cfg, device, false, Some(run_dir))?;
-    restore_latest(run_dir, fam.as_ref())?;
+    let fam = cfg.build(device, false, Some(run_dir))?;
     let Some(t) = fam.translator() else {
-        return Err(PipelineError::Runtime(format!("family {} has no translator", cfg.model.family())));
+        return Err(not_translation());
     };
-    let size = size.or(Some(cfg.data.shape().height)).filter(|s| *s > 0);
-    let r = crate::imagemap::map_folder(input, output, size, cfg.data.shape().channels, skip_bad, quiet, "translating", &[], |x| {
+    restore_latest(run_dir, fam.as_ref())?;
+    let size = size.or(Some(cfg.shape().height)).filter(|s| *s > 0);
+    let r = crate::imagemap::map_folder(input, output, size, cfg.shape().channels, skip_bad, quiet, "translating", &[], |x| {
         Ok(t.translate(&x.to_device(device), a2b).squeeze_dim(0)) // (C, H, W)
     })?;
     let mut out = r.json(output);
@@ -297,16 +180,16 @@ pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: O
 /// input | reconstruction pairs. Bad files are handled as in `translate`.
 pub fn reconstruct(run_dir: &Path, input: &Path, output: &Path, skip_bad: bool, quiet: bool) -> Result<serde_json::Value> {
     let cfg = run_config(run_dir, &[])?.config;
-    if !matches!(cfg.model, crate::config::ModelConfig::Vaegan(_)) {
+    let crate::registry::ModelConfig::Vaegan(m) = &cfg.model else {
         return Err(PipelineError::Usage(format!("{}: reconstruct needs a vaegan run, this one is {}", run_dir.display(), cfg.model.family())));
-    }
-    let fam = crate::vaegan::VaeGan::new(&cfg, resolve_device(&cfg.device)?, false)?;
+    };
+    let fam = crate::families::vaegan::VaeGan::new(&cfg.settings(), m, resolve_device(&cfg.device)?, false)?;
     restore_latest(run_dir, &fam)?;
-    crate::vaegan::reconstruct_folder(&fam, &cfg, input, output, skip_bad, quiet)
+    crate::families::vaegan::reconstruct_folder(&fam, input, output, skip_bad, quiet)
 }
 
 /// Loads the newest checkpoint's networks into `fam`; returns its step.
-fn restore_latest(run_dir: &Path, fam: &dyn Trainable) -> Result<i64> {
+fn restore_latest(run_dir: &Path, fam: &dyn Family) -> Result<i64> {
     let ckpt_dir = run_dir.join("checkpoints");
     let Some((meta, tensors)) = checkpoint::load_latest(&ckpt_dir)? else {
         return Err(PipelineError::Usage(format!("{} holds no checkpoint yet", ckpt_dir.display())));

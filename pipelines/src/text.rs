@@ -3,17 +3,123 @@
 //!
 //! Frozen encoders are run once over the distinct captions and kept as a table (M, E) on the device; a jointly
 //! trained encoder is run on every batch.
-use crate::config::{TextConfig, TextEncoderChoice, TextTraining};
 use crate::error::{PipelineError, Result};
-use ganzoo_data::tokenize::CaptionTokenizer;
+use ganzoo_data::tokenize::{CaptionTokenizer, TokenizerConfig};
 use ganzoo_models::bert::MiniLm;
 use ganzoo_models::optim::{Optimizer, OptimizerConfig};
-use ganzoo_models::text::TextEncoder;
+use ganzoo_models::text::{TextEncoder, TextEncoderConfig};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+
+/// How captions become condition vectors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TextConfig {
+    /// The text encoder: `trainable`, `minilm` (pretrained, frozen) or `precomputed` embeddings.
+    pub encoder: TextEncoderChoice,
+    /// Tokenizer of a trainable encoder: `word_level` or `bpe` trained on the training captions (saved as
+    /// `tokenizer.json` in the run), or `file` (a user's tokenizer.json). MiniLM uses its own.
+    #[serde(default)]
+    pub tokenizer: TokenizerConfig,
+    /// Embeddings of this many randomly chosen captions of an image are averaged (Reed et al.: 4).
+    #[serde(default = "four")]
+    pub captions_per_image: usize,
+    /// Captions are cut to this many tokens.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+}
+
+fn four() -> usize {
+    4
+}
+fn default_max_tokens() -> usize {
+    32
+}
+
+/// Which text encoder turns a caption into φ(t).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TextEncoderChoice {
+    /// A text encoder of models/ trained here: contrastively pretrained on (image, caption) pairs and then
+    /// frozen (`training: pretrained`), or trained jointly by D's loss (`training: joint`).
+    Trainable {
+        /// The network: `arch: gru` (bidirectional GRU) or `arch: transformer`.
+        #[serde(default)]
+        network: TextEncoderConfig,
+        /// Size of φ(t).
+        #[serde(default = "default_text_dim")]
+        dim: i64,
+        #[serde(default)]
+        training: TextTraining,
+        /// Contrastive pretraining steps before GAN training (training: pretrained).
+        #[serde(default = "default_pretrain_steps")]
+        pretrain_steps: i64,
+        /// Learning rate of the encoder's Adam (pretraining or joint training).
+        #[serde(default = "default_text_lr")]
+        lr: f64,
+    },
+    /// The pretrained MiniLM sentence encoder (all-MiniLM-L6-v2, 384-d), frozen; `ganzoo data get minilm`.
+    Minilm {
+        /// Folder with model.safetensors, config.json and tokenizer.json (default: `<cache>/minilm`).
+        #[serde(default)]
+        dir: Option<PathBuf>,
+    },
+    /// Precomputed embeddings (e.g. CUB's char-CNN-RNN, converted to .npy or .safetensors): (N, K, D) or
+    /// (N, D) rows in the dataset's image order, or in the order of `names`.
+    Precomputed {
+        file: PathBuf,
+        /// A text file naming the image of each row (`class/name`), one a line.
+        #[serde(default)]
+        names: Option<PathBuf>,
+    },
+}
+
+fn default_text_dim() -> i64 {
+    128
+}
+fn default_pretrain_steps() -> i64 {
+    500
+}
+fn default_text_lr() -> f64 {
+    1e-3
+}
+
+/// How a trainable text encoder learns.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TextTraining {
+    /// Contrastive (image, caption) pretraining for `pretrain_steps`, then frozen.
+    #[default]
+    Pretrained,
+    /// Updated with D's loss during GAN training (G sees its output detached).
+    Joint,
+}
+
+
+impl TextConfig {
+    /// The problems of a text section (under `model.text`), each naming its dotted key.
+    pub fn check(&self, p: &mut Vec<String>) {
+        if self.captions_per_image < 1 {
+            p.push("model.text.captions_per_image: must be at least 1".into());
+        }
+        if self.max_tokens < 3 {
+            p.push(format!("model.text.max_tokens: must be at least 3, got {}", self.max_tokens));
+        }
+        if let TextEncoderChoice::Trainable { dim, lr, .. } = &self.encoder {
+            if *dim < 1 {
+                p.push(format!("model.text.encoder.dim: must be at least 1, got {dim}"));
+            }
+            if lr.is_nan() || *lr <= 0.0 {
+                p.push(format!("model.text.encoder.lr: must be positive, got {lr}"));
+            }
+        }
+    }
+}
 
 /// The file a run keeps its trained tokenizer in.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -50,8 +156,8 @@ impl Captions {
 pub enum Encoder {
     /// all-MiniLM-L6-v2, frozen.
     Minilm { vs: VarStore, net: MiniLm, tok: CaptionTokenizer },
-    /// A models/ text encoder with its tokenizer; `opt` is set when it trains jointly with D.
-    Trainable { vs: VarStore, net: TextEncoder, tok: CaptionTokenizer, opt: Option<Optimizer>, training: TextTraining },
+    /// A models/ text encoder with its tokenizer (trained with D when `training` is joint).
+    Trainable { vs: VarStore, net: TextEncoder, tok: CaptionTokenizer, training: TextTraining },
     /// Rows of a precomputed embedding file, one per caption of `Captions::unique` (kept as the table).
     Precomputed { dim: i64 },
 }
@@ -82,7 +188,7 @@ impl TextSide {
                 let tok = CaptionTokenizer::from_file(&dir.join("tokenizer.json"))?;
                 Encoder::Minilm { vs, net, tok }
             }
-            TextEncoderChoice::Trainable { network, dim, training, lr, .. } => {
+            TextEncoderChoice::Trainable { network, dim, training, .. } => {
                 let saved = run_dir.map(|d| d.join(TOKENIZER_FILE)).filter(|p| p.exists());
                 let tok = match saved {
                     Some(p) => CaptionTokenizer::from_file(&p)?,
@@ -97,9 +203,7 @@ impl TextSide {
                 };
                 let vs = VarStore::new(device);
                 let net = TextEncoder::new(&vs.root(), network, tok.vocab_size() as i64, *dim)?;
-                let opt = (*training == TextTraining::Joint)
-                    .then(|| Optimizer::new(&vs, &OptimizerConfig::Adam { lr: *lr, betas: (0.5, 0.999), eps: 1e-8, weight_decay: 0.0 }));
-                Encoder::Trainable { vs, net, tok, opt, training: *training }
+                Encoder::Trainable { vs, net, tok, training: *training }
             }
             TextEncoderChoice::Precomputed { file, names: names_file } => {
                 let emb = ganzoo_data::embeddings::read_embeddings(file)?;
@@ -166,10 +270,18 @@ impl TextSide {
         }
     }
 
-    /// The text encoder's variables and optimizer, when it has trainable ones.
-    pub fn trainable(&self) -> Option<(&VarStore, Option<&Optimizer>)> {
+    /// The text encoder's variables, when it has trainable ones.
+    pub fn trainable(&self) -> Option<&VarStore> {
         match &self.encoder {
-            Encoder::Trainable { vs, opt, .. } => Some((vs, opt.as_ref())),
+            Encoder::Trainable { vs, .. } => Some(vs),
+            _ => None,
+        }
+    }
+
+    /// The optimizer of an encoder trained jointly with D: Adam at `model.text.encoder.lr`, β (0.5, 0.999).
+    pub fn joint_optimizer(&self) -> Option<OptimizerConfig> {
+        match (&self.cfg.encoder, self.is_joint()) {
+            (TextEncoderChoice::Trainable { lr, .. }, true) => Some(OptimizerConfig::Adam { lr: *lr, betas: (0.5, 0.999), eps: 1e-8, weight_decay: 0.0 }),
             _ => None,
         }
     }
@@ -178,14 +290,6 @@ impl TextSide {
     pub fn trainable_net(&self) -> Option<&TextEncoder> {
         match &self.encoder {
             Encoder::Trainable { net, .. } => Some(net),
-            _ => None,
-        }
-    }
-
-    /// The jointly trained encoder's optimizer.
-    pub fn optimizer_mut(&mut self) -> Option<&mut Optimizer> {
-        match &mut self.encoder {
-            Encoder::Trainable { opt, .. } => opt.as_mut(),
             _ => None,
         }
     }
@@ -289,7 +393,7 @@ impl TextSide {
         use ganzoo_models::rng::derived_rng;
         let mut l = crate::family::Losses::new();
         let TextEncoderChoice::Trainable { pretrain_steps, lr, .. } = self.cfg.encoder else { return Ok(l) };
-        let (Some((t_vs, _)), Some(net)) = (self.trainable(), self.trainable_net()) else { return Ok(l) };
+        let (Some(t_vs), Some(net)) = (self.trainable(), self.trainable_net()) else { return Ok(l) };
         let img_vs = VarStore::new(self.device);
         let img = ganzoo_models::text::ImageEncoder::new(&img_vs.root(), channels, image_size, 32, self.dim())?;
         img.reset_parameters(&mut derived_rng(seed, "init_pretrain_image", 0));

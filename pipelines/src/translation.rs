@@ -1,11 +1,13 @@
 //! What the two-domain translation families (cyclegan, unit) share: opening the A/B data, the first test
 //! pairs, the sample grid, and the evaluation against the hidden ground truth (PSNR and L1 of each direction
 //! against the true counterpart, next to the identity baseline, plus the cycle error).
-use crate::config::{Config, DataConfig};
+use crate::config::Settings;
 use crate::error::{PipelineError, Result};
+pub use crate::family::scalar;
+use crate::family::Translate;
 use ganzoo_data::loader::Dataset;
-use ganzoo_data::shapes2::Shapes2;
-use ganzoo_data::unpaired::{Split, Unpaired};
+use ganzoo_data::source::{Part, Source};
+use ganzoo_data::unpaired::Split;
 use ganzoo_models::rng::derived_rng;
 use serde_json::json;
 use std::collections::HashMap;
@@ -13,39 +15,17 @@ use std::path::Path;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-/// A trained translator between domains A and B (evaluation mode, no gradients).
-pub trait Translate {
-    /// x: (N, C, H, W) in [-1, 1] → its translation, A → B when `a2b`, else B → A.
-    fn translate(&self, x: &Tensor, a2b: bool) -> Tensor;
-}
-
 /// Opens the two-domain dataset of `split`; `paired` gives true pairs where the data has them.
-pub fn open_domains(cfg: &Config, split: Split, paired: bool) -> Result<Arc<dyn Dataset>> {
-    Ok(match &cfg.data {
-        DataConfig::Unpaired(u) => Arc::new(Unpaired::open(u, split, paired)?),
-        DataConfig::Shapes2(s) => Arc::new(Shapes2::open(s, split, paired, cfg.seed)?),
-        other => {
-            return Err(PipelineError::Usage(format!(
-                "data.kind: family {} needs unpaired or shapes2, got {}",
-                cfg.model.family(),
-                other.kind()
-            )))
-        }
-    })
-}
-
-/// Whether the test split pairs each A with its true B (side-by-side folders, shapes2).
-pub fn has_ground_truth(cfg: &Config) -> bool {
-    match &cfg.data {
-        DataConfig::Unpaired(u) => u.layout == ganzoo_data::unpaired::Layout::SideBySide,
-        DataConfig::Shapes2(_) => true,
-        _ => false,
+pub fn open_domains(s: &Settings, split: Split, paired: bool) -> Result<Arc<dyn Dataset>> {
+    match ganzoo_data::open(&s.data, Part { split, paired, held_out: 0 }, s.seed)? {
+        Source::Items(d) if s.data.is_two_domain() => Ok(d),
+        _ => Err(PipelineError::Usage(format!("data.kind: two-domain translation needs unpaired or shapes2, got {}", s.data.kind()))),
     }
 }
 
 /// The first `n` test examples as (A, B) batches on `device`; true pairs where the data has them.
-pub fn test_pairs(cfg: &Config, device: Device, n: usize) -> Result<(Tensor, Tensor)> {
-    let ds = open_domains(cfg, Split::Test, has_ground_truth(cfg))?;
+pub fn test_pairs(s: &Settings, device: Device, n: usize) -> Result<(Tensor, Tensor)> {
+    let ds = open_domains(s, Split::Test, s.data.has_ground_truth())?;
     let n = n.min(ds.len());
     if n == 0 {
         return Err(PipelineError::Usage("the test split is empty".into()));
@@ -53,7 +33,7 @@ pub fn test_pairs(cfg: &Config, device: Device, n: usize) -> Result<(Tensor, Ten
     let mut a = Vec::with_capacity(n);
     let mut b = Vec::with_capacity(n);
     for i in 0..n {
-        let ex = ds.get(i, &mut derived_rng(cfg.seed, "test", i as u64))?;
+        let ex = ds.get(i, &mut derived_rng(s.seed, "test", i as u64))?;
         let t = Tensor::from_slice(&ex.x).view(ex.shape.as_slice()); // (2, C, H, W)
         a.push(t.get(0));
         b.push(t.get(1));
@@ -64,11 +44,6 @@ pub fn test_pairs(cfg: &Config, device: Device, n: usize) -> Result<(Tensor, Ten
 /// Mean absolute difference.
 pub fn l1(a: &Tensor, b: &Tensor) -> Tensor {
     (a - b).abs().mean(Kind::Float)
-}
-
-/// A scalar tensor's value.
-pub fn scalar(t: &Tensor) -> f64 {
-    t.double_value(&[])
 }
 
 /// Mean per-image PSNR (dB) of images in [-1, 1], measured on [0, 1].
@@ -99,11 +74,11 @@ pub fn grid(t: &dyn Translate, a: &Tensor, b: &Tensor, path: &Path) -> Result<()
 
 /// The evaluation of a translator on the test split (`eval.samples` pairs at most): with ground truth, L1 and
 /// PSNR of each direction against the true counterpart and of the identity (A against B); always the cycle L1.
-pub fn evaluate(cfg: &Config, device: Device, t: &dyn Translate) -> Result<serde_json::Value> {
-    let gt = has_ground_truth(cfg);
-    let ds = open_domains(cfg, Split::Test, gt)?;
-    let n = ds.len().min(cfg.eval.samples);
-    let (a, b) = test_pairs(cfg, device, n)?;
+pub fn evaluate(s: &Settings, device: Device, t: &dyn Translate) -> Result<serde_json::Value> {
+    let gt = s.data.has_ground_truth();
+    let ds = open_domains(s, Split::Test, gt)?;
+    let n = ds.len().min(s.eval.samples);
+    let (a, b) = test_pairs(s, device, n)?;
     let mut out = serde_json::Map::new();
     let mut sums: HashMap<&str, f64> = HashMap::new();
     let chunk = 8;

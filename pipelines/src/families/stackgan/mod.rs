@@ -8,29 +8,39 @@
 //! real image with a description of another). Stage-I sees the data downscaled by 4 (the TF code resizes its
 //! 256 images to 64). With `heads: split`, D also has a real/fake head on the image alone, trained real →
 //! real, generated → fake, and G is scored by both heads.
-use crate::config::{Config, DataConfig, Init, ModelConfig, TextConfig, TextEncoderChoice, TextTraining};
+mod config;
+
+pub use config::StackGanModelConfig;
+use crate::config::{DataConfig, Init, Settings};
 use crate::error::{PipelineError, Result};
-use crate::family::{Condition, Losses, Trainable};
+use crate::families::cond::captions_of;
+use crate::family::{indices, mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Update};
 use crate::feed::Feed;
 use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
-use crate::text::{Captions, Encoder, TextSide};
-use ganzoo_data::captions::CaptionedImages;
+use crate::text::{Encoder, TextSide};
 use ganzoo_data::loader::Dataset;
-use ganzoo_data::shapes::{CaptionedShapes, ShapeAttrs, ShapesConfig};
-use ganzoo_data::Split;
+use ganzoo_data::shapes::{ShapeAttrs, ShapesConfig};
+use ganzoo_data::source::{Part, Source};
 use ganzoo_models::cond::{CondDiscriminator, HeadDesign, Scores};
-use ganzoo_models::losses::{clip_grad_norm, Target};
-use ganzoo_models::optim::Optimizer;
+use ganzoo_models::losses::Target;
 use ganzoo_models::rng::{derived_rng, randn};
-use ganzoo_models::stackgan::{
-    kl_loss, Stage1Generator, Stage2Generator, StackDConditioning, StackDOptions, StackDiscriminator, StackGanNetConfig,
-};
-use serde::{Deserialize, Serialize};
+use ganzoo_models::stackgan::{kl_loss, Stage1Generator, Stage2Generator, StackDOptions, StackDiscriminator};
 use serde_json::json;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+
+impl FamilyConfig for StackGanModelConfig {
+    fn problems(&self, _family: &'static str, s: &Settings, p: &mut Vec<String>) {
+        self.check(s, p);
+    }
+
+    fn build(&self, _family: &'static str, s: &Settings, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dyn Family>> {
+        Ok(Box::new(StackGan::new(s, self, device, with_data, run_dir)?))
+    }
+}
 
 /// Prompts (rows) and noise columns of the fixed sample grid.
 const GRID_PROMPTS: usize = 8;
@@ -38,144 +48,13 @@ const GRID_COLS: i64 = 8;
 /// Images generated per forward pass outside training.
 const GEN_CHUNK: usize = 128;
 
-/// The `stackgan` model section.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StackGanModelConfig {
-    /// The stage this config trains: 1 (G1 and D1 at `net.stage1_size`) or 2 (G2 and D2 at 4 × that, on a
-    /// frozen G1 taken from an earlier stage with `init_from: {G1: <stage>}` and `freeze: [G1]`).
-    #[serde(default = "one")]
-    pub stage: u8,
-    /// Widths of both stages' networks (defaults: the authors' birds settings).
-    #[serde(default)]
-    pub net: StackGanNetConfig,
-    /// `joint`: one score for "real and matching" (StackGAN); `split`: also a real/fake head on the image
-    /// alone (StackGAN-v2), with its own loss terms.
-    #[serde(default)]
-    pub heads: HeadDesign,
-    /// How D scores the text: `concat` (the paper: the compressed text code replicated over D's feature grid)
-    /// or `projection` (Miyato & Koyama 2018: ψ(φ) + ⟨V t, φ⟩ on the grid-summed features; not in the paper).
-    #[serde(default)]
-    pub d_conditioning: StackDConditioning,
-    /// Batch norm after D's convs (the paper: true). Spectral norm (`loss.spectral_norm`) usually goes without.
-    #[serde(default = "yes")]
-    pub d_batch_norm: bool,
-    /// Weight of the KL term of the conditioning augmentation in G's loss (COEFF.KL, 2).
-    #[serde(default = "two")]
-    pub kl_weight: f64,
-    /// Weight w of the (real image, mismatching text) → fake term; (generated, matching) → fake gets 1 − w.
-    /// 0.5 gives the code's real + (wrong + fake)/2.
-    #[serde(default = "half")]
-    pub mismatch_weight: f64,
-    /// Weight λ of a Stage-II consistency term in G2's loss: λ · mean |downscale(G2(x₁, c)) − x₁|, the L1
-    /// distance between the Stage-II image brought to Stage-I size and the Stage-I image it refines. Not in
-    /// the paper (0, the default); it keeps Stage-II from redrawing what Stage-I got right.
-    #[serde(default)]
-    pub stage2_consistency: f64,
-    /// Weight λ of MSGAN's mode-seeking term (as `gan_cls`'s `mode_seeking`; not in the paper, 0): a second
-    /// image of the same captions from other noise (z, and the CA's ε) must differ in proportion to z.
-    #[serde(default)]
-    pub mode_seeking: f64,
-    /// Captions and the text encoder: `minilm`, `precomputed` (the paper: char-CNN-RNN embeddings of 1024) or
-    /// `trainable` with `training: pretrained` (contrastively pretrained before Stage-I's first step, then
-    /// frozen; Stage-II takes it with `init_from: {T: <stage>}`, `freeze: [T]`).
-    pub text: TextConfig,
-    /// How parameters are initialized (`dcgan`: N(0, 0.02), BN scale N(1, 0.02), as the TF code).
-    #[serde(default)]
-    pub init: Init,
-}
-
-fn yes() -> bool {
-    true
-}
-fn one() -> u8 {
-    1
-}
-fn two() -> f64 {
-    2.0
-}
-fn half() -> f64 {
-    0.5
-}
-
-impl Config {
-    /// Cross-field checks of the `stackgan` family.
-    pub(crate) fn stackgan_problems(&self, m: &StackGanModelConfig, p: &mut Vec<String>) {
-        if !matches!(m.stage, 1 | 2) {
-            p.push(format!("model.stage: must be 1 (Stage-I) or 2 (Stage-II), got {}", m.stage));
-        }
-        p.extend(m.net.check().into_iter().map(|e| format!("model.net: {e}")));
-        if !self.data.has_captions() {
-            p.push(format!("data.kind: family stackgan needs captioned images (shapes or captioned), got {}", self.data.kind()));
-        } else {
-            let size = self.data.shape().height;
-            if size != m.net.stage2_size() {
-                p.push(format!(
-                    "data.size: both stages read the Stage-II resolution, 4 × model.net.stage1_size = {}, got {size} (Stage-I sees the images downscaled by 4)",
-                    m.net.stage2_size()
-                ));
-            }
-        }
-        if let TextEncoderChoice::Trainable { training, pretrain_steps, dim, lr, .. } = &m.text.encoder {
-            if *training == TextTraining::Joint {
-                p.push("model.text.encoder.training: family stackgan conditions on a frozen encoder; use training: pretrained".into());
-            }
-            if *pretrain_steps < 1 {
-                p.push("model.text.encoder.pretrain_steps: a pretrained (frozen) encoder needs at least 1 pretraining step".into());
-            }
-            if *dim < 1 {
-                p.push(format!("model.text.encoder.dim: must be at least 1, got {dim}"));
-            }
-            if lr.is_nan() || *lr <= 0.0 {
-                p.push(format!("model.text.encoder.lr: must be positive, got {lr}"));
-            }
-        }
-        if m.text.captions_per_image < 1 {
-            p.push("model.text.captions_per_image: must be at least 1".into());
-        }
-        if m.text.max_tokens < 3 {
-            p.push(format!("model.text.max_tokens: must be at least 3, got {}", m.text.max_tokens));
-        }
-        if !(0.0..=1.0).contains(&m.mismatch_weight) {
-            p.push(format!("model.mismatch_weight: must be in [0, 1], got {}", m.mismatch_weight));
-        }
-        crate::config::non_negative(
-            p,
-            &[("model.stage2_consistency", m.stage2_consistency), ("model.mode_seeking", m.mode_seeking), ("model.kl_weight", m.kl_weight)],
-        );
-        if self.train.batch_size < 2 {
-            p.push("train.batch_size: mismatching pairs shift the batch's text by one image; use at least 2".into());
-        }
-        if self.train.n_critic != 1 {
-            p.push("train.n_critic: family stackgan updates D and G once per step, as the authors' code".into());
-        }
-        if self.loss.gradient_penalty > 0.0 || self.loss.weight_clip.is_some() {
-            p.push("loss: gradient_penalty and weight_clip are not wired into family stackgan (spectral_norm is)".into());
-        }
-        if self.train.ema.is_some() || self.train.max_norm.is_some() {
-            p.push("train: ema and max_norm are not wired into family stackgan; remove them".into());
-        }
-    }
-}
-
-/// Captioned training images.
-enum Source {
-    Shapes(Arc<CaptionedShapes>),
-    Captioned(Arc<CaptionedImages>),
-}
-
-impl Source {
-    fn dataset(&self) -> Arc<dyn Dataset> {
-        match self {
-            Source::Shapes(s) => s.clone(),
-            Source::Captioned(c) => c.clone(),
-        }
-    }
-}
+/// What D's update made from a batch, for G's update: (generated images, μ, log σ, the Stage-I images a
+/// Stage-II G refined, z, matching text).
+type Pass = (Tensor, Tensor, Tensor, Option<Tensor>, Tensor, Tensor);
 
 /// The StackGAN family in training (one stage).
 pub struct StackGan {
-    cfg: Config,
+    s: Settings,
     m: StackGanModelConfig,
     device: Device,
     g1_vs: VarStore,
@@ -185,32 +64,22 @@ pub struct StackGan {
     /// The trained stage's D (D1 or D2).
     d_vs: VarStore,
     d: StackDiscriminator,
-    opt_g: Optimizer,
-    opt_d: Optimizer,
-    source: Source,
+    data: Arc<dyn Dataset>,
     text: TextSide,
-    feed: Option<Feed>,
+    with_data: bool,
     /// Networks a pipeline froze after taking them from an earlier stage.
     frozen: Vec<String>,
+    /// D's update's pass of each batch; the images keep their graph when G's update reuses them. By draw.
+    passes: HashMap<i64, Pass>,
 }
 
 impl StackGan {
-    pub fn new(cfg: &Config, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Self> {
-        let ModelConfig::Stackgan(m) = &cfg.model else {
-            return Err(PipelineError::Runtime(format!("family {} is not stackgan", cfg.model.family())));
+    pub fn new(s: &Settings, m: &StackGanModelConfig, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Self> {
+        let data = match ganzoo_data::open(&s.data, Part::train(), s.seed)? {
+            Source::Items(d) if s.data.has_captions() => d,
+            _ => return Err(PipelineError::Usage(format!("data.kind: {} has no captions", s.data.kind()))),
         };
-        let source = match &cfg.data {
-            DataConfig::Shapes(s) => Source::Shapes(Arc::new(CaptionedShapes::open(s, Split::Train, cfg.seed)?)),
-            DataConfig::Captioned(c) => Source::Captioned(Arc::new(CaptionedImages::open(c, Split::Train)?)),
-            other => return Err(PipelineError::Usage(format!("data.kind: {} has no captions", other.kind()))),
-        };
-        let (captions, names) = match &source {
-            Source::Shapes(s) => (Captions::from_lists((0..s.len()).map(|i| s.captions(i))), None),
-            Source::Captioned(c) => (
-                Captions::from_lists((0..c.len()).map(|i| c.captions(i).to_vec())),
-                Some((0..c.len()).map(|i| c.name(i).to_string()).collect::<Vec<_>>()),
-            ),
-        };
+        let (captions, names) = captions_of(data.as_ref());
         let text = TextSide::new(&m.text, captions, run_dir, names.as_deref(), device)?;
         let t_dim = text.dim();
         let g1_vs = VarStore::new(device);
@@ -228,7 +97,7 @@ impl StackGan {
             heads: m.heads,
             conditioning: m.d_conditioning,
             batch_norm: m.d_batch_norm,
-            spectral_norm: cfg.loss.spectral_norm,
+            spectral_norm: s.loss.spectral_norm,
         };
         let d = StackDiscriminator::new(&d_vs.root(), &m.net, t_dim, &d_opts, stage2)?;
         let mut stores = vec![(&g1_vs, "init_G1"), (&d_vs, if stage2 { "init_D2" } else { "init_D1" })];
@@ -236,19 +105,32 @@ impl StackGan {
             stores.push((vs, "init_G2"));
         }
         for (vs, stream) in stores {
-            let mut rng = derived_rng(cfg.seed, stream, 0);
+            let mut rng = derived_rng(s.seed, stream, 0);
             match m.init {
                 Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
                 Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
             }
         }
-        if cfg.loss.spectral_norm {
+        if s.loss.spectral_norm {
             ganzoo_models::spectral::warm_up(&d_vs, 15); // σ converged for the re-initialized weights
         }
-        let opt_g = Optimizer::new(g2.as_ref().map_or(&g1_vs, |(vs, _)| vs), &cfg.train.g_optimizer);
-        let opt_d = Optimizer::new(&d_vs, &cfg.train.d_optimizer);
-        let feed = with_data.then(|| Feed::new(cfg, source.dataset()));
-        Ok(StackGan { cfg: cfg.clone(), m: m.clone(), device, g1_vs, g1, g2, d_vs, d, opt_g, opt_d, source, text, feed, frozen: vec![] })
+        Ok(StackGan { s: s.clone(), m: m.clone(), device, g1_vs, g1, g2, d_vs, d, data, text, with_data, frozen: vec![], passes: HashMap::new() })
+    }
+
+    /// The procedural shapes' settings, when the data are those (their attributes are known).
+    fn shapes(&self) -> Option<&ShapesConfig> {
+        match &self.s.data {
+            DataConfig::Shapes(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn d_name(&self) -> &'static str {
+        if self.stage2() {
+            "D2"
+        } else {
+            "D1"
+        }
     }
 
     fn stage2(&self) -> bool {
@@ -256,7 +138,7 @@ impl StackGan {
     }
 
     fn randn(&self, stream: &str, index: u64, shape: &[i64]) -> Tensor {
-        randn(&mut derived_rng(self.cfg.seed, stream, index), shape, self.device)
+        randn(&mut derived_rng(self.s.seed, stream, index), shape, self.device)
     }
 
     /// The data at Stage-I resolution: 4×4 average pooling (the TF code resizes bilinearly).
@@ -332,16 +214,16 @@ impl StackGan {
         let n = t.captions.per_image.len();
         let rows = GRID_PROMPTS.min(n);
         let idx: Vec<usize> = (0..rows).map(|k| k * n / rows).collect();
-        let prompts: Vec<String> = match &self.source {
-            Source::Shapes(_) => {
+        let prompts: Vec<String> = match self.shapes() {
+            Some(_) => {
                 let all = ShapeAttrs::all();
                 let step = (all.len() / GRID_PROMPTS).max(1);
                 (0..GRID_PROMPTS).map(|k| all[(k * step + k) % all.len()].captions()[0].clone()).collect()
             }
-            Source::Captioned(_) => idx.iter().map(|&i| t.captions.unique[t.captions.per_image[i][0]].clone()).collect(),
+            None => idx.iter().map(|&i| t.captions.unique[t.captions.per_image[i][0]].clone()).collect(),
         };
         let c = match &t.encoder {
-            Encoder::Precomputed { .. } => t.batch(&idx, &mut derived_rng(self.cfg.seed, "grid_captions", 0), false)?,
+            Encoder::Precomputed { .. } => t.batch(&idx, &mut derived_rng(self.s.seed, "grid_captions", 0), false)?,
             _ => t.encode(&prompts.iter().map(String::as_str).collect::<Vec<_>>(), false, false)?,
         };
         let labels = match &t.encoder {
@@ -351,9 +233,9 @@ impl StackGan {
         Ok((c, labels))
     }
 
-    /// D's loss on one batch; D's mean scores go to `losses`.
-    fn d_loss(&self, real: &Tensor, fake: &Tensor, right: &Tensor, wrong: &Tensor, losses: &mut Losses) -> Tensor {
-        let adv = self.cfg.loss.adversarial;
+    /// D's loss on one batch (`real` and `fake` as D sees them); D's mean scores go to `losses`.
+    fn d_terms(&self, real: &Tensor, fake: &Tensor, right: &Tensor, wrong: &Tensor, losses: &mut Losses) -> Tensor {
+        let adv = self.s.loss.adversarial;
         let w = self.m.mismatch_weight;
         let h = self.d.features(real, true);
         let rr = self.d.heads(&h, right, true);
@@ -379,14 +261,13 @@ impl StackGan {
 
     /// D's mean raw scores on one batch of training images, in evaluation mode.
     fn head_scores(&self) -> Result<serde_json::Value> {
-        let mut feed = Feed::new(&self.cfg, self.source.dataset());
-        let (real, y) = feed.next_labelled(0)?;
-        let idx = indices(y)?;
-        let real = real.to_device(self.device);
+        let b = Feed::new(Source::Items(self.data.clone()), &self.s.train, self.s.seed, self.device).next(0)?;
+        let idx = indices(&b)?;
+        let real = b.x;
         let real = if self.stage2() { real } else { Self::downscale(&real) };
-        let right = self.text.batch(&idx, &mut derived_rng(self.cfg.seed, "eval_captions", 0), false)?;
+        let right = self.text.batch(&idx, &mut derived_rng(self.s.seed, "eval_captions", 0), false)?;
         let wrong = right.roll([1], [0]);
-        let (x1, x2) = self.generate(&right, self.cfg.seed, "eval_heads", idx.len() as i64);
+        let (x1, x2) = self.generate(&right, self.s.seed, "eval_heads", idx.len() as i64);
         let fake = x2.unwrap_or(x1);
         let (rr, rw, fr) = tch::no_grad(|| {
             let h = self.d.features(&real, false);
@@ -402,12 +283,12 @@ impl StackGan {
 
     /// Attribute accuracy of Stage-I images and (stage 2) of Stage-II images downscaled to Stage-I size, for
     /// the 114 attribute combinations, judged by a classifier trained on real shapes at Stage-I size.
-    fn judge_shapes(&self, shapes: &CaptionedShapes) -> Result<serde_json::Value> {
+    fn judge_shapes(&self, shapes: &ShapesConfig) -> Result<serde_json::Value> {
         // The judge works at Stage-I size (at least 32: its classifier needs 28 pixels or more).
         let s = self.m.net.stage1_size.max(32);
-        let judge = Judge::shapes(&ShapesConfig { size: s, ..shapes.config().clone() }, self.device)?;
+        let judge = Judge::shapes(&ShapesConfig { size: s, ..shapes.clone() }, self.device)?;
         let all = ShapeAttrs::all();
-        let per = (self.cfg.eval.samples / (2 * all.len())).max(1);
+        let per = (self.s.eval.samples / (2 * all.len())).max(1);
         let mut out = serde_json::Map::new();
         out.insert("protocol".into(), json!(format!(
             "{per} images per prompt for each of the {n} attribute combinations, one training phrasing and one unseen phrasing (synonyms) each; Stage-I images ({s1} px) and Stage-II images ({big} px) brought to {s}×{s} (average pooling down, nearest-neighbour up); classified by {j}",
@@ -419,7 +300,7 @@ impl StackGan {
             let prompts = eval_prompts(&all, unseen);
             let c = self.text.encode(&prompts.iter().map(String::as_str).collect::<Vec<_>>(), false, false)?; // (P, E)
             let c = c.repeat_interleave_self_int(per as i64, 0, None); // (P·per, E)
-            let (x1, x2) = self.generate(&c, self.cfg.seed, if unseen { "eval_unseen" } else { "eval_seen" }, c.size()[0]);
+            let (x1, x2) = self.generate(&c, self.s.seed, if unseen { "eval_unseen" } else { "eval_seen" }, c.size()[0]);
             let truth: Vec<[usize; 4]> = all.iter().flat_map(|a| std::iter::repeat_n(a.as_array(), per)).collect();
             let hits1 = attribute_hits(&judge, &resize(&x1, s), &truth)?;
             let mut stage = serde_json::Map::new();
@@ -442,13 +323,6 @@ impl StackGan {
     }
 }
 
-/// Dataset indices of a batch (the loader's labels for captioned data).
-fn indices(y: Option<Tensor>) -> Result<Vec<usize>> {
-    let y = y.ok_or_else(|| PipelineError::Runtime("the dataset gave no image indices".into()))?;
-    let y: Vec<i64> = Vec::<i64>::try_from(&y).map_err(PipelineError::torch("reading image indices"))?;
-    Ok(y.into_iter().map(|i| i as usize).collect())
-}
-
 /// Square images (N, C, H, H) brought to `size`: average pooling when H is a multiple, else nearest neighbour.
 fn resize(x: &Tensor, size: i64) -> Tensor {
     let h = x.size()[2];
@@ -462,32 +336,30 @@ fn resize(x: &Tensor, size: i64) -> Tensor {
     }
 }
 
-fn scalar(t: &Tensor) -> f64 {
-    t.double_value(&[])
-}
-
-fn mean(t: &Tensor) -> f64 {
-    scalar(&t.mean(Kind::Float))
-}
-
-impl Trainable for StackGan {
-    fn stores(&self) -> Vec<(&'static str, &VarStore)> {
+impl Family for StackGan {
+    fn networks(&self) -> Vec<Net<'_>> {
+        let t = &self.s.train;
+        let (g, d) = (Some(("opt_G", t.g_optimizer.clone())), Some(("opt_D", t.d_optimizer.clone())));
         let mut v = match &self.g2 {
-            None => vec![("G1", &self.g1_vs), ("D1", &self.d_vs)],
-            Some((vs, _)) => vec![("G1", &self.g1_vs), ("G2", vs), ("D2", &self.d_vs)],
+            None => vec![
+                Net { name: "G1", role: Role::Generator, vs: &self.g1_vs, opt: g },
+                Net { name: "D1", role: Role::Discriminator, vs: &self.d_vs, opt: d },
+            ],
+            // Stage-II trains G2 and D2 on a frozen Stage-I.
+            Some((vs, _)) => vec![
+                Net { name: "G1", role: Role::Generator, vs: &self.g1_vs, opt: None },
+                Net { name: "G2", role: Role::Generator, vs, opt: g },
+                Net { name: "D2", role: Role::Discriminator, vs: &self.d_vs, opt: d },
+            ],
         };
-        if let Some((vs, _)) = self.text.trainable() {
-            v.push(("T", vs));
+        if let Some(vs) = self.text.trainable() {
+            v.push(Net { name: "T", role: Role::TextEncoder, vs, opt: None }); // pretrained, then frozen
         }
         v
     }
 
-    fn optimizers(&self) -> Vec<(&'static str, &Optimizer)> {
-        vec![("opt_G", &self.opt_g), ("opt_D", &self.opt_d)]
-    }
-
-    fn optimizers_mut(&mut self) -> Vec<(&'static str, &mut Optimizer)> {
-        vec![("opt_G", &mut self.opt_g), ("opt_D", &mut self.opt_d)]
+    fn train_source(&self) -> Option<Source> {
+        self.with_data.then(|| Source::Items(self.data.clone()))
     }
 
     fn freeze(&mut self, nets: &[String]) -> Result<()> {
@@ -510,7 +382,8 @@ impl Trainable for StackGan {
         Ok(())
     }
 
-    fn train_step(&mut self, step: i64) -> Result<Losses> {
+    fn begin_step(&mut self, step: i64) -> Result<Losses> {
+        self.passes.clear();
         let taken = |n: &str| self.frozen.iter().any(|f| f == n);
         let trainable_text = self.text.trainable().is_some();
         if step == 0 && self.stage2() && (!taken("G1") || (trainable_text && !taken("T"))) {
@@ -522,67 +395,82 @@ impl Trainable for StackGan {
         }
         let mut losses = Losses::new();
         if step == 0 && self.text.needs_pretraining() && !taken("T") {
-            let shape = self.cfg.data.shape();
-            let l = self.text.pretrain(self.source.dataset().as_ref(), shape.channels, self.m.net.stage1_size, self.cfg.seed, self.cfg.train.batch_size)?;
+            let shape = self.s.shape();
+            let l = self.text.pretrain(self.data.as_ref(), shape.channels, self.m.net.stage1_size, self.s.seed, self.s.train.batch_size)?;
             losses.extend(l);
         }
-        let (bs, zd) = (self.cfg.train.batch_size, self.m.net.z_dim);
-        let feed = self.feed.as_mut().ok_or_else(|| PipelineError::Runtime("no training data opened".into()))?;
-        let (real, y) = feed.next_labelled(step)?;
-        let idx = indices(y)?;
-        let real = real.to_device(self.device); // (N, 3, 4s, 4s)
-        let right = self.text.batch(&idx, &mut derived_rng(self.cfg.seed, "captions", step as u64), true)?; // (N, E)
+        Ok(losses)
+    }
+
+    fn d_loss(&mut self, batch: &Batch, ctx: &Ctx) -> Result<Update> {
+        let idx = indices(batch)?;
+        let real = &batch.x; // (N, 3, 4s, 4s)
+        let right = self.text.batch(&idx, &mut derived_rng(self.s.seed, "captions", batch.draw as u64), true)?; // (N, E)
         let wrong = right.roll([1], [0]); // another image's description
-        let z = self.randn("z", step as u64, &[bs, zd]);
-        let (fake, mu, ls, x1) = self.train_fake(&z, &right, "", step);
-        let real = if self.stage2() { real } else { Self::downscale(&real) };
-        self.opt_d.zero_grad();
-        let loss_d = self.d_loss(&real, &fake.detach(), &right, &wrong, &mut losses);
-        loss_d.backward();
-        if let Some(c) = self.cfg.train.grad_clip {
-            clip_grad_norm(&self.d_vs.trainable_variables(), c);
-        }
-        self.opt_d.step()?;
-        losses.insert("loss_D".into(), scalar(&loss_d));
-        // D's weights need no gradient in the G step; its input does.
-        self.d_vs.freeze();
-        self.opt_g.zero_grad();
-        let adv = self.cfg.loss.adversarial;
-        let s = self.d.forward_t(&fake, &right, true);
-        let mut loss_g = adv.g_loss(&s.matched);
+        let z = self.randn("z", batch.draw as u64, &[real.size()[0], self.m.net.z_dim]);
+        // G's images keep their graph only when G's update reuses them (one D update per G update).
+        let reuse = self.s.train.n_critic == 1;
+        let (fake, mu, ls, x1) = if reuse { self.train_fake(&z, &right, "", batch.draw) } else { tch::no_grad(|| self.train_fake(&z, &right, "", batch.draw)) };
+        let real = if self.stage2() { real.shallow_clone() } else { Self::downscale(real) };
+        let mut logs = Losses::new();
+        let loss = self.d_terms(&ctx.d_input(&real)?, &ctx.d_input(&fake.detach())?, &right, &wrong, &mut logs);
+        logs.insert("loss_D".into(), scalar(&loss));
+        let mut u = Update::new(loss, logs);
+        u.critics.push(CriticInput { d: self.d_name(), real, fake: fake.detach(), cond: Some(right.shallow_clone()) });
+        self.passes.insert(batch.draw, (fake, mu, ls, x1, z, right));
+        Ok(u)
+    }
+
+    fn g_loss(&mut self, batch: &Batch, ctx: &Ctx) -> Result<Update> {
+        let (fake, mu, ls, x1, z, right) = self.passes.remove(&batch.draw).ok_or_else(|| PipelineError::Runtime("stackgan: G's update before D's".into()))?;
+        let (fake, mu, ls, x1, z) = if self.s.train.n_critic == 1 {
+            (fake, mu, ls, x1, z)
+        } else {
+            let index = ctx.step * self.s.train.accumulate + ctx.micro as i64;
+            let z = self.randn("z_g", index as u64, &z.size());
+            let (fake, mu, ls, x1) = self.train_fake(&z, &right, "_g", index);
+            (fake, mu, ls, x1, z)
+        };
+        let mut logs = Losses::new();
+        let adv = self.s.loss.adversarial;
+        let s = self.d.forward_t(&ctx.d_input(&fake)?, &right, true);
+        let mut loss = adv.g_loss(&s.matched);
         if let Some(u) = &s.uncond {
-            loss_g += adv.g_loss(u);
+            loss += adv.g_loss(u);
         }
         if self.m.mode_seeking > 0.0 {
-            let z2 = self.randn("z_ms", step as u64, &[bs, zd]);
-            let fake2 = self.train_fake(&z2, &right, "_ms", step).0;
+            let z2 = self.randn("z_ms", batch.draw as u64, &z.size());
+            let fake2 = self.train_fake(&z2, &right, "_ms", batch.draw).0;
             let l_ms = ganzoo_models::losses::mode_seeking(&fake, &fake2, &z, &z2);
-            losses.insert("loss_G_ms".into(), scalar(&l_ms));
-            loss_g += l_ms * self.m.mode_seeking;
+            logs.insert("loss_G_ms".into(), scalar(&l_ms));
+            loss += l_ms * self.m.mode_seeking;
         }
         let kl = kl_loss(&mu, &ls);
-        losses.insert("kl".into(), scalar(&kl));
-        loss_g += kl * self.m.kl_weight;
+        logs.insert("kl".into(), scalar(&kl));
+        loss += kl * self.m.kl_weight;
         if let (Some(x1), true) = (&x1, self.m.stage2_consistency > 0.0) {
             let l = (Self::downscale(&fake) - x1).abs().mean(Kind::Float);
-            losses.insert("loss_G_consistency".into(), scalar(&l));
-            loss_g += l * self.m.stage2_consistency;
+            logs.insert("loss_G_consistency".into(), scalar(&l));
+            loss += l * self.m.stage2_consistency;
         }
-        loss_g.backward();
-        self.d_vs.unfreeze();
-        let g_vs = self.g2.as_ref().map_or(&self.g1_vs, |(vs, _)| vs);
-        if let Some(c) = self.cfg.train.grad_clip {
-            clip_grad_norm(&g_vs.trainable_variables(), c);
-        }
-        self.opt_g.step()?;
-        losses.insert("loss_G".into(), scalar(&loss_g));
-        Ok(losses)
+        logs.insert("loss_G".into(), scalar(&loss));
+        Ok(Update::new(loss, logs))
+    }
+
+    /// Both heads' scores summed (matched + uncond under `split`), at the held text.
+    fn critic(&self, _d: &str, x: &Tensor, cond: Option<&Tensor>) -> Result<Tensor> {
+        let c = cond.ok_or_else(|| PipelineError::Runtime("stackgan: the critic needs the text".into()))?;
+        let s = self.d.forward_t(x, c, true);
+        Ok(match s.uncond {
+            Some(u) => s.matched + u,
+            None => s.matched,
+        })
     }
 
     fn write_samples(&self, path: &Path) -> Result<()> {
         let (c, labels) = self.grid_conditions()?;
         let cc = c.repeat_interleave_self_int(GRID_COLS, 0, None); // (rows·cols, E)
-        self.write_grid(&cc, GRID_COLS, self.cfg.seed, "fixed_z", GRID_COLS, path)?; // the same noise in every row
+        self.write_grid(&cc, GRID_COLS, self.s.seed, "fixed_z", GRID_COLS, path)?; // the same noise in every row
         let body: String = labels.iter().enumerate().map(|(i, l)| format!("row {}: {l}\n", i + 1)).collect();
         let note = if self.stage2() { "each Stage-I image (left, upscaled) beside its Stage-II image\n" } else { "" };
         crate::checkpoint::write_text_atomic(&path.with_extension("txt"), &format!("{note}{body}"))
@@ -607,8 +495,8 @@ impl Trainable for StackGan {
         let mut out = serde_json::Map::new();
         out.insert("stage".into(), json!(self.m.stage));
         out.insert("heads".into(), self.head_scores()?);
-        if let Source::Shapes(s) = &self.source {
-            out.insert("attribute_accuracy".into(), self.judge_shapes(s)?);
+        if let Some(shapes) = self.shapes() {
+            out.insert("attribute_accuracy".into(), self.judge_shapes(shapes)?);
         }
         Ok(serde_json::Value::Object(out))
     }

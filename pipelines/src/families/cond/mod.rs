@@ -5,21 +5,23 @@
 //! → fake with weight w, (generated image, matching condition) → fake with weight 1 − w (GAN-CLS: w = 0.5; plain
 //! CGAN: w = 0). With `heads: split`, D also has a real/fake head on the image alone, trained with its own
 //! terms (real → real, generated → fake), and G is scored by both heads.
-use crate::config::{CondModelConfig, Config, DataConfig, Init, ModelConfig, Noise};
+mod config;
+
+pub use config::{CondModelConfig, Noise};
+use crate::config::{DataConfig, Init, Settings};
 use crate::error::{PipelineError, Result};
-use crate::family::{Condition, Losses, Trainable};
+use crate::family::{mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Update};
 use crate::feed::Feed;
 use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
 use crate::text::{Captions, TextSide};
-use ganzoo_data::captions::CaptionedImages;
 use ganzoo_data::loader::Dataset;
-use ganzoo_data::shapes::{CaptionedShapes, ShapeAttrs};
-use ganzoo_data::Split;
+use ganzoo_data::shapes::{ShapeAttrs, ShapesConfig};
+use ganzoo_data::source::{Part, Source};
 use ganzoo_models::cond::{CondDiscriminator, CondGenerator, HeadDesign, Scores};
-use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, max_norm, Target};
-use ganzoo_models::optim::Optimizer;
+use ganzoo_models::losses::Target;
 use ganzoo_models::rng::{derived_rng, randn, uniform};
 use serde_json::json;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tch::nn::VarStore;
@@ -30,61 +32,30 @@ const GRID_COLS: i64 = 8;
 /// Prompts (rows) of the fixed text sample grid.
 const GRID_PROMPTS: usize = 8;
 
-/// The training images and what conditions them.
-enum Source {
-    /// Class labels come with the items.
-    Classes { dataset: Arc<dyn Dataset>, n_classes: i64 },
-    /// Procedural captioned shapes (attributes known, so generated images can be judged).
-    Shapes(Arc<CaptionedShapes>),
-    /// Images with caption files.
-    Captioned(Arc<CaptionedImages>),
+impl FamilyConfig for CondModelConfig {
+    fn problems(&self, family: &'static str, s: &Settings, p: &mut Vec<String>) {
+        self.check(family == "gan_cls", s, p);
+    }
+
+    fn build(&self, _family: &'static str, s: &Settings, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dyn Family>> {
+        Ok(Box::new(Cond::new(s, self, device, with_data, run_dir)?))
+    }
 }
 
-impl Source {
-    fn open(cfg: &Config) -> Result<Self> {
-        Ok(match &cfg.data {
-            DataConfig::Mnist { root, pad_to_32 } => {
-                Source::Classes { dataset: Arc::new(crate::feed::open_mnist(root, *pad_to_32)?), n_classes: 10 }
-            }
-            DataConfig::ImageFolder(f) => {
-                let folder = ganzoo_data::folder::ImageFolder::open(f)?;
-                let n = folder.num_classes() as i64;
-                if n < 2 {
-                    return Err(PipelineError::Usage(format!(
-                        "data.root: {} has {n} class folder(s); family cgan needs one subfolder per class (at least 2)",
-                        f.root.display()
-                    )));
-                }
-                Source::Classes { dataset: Arc::new(folder), n_classes: n }
-            }
-            DataConfig::Shapes(s) => Source::Shapes(Arc::new(CaptionedShapes::open(s, Split::Train, cfg.seed)?)),
-            DataConfig::Captioned(c) => Source::Captioned(Arc::new(CaptionedImages::open(c, Split::Train)?)),
-            other => return Err(PipelineError::Usage(format!("data.kind: {} has no labels or captions", other.kind()))),
-        })
+/// The training images: labels or captions come with them (opened even to sample: they hold the classes and
+/// the captions the text encoder and grid prompts use).
+fn open_training_images(s: &Settings) -> Result<Arc<dyn Dataset>> {
+    match ganzoo_data::open(&s.data, Part::train(), s.seed)? {
+        Source::Items(d) => Ok(d),
+        Source::Points { .. } => Err(PipelineError::Usage(format!("data.kind: {} has no labels or captions", s.data.kind()))),
     }
+}
 
-    fn dataset(&self) -> Arc<dyn Dataset> {
-        match self {
-            Source::Classes { dataset, .. } => dataset.clone(),
-            Source::Shapes(s) => s.clone(),
-            Source::Captioned(c) => c.clone(),
-        }
-    }
-
-    fn captions(&self) -> Captions {
-        match self {
-            Source::Classes { .. } => Captions::default(),
-            Source::Shapes(s) => Captions::from_lists((0..s.len()).map(|i| s.captions(i))),
-            Source::Captioned(c) => Captions::from_lists((0..c.len()).map(|i| c.captions(i).to_vec())),
-        }
-    }
-
-    fn names(&self) -> Option<Vec<String>> {
-        match self {
-            Source::Captioned(c) => Some((0..c.len()).map(|i| c.name(i).to_string()).collect()),
-            _ => None,
-        }
-    }
+/// The captions of every image of a captioned dataset, and its images' names where it has them.
+pub fn captions_of(data: &dyn Dataset) -> (Captions, Option<Vec<String>>) {
+    let captions = Captions::from_lists((0..data.len()).map(|i| data.captions(i).unwrap_or_default()));
+    let names = (0..data.len()).map(|i| data.item_name(i)).collect::<Option<Vec<_>>>();
+    (captions, names)
 }
 
 /// What conditions G and D.
@@ -95,72 +66,75 @@ enum Conditioner {
 
 /// The conditional family in training.
 pub struct Cond {
-    cfg: Config,
+    s: Settings,
     m: CondModelConfig,
     device: Device,
     g_vs: VarStore,
     d_vs: VarStore,
     g: Box<dyn CondGenerator>,
     d: Box<dyn CondDiscriminator>,
-    opt_g: Optimizer,
-    opt_d: Optimizer,
-    source: Source,
+    data: Arc<dyn Dataset>,
     cond: Conditioner,
-    feed: Option<Feed>,
+    with_data: bool,
+    /// D's update's (generated images, their z, matching conditions) of each batch for G's update; the images
+    /// keep their graph when G reuses them (one D update per G update). By draw.
+    cache: HashMap<i64, (Tensor, Tensor, Tensor)>,
 }
 
 impl Cond {
-    /// Builds networks, optimizers and the conditioner. `run_dir` holds (or receives) a trained tokenizer.
-    pub fn new(cfg: &Config, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Self> {
-        let m = match &cfg.model {
-            ModelConfig::Cgan(m) | ModelConfig::GanCls(m) => m,
-            other => return Err(PipelineError::Runtime(format!("family {} is not conditional", other.family()))),
-        };
-        let source = Source::open(cfg)?;
-        let cond = match (&source, &m.text) {
-            (Source::Classes { n_classes, .. }, _) => Conditioner::Classes(*n_classes),
-            (_, Some(t)) => {
-                let names = source.names();
-                Conditioner::Text(Box::new(TextSide::new(t, source.captions(), run_dir, names.as_deref(), device)?))
+    /// Builds networks and the conditioner. `run_dir` holds (or receives) a trained tokenizer.
+    pub fn new(s: &Settings, m: &CondModelConfig, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Self> {
+        let data = open_training_images(s)?;
+        let cond = match &m.text {
+            None => {
+                let n = data.num_classes().unwrap_or(0) as i64;
+                if n < 2 {
+                    let at = match &s.data {
+                        DataConfig::ImageFolder(f) => f.root.display().to_string(),
+                        other => other.kind().to_string(),
+                    };
+                    return Err(PipelineError::Usage(format!("data.root: {at} has {n} class folder(s); family cgan needs one subfolder per class (at least 2)")));
+                }
+                Conditioner::Classes(n)
             }
-            (_, None) => return Err(PipelineError::Usage("model.text: family gan_cls needs a text section".into())),
+            Some(t) => {
+                let (captions, names) = captions_of(data.as_ref());
+                Conditioner::Text(Box::new(TextSide::new(t, captions, run_dir, names.as_deref(), device)?))
+            }
         };
         let cond_dim = match &cond {
             Conditioner::Classes(n) => *n,
             Conditioner::Text(t) => t.dim(),
         };
-        let shape = cfg.data.shape();
+        let shape = s.shape();
         let g_vs = VarStore::new(device);
         let g = m.generator.build(&g_vs.root(), m.z_dim, cond_dim, &shape)?;
         let d_vs = VarStore::new(device);
-        let d = m.discriminator.build(&d_vs.root(), cond_dim, &shape, m.heads, cfg.loss.spectral_norm)?;
+        let d = m.discriminator.build(&d_vs.root(), cond_dim, &shape, m.heads, s.loss.spectral_norm)?;
         for (vs, stream) in [(&g_vs, "init_G"), (&d_vs, "init_D")] {
-            let mut rng = derived_rng(cfg.seed, stream, 0);
+            let mut rng = derived_rng(s.seed, stream, 0);
             match m.init {
                 Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
                 Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
             }
         }
-        if cfg.loss.spectral_norm {
+        if s.loss.spectral_norm {
             ganzoo_models::spectral::warm_up(&d_vs, 15); // σ converged for the re-initialized weights
         }
         if let Some(net) = match &cond {
             Conditioner::Text(t) => t.trainable_net(),
             Conditioner::Classes(_) => None,
         } {
-            net.reset_parameters(&mut derived_rng(cfg.seed, "init_T", 0)); // PyTorch's GRU / attention init
+            net.reset_parameters(&mut derived_rng(s.seed, "init_T", 0)); // PyTorch's GRU / attention init
         }
-        let opt_g = Optimizer::new(&g_vs, &cfg.train.g_optimizer);
-        let opt_d = Optimizer::new(&d_vs, &cfg.train.d_optimizer);
-        let feed = with_data.then(|| Feed::new(cfg, source.dataset()));
-        Ok(Cond { cfg: cfg.clone(), m: m.clone(), device, g_vs, d_vs, g, d, opt_g, opt_d, source, cond, feed })
+        Ok(Cond { s: s.clone(), m: m.clone(), device, g_vs, d_vs, g, d, data, cond, with_data, cache: HashMap::new() })
     }
 
-    /// The optimizer of a text encoder trained jointly with D (none otherwise).
-    fn text_optimizer(&mut self) -> Option<&mut Optimizer> {
-        match &mut self.cond {
-            Conditioner::Text(t) => t.optimizer_mut(),
-            Conditioner::Classes(_) => None,
+    /// Whether the data are the procedural captioned shapes (their attributes are known: grid prompts, judge).
+    fn shapes(&self) -> Option<&ShapesConfig> {
+        match &self.s.data {
+            DataConfig::Shapes(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -172,7 +146,7 @@ impl Cond {
     }
 
     fn noise(&self, rng_stream: &str, index: u64, n: i64) -> Tensor {
-        self.draw_z(&mut derived_rng(self.cfg.seed, rng_stream, index), n)
+        self.draw_z(&mut derived_rng(self.s.seed, rng_stream, index), n)
     }
 
     /// z (n, z_dim) from `model.noise`'s distribution.
@@ -193,13 +167,13 @@ impl Cond {
         match &self.cond {
             Conditioner::Classes(n) => {
                 use rand::Rng;
-                let mut rng = derived_rng(self.cfg.seed, "wrong_class", draw as u64);
+                let mut rng = derived_rng(self.s.seed, "wrong_class", draw as u64);
                 let wrong: Vec<i64> = y.iter().map(|&c| (c + rng.gen_range(1..*n)) % n).collect();
                 Ok((self.one_hot(y, *n), self.one_hot(&wrong, *n)))
             }
             Conditioner::Text(t) => {
                 let idx: Vec<usize> = y.iter().map(|&i| i as usize).collect();
-                let right = t.batch(&idx, &mut derived_rng(self.cfg.seed, "captions", draw as u64), train)?; // (N, E)
+                let right = t.batch(&idx, &mut derived_rng(self.s.seed, "captions", draw as u64), train)?; // (N, E)
                 // Mismatching text: the batch's captions shifted by one image (the StackGAN PyTorch port's choice).
                 let wrong = right.roll([1], [0]);
                 Ok((right, wrong))
@@ -207,9 +181,9 @@ impl Cond {
         }
     }
 
-    /// The adversarial terms of D for one batch.
-    fn d_loss(&self, real: &Tensor, fake: &Tensor, right: &Tensor, wrong: &Tensor, losses: &mut Losses) -> Tensor {
-        let adv = self.cfg.loss.adversarial;
+    /// The adversarial terms of D for one batch (`real` and `fake` as D sees them).
+    fn d_terms(&self, real: &Tensor, fake: &Tensor, right: &Tensor, wrong: &Tensor, losses: &mut Losses) -> Tensor {
+        let adv = self.s.loss.adversarial;
         let w = self.m.mismatch(self.text().is_some());
         let h_real = self.d.features(real, true);
         let s_rr = self.d.heads(&h_real, right, true);
@@ -234,7 +208,7 @@ impl Cond {
 
     /// G's adversarial loss on generated images with their conditions (both heads under `split`).
     fn g_adv(&self, fake: &Tensor, c: &Tensor) -> Tensor {
-        let adv = self.cfg.loss.adversarial;
+        let adv = self.s.loss.adversarial;
         let s = self.d.forward_t(fake, c, true);
         match &s.uncond {
             Some(u) => adv.g_loss(&s.matched) + adv.g_loss(u),
@@ -245,8 +219,8 @@ impl Cond {
     /// Contrastive pretraining of a trainable text encoder on (image, caption) pairs, then frozen.
     fn pretrain_text(&mut self) -> Result<Losses> {
         let Conditioner::Text(t) = &self.cond else { return Ok(Losses::new()) };
-        let shape = self.cfg.data.shape();
-        t.pretrain(self.source.dataset().as_ref(), shape.channels, shape.height, self.cfg.seed, self.cfg.train.batch_size)
+        let shape = self.s.shape();
+        t.pretrain(self.data.as_ref(), shape.channels, shape.height, self.s.seed, self.s.train.batch_size)
     }
 
     /// Generates images for conditions `c` (N, cond_dim) from the noise stream `(stream, index)`.
@@ -257,19 +231,19 @@ impl Cond {
 
     /// The rows of the fixed sample grid: conditions and a label for each.
     fn grid_conditions(&self) -> Result<(Tensor, Vec<String>)> {
-        match (&self.cond, &self.source) {
-            (Conditioner::Classes(n), _) => {
+        match &self.cond {
+            Conditioner::Classes(n) => {
                 let rows: Vec<i64> = (0..(*n).min(10)).collect();
                 Ok((self.one_hot(&rows, *n), rows.iter().map(|r| format!("class {r}")).collect()))
             }
-            (Conditioner::Text(t), source) => {
-                let prompts: Vec<String> = match source {
-                    Source::Shapes(_) => {
+            Conditioner::Text(t) => {
+                let prompts: Vec<String> = match self.shapes() {
+                    Some(_) => {
                         let all = ShapeAttrs::all();
                         let step = (all.len() / GRID_PROMPTS).max(1);
                         (0..GRID_PROMPTS).map(|k| all[(k * step + k) % all.len()].captions()[0].clone()).collect()
                     }
-                    _ => {
+                    None => {
                         let n = t.captions.per_image.len();
                         (0..GRID_PROMPTS.min(n)).map(|k| t.captions.unique[t.captions.per_image[k * n / GRID_PROMPTS.min(n)][0]].clone()).collect()
                     }
@@ -278,7 +252,7 @@ impl Cond {
                     crate::text::Encoder::Precomputed { .. } => {
                         let n = t.captions.per_image.len();
                         let idx: Vec<usize> = (0..prompts.len()).map(|k| k * n / prompts.len()).collect();
-                        t.batch(&idx, &mut derived_rng(self.cfg.seed, "grid_captions", 0), false)?
+                        t.batch(&idx, &mut derived_rng(self.s.seed, "grid_captions", 0), false)?
                     }
                     _ => t.encode(&prompts.iter().map(String::as_str).collect::<Vec<_>>(), false, false)?,
                 };
@@ -298,13 +272,10 @@ impl Cond {
 
     /// D's mean scores on (real, matching), (real, mismatching) and (generated, matching) pairs of one batch.
     fn head_scores(&self) -> Result<serde_json::Value> {
-        let bs = self.cfg.train.batch_size;
-        let mut feed = Feed::new(&self.cfg, self.source.dataset());
-        let (real, y) = feed.next_labelled(0)?;
-        let y = y.ok_or_else(|| PipelineError::Runtime("the dataset gave no labels".into()))?;
-        let y: Vec<i64> = Vec::<i64>::try_from(&y).map_err(PipelineError::torch("reading labels"))?;
-        let real = real.to_device(self.device);
-        let (right, wrong) = self.conditions(&y, -1, false)?;
+        let bs = self.s.train.batch_size;
+        let b = Feed::new(Source::Items(self.data.clone()), &self.s.train, self.s.seed, self.device).next(0)?;
+        let (right, wrong) = self.conditions(b.labels()?, -1, false)?;
+        let real = b.x;
         let fake = self.generate(&right, "eval_heads", 0);
         let (rr, rw, fr) = tch::no_grad(|| {
             let h = self.d.features(&real, false);
@@ -320,11 +291,11 @@ impl Cond {
 
     /// Class-conditional accuracy of generated digits, judged by a classifier trained on real MNIST.
     fn judge_classes(&self, n_classes: i64) -> Result<serde_json::Value> {
-        let DataConfig::Mnist { pad_to_32, .. } = &self.cfg.data else {
+        let DataConfig::Mnist { pad_to_32, .. } = &self.s.data else {
             return Ok(serde_json::Value::Null);
         };
         let judge = Judge::digits(self.device)?;
-        let per = (self.cfg.eval.samples as i64 / n_classes).max(1);
+        let per = (self.s.eval.samples as i64 / n_classes).max(1);
         let labels: Vec<i64> = (0..n_classes).flat_map(|c| std::iter::repeat_n(c, per as usize)).collect();
         let mut x = self.generate(&self.one_hot(&labels, n_classes), "eval", 0);
         if *pad_to_32 {
@@ -347,11 +318,11 @@ impl Cond {
     }
 
     /// Attribute accuracy of images generated from prompts, judged by a classifier trained on real shapes.
-    fn judge_shapes(&self, shapes: &CaptionedShapes) -> Result<serde_json::Value> {
+    fn judge_shapes(&self, shapes: &ShapesConfig) -> Result<serde_json::Value> {
         let Some(t) = self.text() else { return Ok(serde_json::Value::Null) };
-        let judge = Judge::shapes(shapes.config(), self.device)?;
+        let judge = Judge::shapes(shapes, self.device)?;
         let all = ShapeAttrs::all();
-        let per = (self.cfg.eval.samples / (2 * all.len())).max(1);
+        let per = (self.s.eval.samples / (2 * all.len())).max(1);
         let mut out = serde_json::Map::new();
         out.insert("protocol".into(), json!(format!(
             "{per} images per prompt for each of the {} attribute combinations, one training phrasing and one unseen phrasing (synonyms) each; classified by {}",
@@ -369,7 +340,7 @@ impl Cond {
             if per > 1 {
                 // Does G use z? Images of one prompt should differ as much as real images of one combination
                 // (whose shapes sit at random places and scales) do.
-                let real = real_renders(&all, per, shapes.config().size as usize, self.cfg.seed, self.device);
+                let real = real_renders(&all, per, shapes.size as usize, self.s.seed, self.device);
                 let (g, r) = (mean_pairwise_l1(&x, per as i64), mean_pairwise_l1(&real, per as i64));
                 acc.insert("diversity".into(), json!(g));
                 acc.insert("diversity_vs_real".into(), json!(g / r));
@@ -403,10 +374,6 @@ impl Cond {
     }
 }
 
-fn scalar(t: &Tensor) -> f64 {
-    t.double_value(&[])
-}
-
 /// Mean L1 distance per pixel between the images of each group of `per` consecutive images in x
 /// (G·per, C, H, W), over all pairs of a group, averaged over the groups.
 fn mean_pairwise_l1(x: &Tensor, per: i64) -> f64 {
@@ -429,134 +396,93 @@ fn real_renders(all: &[ShapeAttrs], per: usize, size: usize, seed: u64, device: 
     Tensor::from_slice(&data).reshape([(all.len() * per) as i64, 3, size as i64, size as i64]).to_device(device)
 }
 
-fn mean(t: &Tensor) -> f64 {
-    scalar(&t.mean(Kind::Float))
-}
-
-impl Trainable for Cond {
-    fn stores(&self) -> Vec<(&'static str, &VarStore)> {
-        let mut v = vec![("G", &self.g_vs), ("D", &self.d_vs)];
-        if let Some((vs, _)) = self.text().and_then(|t| t.trainable()) {
-            v.push(("T", vs));
-        }
-        v
-    }
-
-    fn optimizers(&self) -> Vec<(&'static str, &Optimizer)> {
-        let mut v = vec![("opt_G", &self.opt_g), ("opt_D", &self.opt_d)];
-        if let Some((_, Some(o))) = self.text().and_then(|t| t.trainable()) {
-            v.push(("opt_T", o));
-        }
-        v
-    }
-
-    fn optimizers_mut(&mut self) -> Vec<(&'static str, &mut Optimizer)> {
-        let mut v = vec![("opt_G", &mut self.opt_g), ("opt_D", &mut self.opt_d)];
-        // Field by field (not text_optimizer()), so the borrows of opt_g / opt_d stay disjoint.
-        if let Conditioner::Text(t) = &mut self.cond {
-            if let Some(o) = t.optimizer_mut() {
-                v.push(("opt_T", o));
+impl Family for Cond {
+    fn networks(&self) -> Vec<Net<'_>> {
+        let t = &self.s.train;
+        let mut v = vec![
+            Net { name: "G", role: Role::Generator, vs: &self.g_vs, opt: Some(("opt_G", t.g_optimizer.clone())) },
+            Net { name: "D", role: Role::Discriminator, vs: &self.d_vs, opt: Some(("opt_D", t.d_optimizer.clone())) },
+        ];
+        if let Some(text) = self.text() {
+            if let Some(vs) = text.trainable() {
+                // A jointly trained encoder learns from D's loss; a pretrained one is frozen after pretraining.
+                v.push(Net { name: "T", role: Role::TextEncoder, vs, opt: text.joint_optimizer().map(|o| ("opt_T", o)) });
             }
         }
         v
     }
 
-    fn train_step(&mut self, step: i64) -> Result<Losses> {
+    fn train_source(&self) -> Option<Source> {
+        self.with_data.then(|| Source::Items(self.data.clone()))
+    }
+
+    fn begin_step(&mut self, step: i64) -> Result<Losses> {
+        self.cache.clear();
         let mut losses = Losses::new();
         if step == 0 && self.text().is_some_and(|t| t.needs_pretraining()) {
             losses.extend(self.pretrain_text()?);
         }
-        let (seed, bs, n_critic) = (self.cfg.seed, self.cfg.train.batch_size, self.cfg.train.n_critic);
         // Dropout masks (Mirza & Osindero's networks) come from (seed, step), so a resumed run draws the same.
-        self.g.set_dropout_state(seed, step as u64);
-        self.d.set_dropout_state(seed, step as u64);
-        let mut last = None;
-        for k in 0..n_critic {
-            let draw = step * n_critic + k;
-            let feed = self.feed.as_mut().ok_or_else(|| PipelineError::Runtime("no training data opened".into()))?;
-            let (real, y) = feed.next_labelled(draw)?;
-            let y = y.ok_or_else(|| PipelineError::Runtime("the dataset gave no labels".into()))?;
-            let y: Vec<i64> = Vec::<i64>::try_from(&y).map_err(PipelineError::torch("reading labels"))?;
-            let real = real.to_device(self.device);
-            let (right, wrong) = self.conditions(&y, draw, true)?;
-            let z = self.noise("z", draw as u64, bs);
-            let fake = self.g.forward_t(&z, &right.detach(), true); // (N, C, H, W)
-            self.opt_d.zero_grad();
-            if let Some(o) = self.text_optimizer() {
-                o.zero_grad();
-            }
-            let mut loss_d = self.d_loss(&real, &fake.detach(), &right, &wrong, &mut losses);
-            if self.cfg.loss.gradient_penalty > 0.0 {
-                let mut eps_shape = vec![bs];
-                eps_shape.extend(std::iter::repeat_n(1, real.dim() - 1));
-                let eps = uniform(&mut derived_rng(seed, "gp", draw as u64), &eps_shape, 0.0, 1.0, self.device);
-                let (d, c) = (&self.d, right.detach());
-                let critic = |x: &Tensor| {
-                    let s = d.forward_t(x, &c, true);
-                    match s.uncond {
-                        Some(u) => s.matched + u,
-                        None => s.matched,
-                    }
-                };
-                let gp = gradient_penalty(&critic, &real, &fake, &eps)?;
-                losses.insert("gp".into(), scalar(&gp));
-                loss_d += gp * self.cfg.loss.gradient_penalty;
-            }
-            loss_d.backward();
-            if let Some(c) = self.cfg.train.grad_clip {
-                clip_grad_norm(&self.d_vs.trainable_variables(), c);
-            }
-            self.opt_d.step()?;
-            if let Some(c) = self.cfg.train.max_norm {
-                max_norm(&self.d_vs, c);
-            }
-            if let Some(o) = self.text_optimizer() {
-                o.step()?; // a jointly trained text encoder learns from D's loss
-            }
-            if let Some(c) = self.cfg.loss.weight_clip {
-                clip_weights(&self.d_vs, c);
-            }
-            losses.insert("loss_D".into(), scalar(&loss_d));
-            last = Some((fake, z, right.detach(), draw));
-        }
-        let (fake, z, right, draw) = last.ok_or_else(|| PipelineError::Runtime("train.n_critic must be at least 1".into()))?;
-        // D's weights need no gradient in the G step; its input does.
-        self.d_vs.freeze();
-        self.opt_g.zero_grad();
-        let (fake, z) = if n_critic == 1 {
+        self.g.set_dropout_state(self.s.seed, step as u64);
+        self.d.set_dropout_state(self.s.seed, step as u64);
+        Ok(losses)
+    }
+
+    fn d_loss(&mut self, batch: &Batch, ctx: &Ctx) -> Result<Update> {
+        let real = &batch.x; // (N, C, H, W)
+        let (right, wrong) = self.conditions(batch.labels()?, batch.draw, true)?;
+        let z = self.noise("z", batch.draw as u64, real.size()[0]);
+        // G's images keep their graph only when G's update reuses them (one D update per G update).
+        let reuse = self.s.train.n_critic == 1;
+        let fake = if reuse { self.g.forward_t(&z, &right.detach(), true) } else { tch::no_grad(|| self.g.forward_t(&z, &right.detach(), true)) }; // (N, C, H, W)
+        let mut logs = Losses::new();
+        let loss = self.d_terms(&ctx.d_input(real)?, &ctx.d_input(&fake.detach())?, &right, &wrong, &mut logs);
+        logs.insert("loss_D".into(), scalar(&loss));
+        let mut u = Update::new(loss, logs);
+        u.critics.push(CriticInput { d: "D", real: real.shallow_clone(), fake: fake.detach(), cond: Some(right.detach()) });
+        self.cache.insert(batch.draw, (fake, z, right.detach()));
+        Ok(u)
+    }
+
+    fn g_loss(&mut self, batch: &Batch, ctx: &Ctx) -> Result<Update> {
+        let (fake, z, right) = self.cache.remove(&batch.draw).ok_or_else(|| PipelineError::Runtime("cond: G's update before D's".into()))?;
+        let mut logs = Losses::new();
+        let bs = right.size()[0];
+        let (fake, z) = if self.s.train.n_critic == 1 {
             (fake, z)
         } else {
-            let z = self.noise("z_g", step as u64, bs);
+            let z = self.noise("z_g", (ctx.step * self.s.train.accumulate + ctx.micro as i64) as u64, bs);
             (self.g.forward_t(&z, &right, true), z)
         };
-        let mut loss_g = self.g_adv(&fake, &right);
+        let mut loss = self.g_adv(&ctx.d_input(&fake)?, &right);
         if self.m.interpolation > 0.0 {
             // GAN-INT: conditions halfway between two captions' embeddings (β = 0.5) should look real too.
             let c_int = (&right + right.roll([1], [0])) * 0.5;
-            let fake_int = self.g.forward_t(&self.noise("z_int", draw as u64, bs), &c_int, true);
-            let l_int = self.g_adv(&fake_int, &c_int);
-            losses.insert("loss_G_int".into(), scalar(&l_int));
-            loss_g += l_int * self.m.interpolation;
+            let fake_int = self.g.forward_t(&self.noise("z_int", batch.draw as u64, bs), &c_int, true);
+            let l_int = self.g_adv(&ctx.d_input(&fake_int)?, &c_int);
+            logs.insert("loss_G_int".into(), scalar(&l_int));
+            loss += l_int * self.m.interpolation;
         }
         if self.m.mode_seeking > 0.0 {
             // MSGAN: a second image of the same conditions from other noise must differ in proportion.
-            let z2 = self.noise("z_ms", draw as u64, bs);
+            let z2 = self.noise("z_ms", batch.draw as u64, bs);
             let fake2 = self.g.forward_t(&z2, &right, true); // (N, C, H, W)
             let l_ms = ganzoo_models::losses::mode_seeking(&fake, &fake2, &z, &z2);
-            losses.insert("loss_G_ms".into(), scalar(&l_ms));
-            loss_g += l_ms * self.m.mode_seeking;
+            logs.insert("loss_G_ms".into(), scalar(&l_ms));
+            loss += l_ms * self.m.mode_seeking;
         }
-        loss_g.backward();
-        self.d_vs.unfreeze();
-        if let Some(c) = self.cfg.train.grad_clip {
-            clip_grad_norm(&self.g_vs.trainable_variables(), c);
-        }
-        self.opt_g.step()?;
-        if let Some(c) = self.cfg.train.max_norm {
-            max_norm(&self.g_vs, c);
-        }
-        losses.insert("loss_G".into(), scalar(&loss_g));
-        Ok(losses)
+        logs.insert("loss_G".into(), scalar(&loss));
+        Ok(Update::new(loss, logs))
+    }
+
+    /// Both heads' scores summed (matched + uncond under `split`), at the held condition.
+    fn critic(&self, _d: &str, x: &Tensor, cond: Option<&Tensor>) -> Result<Tensor> {
+        let c = cond.ok_or_else(|| PipelineError::Runtime("cond: the critic needs the condition".into()))?;
+        let s = self.d.forward_t(x, c, true);
+        Ok(match s.uncond {
+            Some(u) => s.matched + u,
+            None => s.matched,
+        })
     }
 
     fn write_samples(&self, path: &Path) -> Result<()> {
@@ -584,15 +510,15 @@ impl Trainable for Cond {
     fn evaluate(&self) -> Result<serde_json::Value> {
         let mut out = serde_json::Map::new();
         out.insert("heads".into(), self.head_scores()?);
-        match (&self.cond, &self.source) {
+        match (&self.cond, self.shapes()) {
             (Conditioner::Classes(n), _) => {
                 let j = self.judge_classes(*n)?;
                 if !j.is_null() {
                     out.insert("class_accuracy".into(), j);
                 }
             }
-            (Conditioner::Text(_), Source::Shapes(s)) => {
-                out.insert("attribute_accuracy".into(), self.judge_shapes(s)?);
+            (Conditioner::Text(_), Some(shapes)) => {
+                out.insert("attribute_accuracy".into(), self.judge_shapes(shapes)?);
             }
             _ => {}
         }

@@ -1,0 +1,163 @@
+//! The training loop: LR schedule, steps, NaN/Inf guard, metrics, sample grids, checkpoints, resume. The
+//! update itself, with every regularizer, is [`update::Trainer`].
+pub mod update;
+
+use crate::checkpoint::{self, CheckpointMeta};
+use crate::config::Settings;
+use crate::error::{PipelineError, Result};
+use crate::family::{Family, Losses};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+pub use update::Trainer;
+
+/// How much the engine prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ui {
+    /// Print nothing while training.
+    pub quiet: bool,
+}
+
+/// What a finished (or resumed-and-finished) training run reports.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub steps_run: i64,
+    pub final_step: i64,
+    pub train_seconds: f64,
+    pub last_losses: Losses,
+    pub last_checkpoint: Option<PathBuf>,
+    pub last_samples: Option<PathBuf>,
+}
+
+/// Which config a run trains, as its checkpoints record it.
+pub struct Identity<'a> {
+    /// The config text a checkpoint keeps (without the keys a resume may change).
+    pub text: &'a str,
+    /// Its hash.
+    pub hash: &'a str,
+    /// Fails unless a checkpoint (its metadata, in its folder) was made with this config.
+    pub same_config: &'a dyn Fn(&CheckpointMeta, &Path) -> Result<()>,
+}
+
+/// Trains `family` from its newest checkpoint in `run_dir` (or from scratch) up to `s.train.steps`. With EMA,
+/// the family ends holding the averaged weights (what its report evaluates).
+pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Path, ui: Ui) -> Result<Outcome> {
+    let device = crate::device::resolve_device(&s.device)?;
+    let mut trainer = Trainer::new(family, s, device)?;
+    let ckpt_dir = run_dir.join("checkpoints");
+    let samples_dir = run_dir.join("samples");
+    std::fs::create_dir_all(&samples_dir).map_err(PipelineError::io(&samples_dir))?;
+    remove_temp_files(&ckpt_dir);
+    remove_temp_files(&samples_dir);
+    let (start, mut train_seconds, mut last_checkpoint) = match checkpoint::load_latest(&ckpt_dir)? {
+        Some((meta, tensors)) => {
+            (id.same_config)(&meta, &ckpt_dir)?;
+            let origin = ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string();
+            trainer.restore(family, &tensors, &origin)?;
+            (meta.step, meta.train_seconds, Some(PathBuf::from(origin + ".safetensors")))
+        }
+        None => (0, 0.0, None),
+    };
+    let metrics_path = run_dir.join("metrics.jsonl");
+    truncate_metrics(&metrics_path, start)?;
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(PipelineError::io(&metrics_path))?;
+    let t = &s.train;
+    let mut progress = crate::progress::Progress::new(start, t.steps, ui.quiet);
+    let started = Instant::now();
+    let mut last_losses = Losses::new();
+    let mut last_samples = None;
+    for step in start..t.steps {
+        trainer.scale_lr(t.lr_schedule.factor(step, t.steps));
+        let losses = trainer.step(family, step)?;
+        if let Some((name, value)) = losses.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(PipelineError::NonFinite {
+                step: step + 1,
+                loss: name.clone(),
+                value: *value,
+                last_checkpoint: last_checkpoint
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "none (no checkpoint was written yet)".into()),
+            });
+        }
+        let done = step + 1;
+        let elapsed = train_seconds + started.elapsed().as_secs_f64();
+        let last = done == t.steps;
+        if done % t.log_every == 0 || last {
+            let mut line = serde_json::Map::new();
+            line.insert("step".into(), done.into());
+            for (k, v) in &losses {
+                line.insert(k.clone(), serde_json::json!(v));
+            }
+            for (name, opt) in trainer.optimizers() {
+                line.insert(format!("lr_{}", name.trim_start_matches("opt_")), serde_json::json!(opt.lr()));
+            }
+            line.insert("time".into(), serde_json::json!(elapsed));
+            writeln!(metrics, "{}", serde_json::Value::Object(line)).map_err(PipelineError::io(&metrics_path))?;
+            progress.log(done, &losses);
+        }
+        if done % t.sample_every == 0 || last {
+            let p = samples_dir.join(format!("{}.png", checkpoint::stem(done)));
+            trainer.with_ema(|| family.write_samples(&p))?;
+            last_samples = Some(p);
+        }
+        if done % t.checkpoint_every == 0 || last {
+            metrics.sync_data().map_err(PipelineError::io(&metrics_path))?;
+            let meta = CheckpointMeta {
+                step: done,
+                config_hash: id.hash.to_string(),
+                config: Some(id.text.to_string()),
+                tensors: format!("{}.safetensors", checkpoint::stem(done)),
+                train_seconds: elapsed,
+                losses: losses.clone().into_iter().collect(),
+            };
+            last_checkpoint = Some(checkpoint::save(&ckpt_dir, &trainer.state(family), &meta, t.keep_checkpoints)?);
+        }
+        progress.tick(done, &losses);
+        last_losses = losses;
+    }
+    progress.finish();
+    trainer.keep_ema();
+    train_seconds += started.elapsed().as_secs_f64();
+    Ok(Outcome { steps_run: t.steps - start.min(t.steps), final_step: t.steps.max(start), train_seconds, last_losses, last_checkpoint, last_samples })
+}
+
+/// Loads only the networks (for sampling, evaluation and translation): the EMA weights of a network when the
+/// checkpoint has them (`<net>_ema.*`), else its trained weights.
+pub fn restore_networks(family: &dyn Family, tensors: &std::collections::HashMap<String, tch::Tensor>, origin: &str) -> Result<()> {
+    for n in family.networks() {
+        let ema = format!("{}_ema", n.name);
+        let prefix = if tensors.keys().any(|k| k.starts_with(&format!("{ema}."))) { ema.as_str() } else { n.name };
+        checkpoint::restore_vars(n.vs, tensors, prefix, origin)?;
+    }
+    Ok(())
+}
+
+/// Keeps only the metrics lines of steps up to `step` (what a resumed run must not repeat).
+fn truncate_metrics(path: &Path, step: i64) -> Result<()> {
+    let Ok(f) = std::fs::File::open(path) else { return Ok(()) };
+    let mut kept = String::new();
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line.map_err(PipelineError::io(path))?;
+        let s = serde_json::from_str::<serde_json::Value>(&line).ok().and_then(|v| v["step"].as_i64());
+        if matches!(s, Some(s) if s <= step) {
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    }
+    checkpoint::write_text_atomic(path, &kept)
+}
+
+fn remove_temp_files(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}

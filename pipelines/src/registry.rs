@@ -1,0 +1,76 @@
+//! The one place that names the families: each line of [`families!`] below is a `family:` value of configs,
+//! the variant of [`ModelConfig`] that holds its model section, and the family type that section builds.
+//!
+//! Adding a family: a folder `families/<name>/` whose model-section type implements [`FamilyConfig`] (its
+//! checks and how it builds its [`Family`]), plus one line here.
+use crate::config::RunConfig;
+use crate::error::Result;
+use crate::families;
+use crate::family::{Family, FamilyConfig};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tch::Device;
+
+/// A config with its model section: what a run file holds.
+pub type Config = RunConfig<ModelConfig>;
+
+macro_rules! families {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal => $ty:ty,)*) => {
+        /// The model family and its networks, chosen by `family:`.
+        #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+        #[serde(tag = "family", rename_all = "snake_case", deny_unknown_fields)]
+        pub enum ModelConfig {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        impl ModelConfig {
+            /// The family's name as written in configs.
+            pub fn family(&self) -> &'static str {
+                match self {
+                    $(ModelConfig::$variant(_) => $name,)*
+                }
+            }
+
+            fn section(&self) -> &dyn FamilyConfig {
+                match self {
+                    $(ModelConfig::$variant(m) => m,)*
+                }
+            }
+        }
+    };
+}
+
+families! {
+    /// Unconditional GAN: G(z), D(x) (Goodfellow 2014; DCGAN networks from Radford 2016).
+    Gan = "gan" => families::gan::GanModelConfig,
+    /// CycleGAN (Zhu et al. 2017): G_A: A→B, G_B: B→A, PatchGAN D_A (judges B) and D_B (judges A).
+    Cyclegan = "cyclegan" => families::cyclegan::CycleganModelConfig,
+    /// Class-conditional GAN (Mirza & Osindero 2014): G(z, y), D(x, y); concatenation or projection D.
+    Cgan = "cgan" => families::cond::CondModelConfig,
+    /// Text-conditional GAN-CLS / GAN-INT (Reed et al. 2016): G(z, φ(t)), matching-aware D.
+    GanCls = "gan_cls" => families::cond::CondModelConfig,
+    /// StackGAN (Zhang et al. 2017): conditioning augmentation, Stage-I G/D at 64×64, Stage-II G/D at 256×256.
+    Stackgan = "stackgan" => families::stackgan::StackGanModelConfig,
+    /// VAE-GAN (Larsen et al. 2016): encoder, one decoder that is also the generator, D's l-th layer as the
+    /// reconstruction metric; or the same encoder and decoder as a plain VAE (`plain_vae: true`).
+    Vaegan = "vaegan" => families::vaegan::VaeganModelConfig,
+    /// UNIT (Liu, Breuel & Kautz 2017): a VAE-GAN per domain (EN_A, DE_A, EN_B, DE_B) whose last encoder and
+    /// first decoder blocks are shared, so both domains map to one latent space; a multi-scale D per domain.
+    Unit = "unit" => families::unit::UnitModelConfig,
+}
+
+impl Config {
+    /// Every cross-field problem, each naming its dotted key; empty when the config is consistent.
+    pub fn problems(&self) -> Vec<String> {
+        let s = self.settings();
+        let mut p = s.shared_problems();
+        self.model.section().problems(self.model.family(), &s, &mut p);
+        p
+    }
+
+    /// Builds the config's family on `device`; `with_data` opens the training data too. `run_dir` is the
+    /// run's folder, where families keep what they derive from the data (a trained tokenizer).
+    pub fn build(&self, device: Device, with_data: bool, run_dir: Option<&Path>) -> Result<Box<dyn Family>> {
+        self.model.section().build(self.model.family(), &self.settings(), device, with_data, run_dir)
+    }
+}
