@@ -327,3 +327,38 @@ fn spectral_norm_survives_two_training_forwards_before_backward() {
         loss.f_backward().expect("backward through two spectrally normalized forwards");
     }
 }
+
+#[test]
+fn leaky_relu_equals_the_fused_form_bit_for_bit_and_is_twice_differentiable() {
+    let mut rng = derived_rng(9, "leaky", 0);
+    let x = randn(&mut rng, &[4, 3, 5, 5], Device::Cpu);
+    // Zeros of both signs too.
+    let x = Tensor::cat(&[x.flatten(0, -1), Tensor::from_slice(&[0.0f32, -0.0])], 0).set_requires_grad(true);
+    let ours = ganzoo_models::nets::leaky_relu(&x, 0.2);
+    let fused = x.prelu(&Tensor::full([1], 0.2, (Kind::Float, Device::Cpu))); // the previous form (= F.leaky_relu)
+    assert!(ours.equal(&fused), "forward");
+    let g_ours = Tensor::run_backward(&[ours.sum(Kind::Float)], &[&x], true, true).remove(0);
+    let g_fused = Tensor::run_backward(&[fused.sum(Kind::Float)], &[&x], true, true).remove(0);
+    assert!(g_ours.equal(&g_fused), "gradient");
+    // The gradient penalty's double backward reaches the weights through it as through the fused form.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let (l1, l2) = (nn::linear(vs.root() / "l1", 6, 8, Default::default()), nn::linear(vs.root() / "l2", 8, 1, Default::default()));
+    let real = randn(&mut rng, &[5, 6], Device::Cpu);
+    let fake = randn(&mut rng, &[5, 6], Device::Cpu);
+    let eps = ganzoo_models::rng::uniform(&mut rng, &[5, 1], 0.0, 1.0, Device::Cpu);
+    let grads = |fused: bool| {
+        let critic = |x: &Tensor| {
+            let h = l1.forward_t(x, true);
+            let h = if fused { h.prelu(&Tensor::full([1], 0.2, (Kind::Float, Device::Cpu))) } else { ganzoo_models::nets::leaky_relu(&h, 0.2) };
+            l2.forward_t(&h, true).view([-1])
+        };
+        let gp = ganzoo_models::losses::gradient_penalty(&critic, &real, &fake, &eps).expect("penalty");
+        let w = vs.variables()["l1.weight"].shallow_clone();
+        Tensor::run_backward(&[gp], &[&w], false, false).remove(0)
+    };
+    assert!(grads(false).allclose(&grads(true), 1e-6, 1e-7, false), "GP's gradient on the weights");
+    // bf16 too.
+    let xb = x.detach().to_kind(Kind::BFloat16);
+    let fb = xb.prelu(&Tensor::full([1], 0.2, (Kind::BFloat16, Device::Cpu)));
+    assert!(ganzoo_models::nets::leaky_relu(&xb, 0.2).equal(&fb), "bf16");
+}
