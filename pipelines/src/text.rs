@@ -152,6 +152,13 @@ impl Captions {
     }
 }
 
+/// The captions of every image of a captioned dataset, and its images' names where it has them.
+pub fn captions_of(data: &dyn ganzoo_data::loader::Dataset) -> (Captions, Option<Vec<String>>) {
+    let captions = Captions::from_lists((0..data.len()).map(|i| data.captions(i).unwrap_or_default()));
+    let names = (0..data.len()).map(|i| data.item_name(i)).collect::<Option<Vec<_>>>();
+    (captions, names)
+}
+
 /// A text encoder and what it needs.
 pub enum Encoder {
     /// all-MiniLM-L6-v2, frozen.

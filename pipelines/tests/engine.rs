@@ -30,6 +30,8 @@ struct Toy {
     /// Real and generated inputs D's update sees (DiffAugment check): (real as D sees it, fake as D sees it).
     seen_inputs: Vec<(Tensor, Tensor)>,
     images: bool,
+    /// The generated inputs the penalties see are NaN (R1 must not look at them).
+    nan_fake: bool,
 }
 
 impl Toy {
@@ -37,7 +39,7 @@ impl Toy {
         let (g, d) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
         let a = g.root().var_copy("a", &Tensor::from_slice(&[0.5f32, -1.0]));
         let w = d.root().var_copy("w", &Tensor::from_slice(&[2.0f32, 1.0]));
-        Toy { g, d, a, w, phases, seen: vec![], then_scale: None, hold_d: false, score_kind: None, seen_inputs: vec![], images: false }
+        Toy { g, d, a, w, phases, seen: vec![], then_scale: None, hold_d: false, score_kind: None, seen_inputs: vec![], images: false, nan_fake: false }
     }
 
     fn sgd(lr: f64) -> OptimizerConfig {
@@ -76,7 +78,8 @@ impl Family for Toy {
         self.score_kind = Some(scores.kind());
         let loss = scores.to_kind(Kind::Float).mean(Kind::Float) * (b.draw + 1) as f64;
         let mut u = Update::new(loss, Losses::new());
-        u.critics.push(CriticInput { d: "D", real: b.x.shallow_clone(), fake: b.x.detach() * 0.0 + 1.0, cond: None });
+        let fake = if self.nan_fake { b.x.detach() * f64::NAN } else { b.x.detach() * 0.0 + 1.0 };
+        u.critics.push(CriticInput { d: "D", real: b.x.shallow_clone(), fake, cond: None });
         if self.hold_d {
             u.hold.push("D");
         }
@@ -241,6 +244,7 @@ fn gradient_penalty_and_r1_are_the_known_values_and_r1_sees_only_real_data() {
     let logs = t.step(&mut fam, 0).unwrap();
     assert!((logs["gp"] - (w2.sqrt() - 1.0).powi(2)).abs() < 1e-5, "{logs:?}");
     let mut fam = Toy::new(&[Phase::D]);
+    fam.nan_fake = true; // R1 is on real data only: NaN generated inputs change nothing
     let mut t = trainer(&fam, &settings("loss: {r1: 2, r1_every: 2}"));
     let logs = t.step(&mut fam, 0).unwrap();
     assert!((logs["r1"] - w2).abs() < 1e-5, "{logs:?}");

@@ -13,7 +13,7 @@ use crate::error::{PipelineError, Result};
 use crate::family::{mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Update};
 use crate::feed::Feed;
 use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
-use crate::text::{Captions, TextSide};
+use crate::text::{captions_of, TextSide};
 use ganzoo_data::loader::Dataset;
 use ganzoo_data::shapes::{ShapeAttrs, ShapesConfig};
 use ganzoo_data::source::{Part, Source};
@@ -49,13 +49,6 @@ fn open_training_images(s: &Settings) -> Result<Arc<dyn Dataset>> {
         Source::Items(d) => Ok(d),
         Source::Points { .. } => Err(PipelineError::Usage(format!("data.kind: {} has no labels or captions", s.data.kind()))),
     }
-}
-
-/// The captions of every image of a captioned dataset, and its images' names where it has them.
-pub fn captions_of(data: &dyn Dataset) -> (Captions, Option<Vec<String>>) {
-    let captions = Captions::from_lists((0..data.len()).map(|i| data.captions(i).unwrap_or_default()));
-    let names = (0..data.len()).map(|i| data.item_name(i)).collect::<Option<Vec<_>>>();
-    (captions, names)
 }
 
 /// What conditions G and D.
