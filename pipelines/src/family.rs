@@ -155,7 +155,7 @@ pub trait Translate {
 }
 
 /// What a family's model section does: check itself against the rest of the config, and build the family.
-/// The registry (`crate::registry`) names one such type per `family:` value.
+/// `crate::families` names one such type per `family:` value.
 pub trait FamilyConfig {
     /// Every cross-field problem of the model section (and of the shared sections as this family reads
     /// them), each naming its dotted key. `family` is the `family:` value (one type may serve two).

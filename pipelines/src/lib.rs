@@ -1,8 +1,8 @@
 //! ganzoo pipelines: strict YAML configs, the training engine, checkpoints, sampling and evaluation.
 //!
 //! Layout (no module imports one that imports it back): `config` (what every family shares) and `family`
-//! (what a family describes) at the bottom; `families/<family>/` on top of them; `registry` names the
-//! families; `engine` trains any family; `pipeline` runs stages; `run` holds the commands.
+//! (what a family describes) at the bottom; `families/<family>/` on top of them, listed once in `families`;
+//! `engine` trains any family; `rundir` and `pipeline` run configs and stages; `run` holds the commands.
 pub mod alloc;
 pub mod checkpoint;
 pub mod config;
@@ -17,7 +17,6 @@ pub mod judge;
 pub mod pipeline;
 pub mod plot;
 pub mod progress;
-pub mod registry;
 pub mod run;
 pub mod rundir;
 pub mod text;

@@ -23,7 +23,7 @@ use crate::config::load::{self, Loaded};
 use crate::engine::Ui;
 use crate::error::{PipelineError, Result};
 use crate::family::Family;
-use crate::registry::Config;
+use crate::families::Config;
 use crate::rundir;
 use serde_json::json;
 use serde_yaml::Value;

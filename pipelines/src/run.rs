@@ -8,7 +8,7 @@ use crate::device::resolve_device;
 use crate::engine::{self, Ui};
 use crate::error::{PipelineError, Result};
 use crate::family::{Condition, Family};
-use crate::registry::Config;
+use crate::families::Config;
 pub use crate::rundir::{build, config_hash, config_text, load_config, new_run_dir, report, run_config, text_hash};
 use crate::rundir::{check_resumable, write_resolved};
 use serde_json::json;
@@ -180,7 +180,7 @@ pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: O
 /// input | reconstruction pairs. Bad files are handled as in `translate`.
 pub fn reconstruct(run_dir: &Path, input: &Path, output: &Path, skip_bad: bool, quiet: bool) -> Result<serde_json::Value> {
     let cfg = run_config(run_dir, &[])?.config;
-    let crate::registry::ModelConfig::Vaegan(m) = &cfg.model else {
+    let crate::families::ModelConfig::Vaegan(m) = &cfg.model else {
         return Err(PipelineError::Usage(format!("{}: reconstruct needs a vaegan run, this one is {}", run_dir.display(), cfg.model.family())));
     };
     let fam = crate::families::vaegan::VaeGan::new(&cfg.settings(), m, resolve_device(&cfg.device)?, false)?;

@@ -9,7 +9,7 @@ use crate::device::{device_name, resolve_device};
 use crate::engine::{self, Identity, Outcome, Ui};
 use crate::error::{PipelineError, Result};
 use crate::family::Family;
-use crate::registry::Config;
+use crate::families::Config;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //! together are refused by key with the reason.
 use ganzoo_pipelines::config::load::{from_value, merge, parse_yaml};
 use ganzoo_pipelines::engine::Trainer;
-use ganzoo_pipelines::registry::Config;
+use ganzoo_pipelines::families::Config;
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{Device, Tensor};

@@ -3,7 +3,7 @@
 use ganzoo_pipelines::config::load::{from_value, parse_yaml};
 use ganzoo_pipelines::engine::Trainer;
 use ganzoo_pipelines::family::Family;
-use ganzoo_pipelines::registry::Config;
+use ganzoo_pipelines::families::Config;
 use ganzoo_models::rng::{derived_rng, randn, uniform};
 use tch::{Device, Kind, Tensor};
 

@@ -1,6 +1,6 @@
 //! What every family shares in a config: the run's name, seed, device, data, loss, training and evaluation
 //! sections, pipeline stages, and their cross-field checks. Family sections live with their family
-//! (`crate::families::<family>`); the registry (`crate::registry`) joins the two into a `Config`.
+//! (`crate::families::<family>`); `crate::families` joins the two into a `Config`.
 //!
 //! Every struct rejects unknown keys (`deny_unknown_fields`, never `flatten`); choices are enums.
 pub mod load;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 
-/// A whole run: what data, which model `M`, which losses, how to train and evaluate. The registry's `Config`
+/// A whole run: what data, which model `M`, which losses, how to train and evaluate. `crate::families::Config`
 /// is `RunConfig<ModelConfig>`; families read [`Settings`], the same without the model section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -283,7 +283,7 @@ impl Default for EvalConfig {
 
 impl<M> RunConfig<M> {
     /// Every cross-field problem of the shared sections, each naming its dotted key; empty when consistent.
-    /// The family's own checks come from the registry.
+    /// The family's own checks come from `crate::families`.
     pub fn shared_problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         if let Err(e) = crate::device::parse_device(&self.device) {
