@@ -41,6 +41,17 @@ pub struct Scores {
     pub uncond: Option<Tensor>,
 }
 
+impl Scores {
+    /// Both heads' scores summed per sample (the match head alone under the joint design): D's one number
+    /// for an (image, condition) pair, what an input-gradient penalty differentiates.
+    pub fn total(self) -> Tensor {
+        match self.uncond {
+            Some(u) => self.matched + u,
+            None => self.matched,
+        }
+    }
+}
+
 /// A conditional generator G(z, c).
 pub trait CondGenerator: Send {
     /// z (N, z_dim), c (N, cond_dim) -> (N, C) for flat data, else (N, C, H, W), in [-1, 1].

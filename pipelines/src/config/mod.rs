@@ -112,6 +112,17 @@ pub enum Init {
     Pytorch,
 }
 
+impl Init {
+    /// Initializes every variable of `vs` from the stream `(seed, stream)`.
+    pub fn apply(self, vs: &tch::nn::VarStore, seed: u64, stream: &str) {
+        let mut rng = ganzoo_models::rng::derived_rng(seed, stream, 0);
+        match self {
+            Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
+            Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
+        }
+    }
+}
+
 /// The adversarial loss and its Lipschitz constraints.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@
 mod config;
 
 pub use config::{CondModelConfig, Noise};
-use crate::config::{DataConfig, Init, Settings};
+use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
 use crate::family::{mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Update};
 use crate::feed::Feed;
@@ -105,11 +105,7 @@ impl Cond {
         let d_vs = VarStore::new(device);
         let d = m.discriminator.build(&d_vs.root(), cond_dim, &shape, m.heads, s.loss.spectral_norm)?;
         for (vs, stream) in [(&g_vs, "init_G"), (&d_vs, "init_D")] {
-            let mut rng = derived_rng(s.seed, stream, 0);
-            match m.init {
-                Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
-                Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
-            }
+            m.init.apply(vs, s.seed, stream);
         }
         if s.loss.spectral_norm {
             ganzoo_models::spectral::warm_up(&d_vs, 15); // σ converged for the re-initialized weights
@@ -471,11 +467,7 @@ impl Family for Cond {
     /// Both heads' scores summed (matched + uncond under `split`), at the held condition.
     fn critic(&self, _d: &str, x: &Tensor, cond: Option<&Tensor>) -> Result<Tensor> {
         let c = cond.ok_or_else(|| PipelineError::Runtime("cond: the critic needs the condition".into()))?;
-        let s = self.d.forward_t(x, c, true);
-        Ok(match s.uncond {
-            Some(u) => s.matched + u,
-            None => s.matched,
-        })
+        Ok(self.d.forward_t(x, c, true).total())
     }
 
     fn write_samples(&self, path: &Path) -> Result<()> {

@@ -3,7 +3,7 @@
 mod config;
 
 pub use config::GanModelConfig;
-use crate::config::{Init, Settings};
+use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 use crate::family::{mean, scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Update};
 use crate::feed::Feed;
@@ -64,11 +64,7 @@ impl Gan {
         let d_vs = VarStore::new(device);
         let d = m.discriminator.build(&d_vs.root(), &shape, s.loss.spectral_norm)?;
         for (vs, stream) in [(&g_vs, "init_G"), (&d_vs, "init_D")] {
-            let mut rng = derived_rng(s.seed, stream, 0);
-            match m.init {
-                Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
-                Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
-            }
+            m.init.apply(vs, s.seed, stream);
         }
         if s.loss.spectral_norm {
             ganzoo_models::spectral::warm_up(&d_vs, 15); // σ converged for the re-initialized weights

@@ -11,7 +11,7 @@
 mod config;
 
 pub use config::StackGanModelConfig;
-use crate::config::{DataConfig, Init, Settings};
+use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
 use crate::family::{indices, mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Update};
 use crate::feed::Feed;
@@ -104,11 +104,7 @@ impl StackGan {
             stores.push((vs, "init_G2"));
         }
         for (vs, stream) in stores {
-            let mut rng = derived_rng(s.seed, stream, 0);
-            match m.init {
-                Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
-                Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
-            }
+            m.init.apply(vs, s.seed, stream);
         }
         if s.loss.spectral_norm {
             ganzoo_models::spectral::warm_up(&d_vs, 15); // σ converged for the re-initialized weights
@@ -459,11 +455,7 @@ impl Family for StackGan {
     /// Both heads' scores summed (matched + uncond under `split`), at the held text.
     fn critic(&self, _d: &str, x: &Tensor, cond: Option<&Tensor>) -> Result<Tensor> {
         let c = cond.ok_or_else(|| PipelineError::Runtime("stackgan: the critic needs the text".into()))?;
-        let s = self.d.forward_t(x, c, true);
-        Ok(match s.uncond {
-            Some(u) => s.matched + u,
-            None => s.matched,
-        })
+        Ok(self.d.forward_t(x, c, true).total())
     }
 
     fn write_samples(&self, path: &Path) -> Result<()> {

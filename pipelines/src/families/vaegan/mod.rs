@@ -21,7 +21,7 @@
 mod config;
 
 pub use config::{Equilibrium, VaeganModelConfig};
-use crate::config::{DataConfig, Init, Settings};
+use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
 use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Phase, Role, Update};
 use ganzoo_data::loader::Dataset;
@@ -105,11 +105,7 @@ impl VaeGan {
             stores.push(("init_Dis", vs));
         }
         for (stream, vs) in &stores {
-            let mut rng = derived_rng(s.seed, stream, 0);
-            match m.init {
-                Init::Dcgan => ganzoo_models::init::init_dcgan(vs, &mut rng),
-                Init::Pytorch => ganzoo_models::init::init_default(vs, &mut rng),
-            }
+            m.init.apply(vs, s.seed, stream);
         }
         if let (Some(vs), true) = (&d_vs, s.loss.spectral_norm) {
             ganzoo_models::spectral::warm_up(vs, 15); // σ converged for the re-initialized weights
