@@ -3,6 +3,7 @@
 //! transform applied identically to two batches, identities, the drawn ranges, dtypes and errors.
 
 mod common;
+use common::max_diff;
 
 use common::tensor;
 use ganzoo_models::augment::{
@@ -18,11 +19,6 @@ const GOLDEN: &str = include_str!("../golden/augment_golden.json");
 
 fn ints(v: &Value) -> Vec<i64> {
     v.as_array().expect("list").iter().map(|x| x.as_i64().expect("int")).collect()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
 }
 
 fn color(c: &Value) -> AugStep {

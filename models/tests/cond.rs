@@ -2,6 +2,8 @@
 //! head's independence from the condition, GAN-CLS parameter counts at the paper's widths, outputs equal to
 //! the same networks in PyTorch (golden/cond_golden.py), gradients reaching the condition, seeded dropout,
 //! configs.
+mod common;
+use common::max_diff;
 
 use std::collections::BTreeMap;
 
@@ -21,10 +23,6 @@ const GOLDEN: &str = concat!(
     "/golden/cond_golden.safetensors"
 );
 const GOLDEN_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/cond_golden.json");
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
-}
 
 fn small_g(arch: &str) -> CondGeneratorConfig {
     match arch {
@@ -137,12 +135,12 @@ fn split_uncond_ignores_the_condition_and_matched_does_not() {
         let (a, b) = (d.heads(&h, &c1, false), d.heads(&h, &c2, false));
         let (ua, ub) = (a.uncond.expect("split"), b.uncond.expect("split"));
         assert_eq!(
-            max_abs_diff(&ua, &ub),
+            max_diff(&ua, &ub),
             0.0,
             "{d_arch}: uncond must not see c"
         );
         assert!(
-            max_abs_diff(&a.matched, &b.matched) > 1e-6,
+            max_diff(&a.matched, &b.matched) > 1e-6,
             "{d_arch}: matched must see c"
         );
         // Joint: one score that depends on c.
@@ -153,7 +151,7 @@ fn split_uncond_ignores_the_condition_and_matched_does_not() {
         init_dcgan(&vs, &mut derived_rng(4, "init", 0));
         let (a, b) = (d.forward_t(&x, &c1, false), d.forward_t(&x, &c2, false));
         assert!(a.uncond.is_none());
-        assert!(max_abs_diff(&a.matched, &b.matched) > 1e-6, "{d_arch}");
+        assert!(max_diff(&a.matched, &b.matched) > 1e-6, "{d_arch}");
     }
 }
 
@@ -273,9 +271,9 @@ fn gan_cls_outputs_match_pytorch_with_reference_weights() {
     let (z, c, x) = (&all["z"], &all["c"], &all["x"]);
     tch::no_grad(|| {
         let eval = g.forward_t(z, c, false);
-        assert!(max_abs_diff(&eval, &all["G_eval"]) < 1e-4);
+        assert!(max_diff(&eval, &all["G_eval"]) < 1e-4);
         let train = g.forward_t(z, c, true);
-        assert!(max_abs_diff(&train, &all["G_train"]) < 1e-4);
+        assert!(max_diff(&train, &all["G_train"]) < 1e-4);
     });
 
     let cfg = CondDiscriminatorConfig::Dcgan(CondDcganDConfig {
@@ -292,9 +290,9 @@ fn gan_cls_outputs_match_pytorch_with_reference_weights() {
     load_named_tensors(&dvs, &with_prefix(&all, "D.", "")).expect("D weights load by name");
     tch::no_grad(|| {
         let s = d.forward_t(x, c, false);
-        assert!(max_abs_diff(&s.matched, &all["D_eval_matched"]) < 1e-4);
+        assert!(max_diff(&s.matched, &all["D_eval_matched"]) < 1e-4);
         let u = s.uncond.expect("split");
-        assert!(max_abs_diff(&u, &all["D_eval_uncond"]) < 1e-4);
+        assert!(max_diff(&u, &all["D_eval_uncond"]) < 1e-4);
     });
     // The joint design is the split one without `uncond.*`. Loaded before the training-mode pass,
     // which updates running statistics.
@@ -305,11 +303,11 @@ fn gan_cls_outputs_match_pytorch_with_reference_weights() {
     load_named_tensors(&jvs, &with_prefix(&all, "D.", "uncond.")).expect("joint D loads");
     tch::no_grad(|| {
         let s = d.forward_t(x, c, true);
-        assert!(max_abs_diff(&s.matched, &all["D_train_matched"]) < 1e-4);
+        assert!(max_diff(&s.matched, &all["D_train_matched"]) < 1e-4);
         let u = s.uncond.expect("split");
-        assert!(max_abs_diff(&u, &all["D_train_uncond"]) < 1e-4);
+        assert!(max_diff(&u, &all["D_train_uncond"]) < 1e-4);
         let sj = j.forward_t(x, c, false);
-        assert!(max_abs_diff(&sj.matched, &all["D_eval_matched"]) < 1e-4);
+        assert!(max_diff(&sj.matched, &all["D_eval_matched"]) < 1e-4);
     });
 }
 
@@ -433,28 +431,28 @@ fn dropout_masks_are_reproducible_for_the_same_seed_and_step() {
     let (a1, a2) = run(ga.as_ref(), 11, 5);
     let (b1, b2) = run(gb.as_ref(), 11, 5);
     assert_eq!(
-        max_abs_diff(&a1, &b1),
+        max_diff(&a1, &b1),
         0.0,
         "same seed and step, same masks"
     );
     assert_eq!(
-        max_abs_diff(&a2, &b2),
+        max_diff(&a2, &b2),
         0.0,
         "and the same sequence within the step"
     );
-    assert!(max_abs_diff(&a1, &a2) > 0.0, "a fresh mask per forward");
+    assert!(max_diff(&a1, &a2) > 0.0, "a fresh mask per forward");
     let (r1, _) = run(ga.as_ref(), 11, 5);
     assert_eq!(
-        max_abs_diff(&a1, &r1),
+        max_diff(&a1, &r1),
         0.0,
         "resuming at the step redraws the masks"
     );
     let (s1, _) = run(ga.as_ref(), 11, 6);
-    assert!(max_abs_diff(&a1, &s1) > 0.0, "another step, other masks");
+    assert!(max_diff(&a1, &s1) > 0.0, "another step, other masks");
     let e1 = ga.forward_t(&z, &c, false);
     let e2 = gb.forward_t(&z, &c, false);
-    assert_eq!(max_abs_diff(&e1, &e2), 0.0);
-    assert!(max_abs_diff(&e1, &a1) > 0.0, "no dropout in evaluation");
+    assert_eq!(max_diff(&e1, &e2), 0.0);
+    assert!(max_diff(&e1, &a1) > 0.0, "no dropout in evaluation");
 
     // The layer itself: inverted dropout, about p of the values zeroed, the rest scaled by 1/(1-p).
     let d = SeededDropout::new(0.5, "t");
@@ -482,7 +480,7 @@ fn dropout_masks_are_reproducible_for_the_same_seed_and_step() {
     let m1 = dm.forward_t(&x, &c, true).matched;
     dm.set_dropout_state(1, 2);
     let m2 = dm.forward_t(&x, &c, true).matched;
-    assert_eq!(max_abs_diff(&m1, &m2), 0.0);
+    assert_eq!(max_diff(&m1, &m2), 0.0);
 }
 
 #[test]
@@ -603,7 +601,7 @@ fn conditional_batch_norm_starts_as_plain_batch_norm_and_learns_per_condition() 
     let c = Tensor::randn([4, 7], (tch::Kind::Float, CPU));
     // Zero-initialized gains and biases: the same function as plain batch norm at the start.
     let y = g.forward_t(&z, &c, true);
-    assert!(max_abs_diff(&y, &plain.forward_t(&z, &c, true)) < 1e-6);
+    assert!(max_diff(&y, &plain.forward_t(&z, &c, true)) < 1e-6);
     // The gains learn: they receive gradient, and once non-zero they change the output per condition.
     y.square().sum(tch::Kind::Float).backward();
     let gain = vs.variables()["body.cbn2.gain.weight"].shallow_clone();
@@ -611,7 +609,7 @@ fn conditional_batch_norm_starts_as_plain_batch_norm_and_learns_per_condition() 
     tch::no_grad(|| {
         let _ = gain.shallow_clone().fill_(0.5);
     });
-    assert!(max_abs_diff(&g.forward_t(&z, &c, true), &y) > 1e-3);
+    assert!(max_diff(&g.forward_t(&z, &c, true), &y) > 1e-3);
     let problems = CondDcganGConfig { cond_bn: true, batch_norm: false, ..Default::default() }
         .check(&DataShape::image(3, 64));
     assert!(problems.iter().any(|p| p.contains("cond_bn")), "{problems:?}");

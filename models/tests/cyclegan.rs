@@ -4,6 +4,7 @@
 //! (`cyclegan_golden.safetensors`).
 
 mod common;
+use common::max_diff;
 
 use std::collections::BTreeMap;
 
@@ -67,11 +68,6 @@ fn discriminator(cfg: &PatchDiscriminatorConfig) -> (nn::VarStore, PatchDiscrimi
     let vs = nn::VarStore::new(CPU);
     let d = PatchDiscriminator::new(&vs.root(), cfg, 3, false).expect("D builds");
     (vs, d)
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    (a - b).abs().max().double_value(&[])
 }
 
 #[test]
@@ -220,9 +216,9 @@ fn outputs_match_pytorch_with_reference_weights() {
     tch::no_grad(|| {
         // Instance norm without running stats: training and evaluation give the same output.
         for train in [false, true] {
-            let dg = max_abs_diff(&g.forward_t(&x, train), &g_ref);
+            let dg = max_diff(&g.forward_t(&x, train), &g_ref);
             assert!(dg < 1e-4, "G (train {train}) differs from PyTorch by {dg}");
-            let dd = max_abs_diff(&d.forward_t(&x, train), &d_ref);
+            let dd = max_diff(&d.forward_t(&x, train), &d_ref);
             assert!(dd < 1e-4, "D (train {train}) differs from PyTorch by {dd}");
         }
     });
@@ -260,7 +256,7 @@ fn load_errors_name_every_mismatched_tensor_and_load_nothing() {
         assert!(msg.contains(needle), "{needle:?} not in: {msg}");
     }
     let after = dvs.variables()["model.0.weight"].shallow_clone();
-    assert_eq!(max_abs_diff(&before, &after), 0.0, "nothing may be loaded");
+    assert_eq!(max_diff(&before, &after), 0.0, "nothing may be loaded");
 
     // BatchNorm's num_batches_tracked (int64 in PyTorch) is accepted and ignored; running stats load.
     let (bvs, _) = discriminator(&PatchDiscriminatorConfig {
@@ -347,16 +343,16 @@ fn dropout_is_seeded_and_only_active_in_training() {
     let (train_b, _, _) = run();
     assert_eq!(train_a.size(), vec![2, 3, 16, 16]);
     assert_eq!(
-        max_abs_diff(&eval_a, &eval_a2),
+        max_diff(&eval_a, &eval_a2),
         0.0,
         "eval is deterministic"
     );
     assert!(
-        max_abs_diff(&train_a, &eval_a) > 0.0,
+        max_diff(&train_a, &eval_a) > 0.0,
         "dropout acts in training"
     );
     assert_eq!(
-        max_abs_diff(&train_a, &train_b),
+        max_diff(&train_a, &train_b),
         0.0,
         "masks come from a seeded stream"
     );
@@ -377,13 +373,13 @@ fn spectral_norm_patch_discriminator_matches_pytorch() {
     tch::no_grad(|| {
         let eval = d.forward_t(&x, false);
         assert_eq!(eval.size(), vec![1, 1, 2, 2]);
-        let de = max_abs_diff(&eval, &named(&all, "DSN_eval"));
+        let de = max_diff(&eval, &named(&all, "DSN_eval"));
         assert!(de < 1e-4, "eval differs from PyTorch by {de}");
-        let dt = max_abs_diff(&d.forward_t(&x, true), &named(&all, "DSN_train"));
+        let dt = max_diff(&d.forward_t(&x, true), &named(&all, "DSN_train"));
         assert!(dt < 1e-4, "train differs from PyTorch by {dt}");
     });
     let u = vs.variables()["model.0.weight_u"].shallow_clone();
-    let du = max_abs_diff(&u, &named(&all, "DSN_model.0.weight_u_after"));
+    let du = max_diff(&u, &named(&all, "DSN_model.0.weight_u_after"));
     assert!(du < 1e-5, "u after one power iteration differs by {du}");
 }
 

@@ -3,6 +3,8 @@
 //!
 //! Needs the model files in `$GANZOO_CACHE/minilm` (default `<workspace>/.ganzoo-cache/minilm`), put there by
 //! `ganzoo data get minilm --cache DIR`; set `GANZOO_SKIP_MINILM=1` to skip the tests that need them.
+mod common;
+use common::max_diff;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -81,10 +83,6 @@ fn pad(seqs: &[&[i64]]) -> (Tensor, Tensor) {
     )
 }
 
-fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
-}
-
 #[test]
 fn golden_embeddings_match_sentence_transformers() {
     let Some(dir) = model_dir() else { return };
@@ -101,7 +99,7 @@ fn golden_embeddings_match_sentence_transformers() {
     let mut worst = 0.0f64;
     for (i, c) in cases.iter().enumerate() {
         let want = Tensor::from_slice(&c.embedding);
-        let d = max_abs(&emb.get(i as i64), &want);
+        let d = max_diff(&emb.get(i as i64), &want);
         assert!(
             d < 1e-4,
             "caption {i} {:?}: max |diff| {d:e} ≥ 1e-4",
@@ -119,7 +117,7 @@ fn golden_embeddings_match_sentence_transformers() {
     for (i, c) in cases.iter().enumerate() {
         let (ids1, mask1) = pad(&[c.ids.as_slice()]);
         let one = model.embed(&ids1, &mask1); // (1, 384)
-        worst_pad = worst_pad.max(max_abs(&one.get(0), &emb.get(i as i64)));
+        worst_pad = worst_pad.max(max_diff(&one.get(0), &emb.get(i as i64)));
     }
     println!("MiniLM padding invariance: max |batch of one − padded batch| {worst_pad:e}");
     assert!(
@@ -129,10 +127,10 @@ fn golden_embeddings_match_sentence_transformers() {
 
     // The mask may be of any kind; rows are unit vectors.
     let emb_bool = model.embed(&ids, &mask.to_kind(Kind::Bool));
-    assert!(max_abs(&emb_bool, &emb) < 1e-6);
+    assert!(max_diff(&emb_bool, &emb) < 1e-6);
     let norms = emb.norm_scalaropt_dim(2.0, 1, false);
     assert!(
-        max_abs(
+        max_diff(
             &norms,
             &Tensor::ones([cases.len() as i64], (Kind::Float, Device::Cpu))
         ) < 1e-5
@@ -250,7 +248,7 @@ fn load_reports_mismatched_tensors_by_name_and_shape() {
     let mask = Tensor::from_slice(&[1i64, 1, 1, 0]).view([1, 4]);
     let a = _m.embed(&ids, &mask);
     let b = m2.embed(&ids, &mask);
-    assert!(max_abs(&a, &b) < 1e-6);
+    assert!(max_diff(&a, &b) < 1e-6);
     assert!(
         vs2.trainable_variables().iter().all(|t| !t.requires_grad()),
         "VarStore must be frozen"

@@ -1,6 +1,8 @@
 //! StackGAN networks: outputs equal to the same networks in PyTorch (golden/stackgan_golden.py) in
 //! evaluation and training mode, parameter counts at the authors' birds widths, the KL term, shapes at
 //! several sizes, and config checks.
+mod common;
+use common::max_diff;
 
 use std::collections::BTreeMap;
 
@@ -16,10 +18,6 @@ use tch::{nn, Device, Kind, Tensor};
 const CPU: Device = Device::Cpu;
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/stackgan_golden.safetensors");
 const GOLDEN_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/stackgan_golden.json");
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
-}
 
 fn prefixed(all: &BTreeMap<String, Tensor>, prefix: &str) -> Vec<(String, Tensor)> {
     all.iter().filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_string(), v.shallow_clone()))).collect()
@@ -47,21 +45,21 @@ fn outputs_match_pytorch_with_reference_weights() {
             let train = mode == "train";
             let (img, mu, ls) = g1.forward_t(z, text, eps, train);
             assert_eq!(img.size(), [3, 3, 16, 16]);
-            let d = max_abs_diff(&img, &all[&format!("G1_{mode}")]);
+            let d = max_diff(&img, &all[&format!("G1_{mode}")]);
             assert!(d < 1e-4, "G1 {mode}: {d}");
             if !train {
-                assert!(max_abs_diff(&mu, &all["mu1"]) < 1e-5);
-                assert!(max_abs_diff(&ls, &all["logsigma1"]) < 1e-5);
-                assert!(max_abs_diff(&kl_loss(&mu, &ls).reshape([1]), &all["kl1"]) < 1e-5);
+                assert!(max_diff(&mu, &all["mu1"]) < 1e-5);
+                assert!(max_diff(&ls, &all["logsigma1"]) < 1e-5);
+                assert!(max_diff(&kl_loss(&mu, &ls).reshape([1]), &all["kl1"]) < 1e-5);
             }
             let (img2, _, _) = g2.forward_t(x1, text, eps, train);
             assert_eq!(img2.size(), [3, 3, 64, 64]);
-            let d = max_abs_diff(&img2, &all[&format!("G2_{mode}")]);
+            let d = max_diff(&img2, &all[&format!("G2_{mode}")]);
             assert!(d < 1e-4, "G2 {mode}: {d}");
             for (name, dn, x) in [("D1", &d1, x1), ("D2", &d2, x2)] {
                 let s = dn.forward_t(x, text, train);
-                let m = max_abs_diff(&s.matched, &all[&format!("{name}_{mode}_matched")]);
-                let u = max_abs_diff(&s.uncond.expect("split"), &all[&format!("{name}_{mode}_uncond")]);
+                let m = max_diff(&s.matched, &all[&format!("{name}_{mode}_matched")]);
+                let u = max_diff(&s.uncond.expect("split"), &all[&format!("{name}_{mode}_uncond")]);
                 assert!(m < 1e-4 && u < 1e-4, "{name} {mode}: matched {m}, uncond {u}");
             }
         }
@@ -90,8 +88,8 @@ fn projection_d_with_spectral_norm_matches_pytorch() {
         tch::no_grad(|| {
             for mode in ["eval", "train"] {
                 let s = d.forward_t(x, text, mode == "train");
-                let m = max_abs_diff(&s.matched, &all[&format!("{name}_{mode}_matched")]);
-                let u = max_abs_diff(&s.uncond.expect("split"), &all[&format!("{name}_{mode}_uncond")]);
+                let m = max_diff(&s.matched, &all[&format!("{name}_{mode}_matched")]);
+                let u = max_diff(&s.uncond.expect("split"), &all[&format!("{name}_{mode}_uncond")]);
                 assert!(m < 1e-4 && u < 1e-4, "{name} {mode}: matched {m}, uncond {u}");
             }
         });

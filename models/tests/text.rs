@@ -1,6 +1,8 @@
 //! Text encoders: shapes, padding invariance, outputs equal to PyTorch's packed bidirectional GRU and
 //! pre-LN transformer encoder (golden/cond_golden.py), the contrastive loss against a hand computation,
 //! and contrastive pretraining on a toy caption ↔ pattern task.
+mod common;
+use common::max_diff;
 
 use std::collections::BTreeMap;
 
@@ -18,10 +20,6 @@ const GOLDEN: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/golden/cond_golden.safetensors"
 );
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b).abs().max().double_value(&[])
-}
 
 fn configs() -> Vec<TextEncoderConfig> {
     vec![
@@ -65,11 +63,11 @@ fn shapes_and_padding_invariance() {
         let (ids, mask) = batch(&[long, short, short], 10);
         let together = enc.forward_t(&ids, &mask, true);
         assert_eq!(together.size(), vec![3, 6]);
-        let d = max_abs_diff(&alone.get(0), &together.get(1));
+        let d = max_diff(&alone.get(0), &together.get(1));
         assert!(d < 1e-5, "{cfg:?}: padding changed the embedding by {d}");
-        assert!(max_abs_diff(&together.get(0), &together.get(1)) > 1e-3);
+        assert!(max_diff(&together.get(0), &together.get(1)) > 1e-3);
         // Same captions, same embedding, whatever else is in the batch.
-        assert!(max_abs_diff(&together.get(1), &together.get(2)) < 1e-6);
+        assert!(max_diff(&together.get(1), &together.get(2)) < 1e-6);
     }
 }
 
@@ -89,15 +87,15 @@ fn initialization_is_seeded_and_the_transformer_truncates() {
             b.forward_t(&ids, &mask, false),
         );
         assert_eq!(
-            max_abs_diff(&ya, &yb),
+            max_diff(&ya, &yb),
             0.0,
             "no global RNG in initialization"
         );
         b.reset_parameters(&mut derived_rng(9, "init", 0));
         let yb = b.forward_t(&ids, &mask, false);
-        assert!(max_abs_diff(&ya, &yb) > 1e-4, "reset_parameters redraws");
+        assert!(max_diff(&ya, &yb) > 1e-4, "reset_parameters redraws");
         a.reset_parameters(&mut derived_rng(9, "init", 0));
-        assert_eq!(max_abs_diff(&a.forward_t(&ids, &mask, false), &yb), 0.0);
+        assert_eq!(max_diff(&a.forward_t(&ids, &mask, false), &yb), 0.0);
     }
     // 20 tokens with max_len 12: truncated, not a panic.
     let vs = nn::VarStore::new(CPU);
@@ -144,7 +142,7 @@ fn outputs_match_pytorch_packed_gru_and_transformer() {
         let enc = TextEncoder::new(&vs.root(), &cfg, 11, 4).expect("builds");
         load_named_tensors(&vs, &with_prefix(prefix)).expect("PyTorch state_dict loads by name");
         let y = tch::no_grad(|| enc.forward_t(ids, mask, false));
-        let d = max_abs_diff(&y, &all[out]);
+        let d = max_diff(&y, &all[out]);
         assert!(d < 1e-4, "{prefix}: {d}");
     }
 }

@@ -4,6 +4,7 @@
 //! really one set of weights.
 
 mod common;
+use common::max_diff;
 
 use std::collections::BTreeMap;
 
@@ -39,11 +40,6 @@ fn named(all: &[(String, Tensor)], name: &str) -> Tensor {
 
 fn with_prefix(all: &[(String, Tensor)], prefix: &str) -> Vec<(String, Tensor)> {
     all.iter().filter_map(|(n, t)| n.strip_prefix(prefix).map(|r| (r.to_string(), t.shallow_clone()))).collect()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    (a - b).abs().max().double_value(&[])
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! the KL and feature-space likelihood terms, batch-norm running statistics, and full-size parameter counts.
 
 mod common;
+use common::max_diff;
 
 use ganzoo_models::cyclegan::load_named_tensors;
 use ganzoo_models::nets::count_parameters;
@@ -42,11 +43,6 @@ fn named(all: &[(String, Tensor)], name: &str) -> Tensor {
 
 fn with_prefix(all: &[(String, Tensor)], prefix: &str) -> Vec<(String, Tensor)> {
     all.iter().filter_map(|(n, t)| n.strip_prefix(prefix).map(|r| (r.to_string(), t.shallow_clone()))).collect()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    (a - b).abs().max().double_value(&[])
 }
 
 struct Nets {

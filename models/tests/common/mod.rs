@@ -1,10 +1,23 @@
-//! Helpers shared by several test files: golden JSON as tensors (golden, augment) and the spectral-norm check
-//! of the model families (cyclegan, unit, vaegan). Each test crate uses only some of them.
+//! Helpers shared by several test files: the difference to a (well-conditioned) reference, golden JSON as
+//! tensors (golden, augment) and the spectral-norm check of the model families (cyclegan, unit, vaegan). Each
+//! test crate uses only some of them.
 #![allow(dead_code)]
 
 use ganzoo_models::spectral::{spectral_norms, top_singular_value, warm_up};
 use serde_json::Value;
-use tch::{nn, Tensor};
+use tch::{nn, Kind, Tensor};
+
+/// The largest absolute difference between `got` and the reference `want` (same shape; compared in float64).
+/// The tests' tolerances (1e-4 and finer) are absolute on values of order 1, so the reference must be
+/// well-conditioned: a reference above 1e3 in magnitude (where one float32 step is already 6e-5) fails here,
+/// naming its scale, instead of letting a test pass only on the CPU that wrote the golden file.
+pub fn max_diff(got: &Tensor, want: &Tensor) -> f64 {
+    assert_eq!(got.size(), want.size(), "shapes differ");
+    let want = want.to_kind(Kind::Double);
+    let scale = want.abs().max().double_value(&[]);
+    assert!(scale < 1e3, "ill-conditioned reference: values up to {scale:e}; a fixed tolerance means nothing there");
+    (got.to_kind(Kind::Double) - want).abs().max().double_value(&[])
+}
 
 /// Every number of a (nested) JSON array, flattened in order.
 pub fn to_vec(v: &Value) -> Vec<f64> {
