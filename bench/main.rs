@@ -22,7 +22,6 @@ mod cyclegan;
 mod device;
 mod gan_cls;
 mod vaegan;
-mod proto;
 mod stackgan;
 mod unit;
 
@@ -35,7 +34,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [unit] [check] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [unit] [check] [OPTIONS]
                                                                            (default: ring dcgan)
   device options (dcgan, cyclegan, gan_cls, check):
                   --device cpu|cuda  where both sides train (default cpu); on CUDA: cuDNN benchmark mode on both
@@ -69,8 +68,6 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [tr
                   --batch N          batch size (default 128)
                   --profile          also print PyTorch's profiler table for our procedure re-created in PyTorch
                                      (LeakyReLU as maximum, Adam op by op as optim.rs)
-  proto:          our train step re-built inside bench/ with each candidate fix (LeakyReLU fused, Adam fused ops),
-                  timed alternately against the unchanged Gan::train_step (uses --threads/--rounds/--warmup/--steps)
   ring threads:   --ring-threads N   libtorch threads for ring (default 1)
   cyclegan, translate, facades (always 1 libtorch thread):
                   --facades DIR      pix2pix facades (train/, test/ of photo|labels JPEGs); default $GANZOO_FACADES,
@@ -207,7 +204,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "unit" | "check" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "unit" | "check" => o.benches.push(a.clone()),
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -608,10 +605,6 @@ fn main() -> Result<()> {
             "stackgan" => stackgan::run(&o)?,
             "vaegan" => vaegan::run(&o)?,
             "unit" => unit::run(&o)?,
-            "proto" => {
-                check_mnist()?;
-                proto::run(&o)?
-            }
             _ => unreachable!(),
         }
     }
