@@ -1,12 +1,12 @@
 //! CycleGAN benchmarks: `cyclegan` (training-step time, ours vs bench/cyclegan_step.py), `translate`
 //! (`ganzoo translate` throughput on the facades test photos) and `facades` (a fixed-budget unpaired
 //! training run on real facades at 128×128, evaluated against the true test pairs).
-use crate::{device, header_columns, legend, loadavg, machine, print_setup, python, root, row_columns, Opts, Samples};
-use anyhow::{anyhow, bail, Context, Result};
-use ganzoo_pipelines::config::Config;
-use ganzoo_pipelines::cyclegan::{open_domains, CycleGan};
+use crate::step::{self, Input, Step, Variant};
+use crate::{alternate, device, header_columns, legend, loadavg, machine, python, root, row_columns, Opts};
+use anyhow::{bail, Context, Result};
 use ganzoo_pipelines::engine::Ui;
-use ganzoo_pipelines::family::Trainable;
+use ganzoo_pipelines::registry::Config;
+use ganzoo_pipelines::translation::open_domains;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -54,7 +54,7 @@ pub fn cg_config(o: &Opts, size: i64, blocks: i64) -> Result<Config> {
 /// Writes `k` preprocessed (A, B) training pairs (resize to load_size, random crop, flip; unpaired draw) as raw
 /// little-endian f32 (k, 2, 3, size, size), the input file of cyclegan_step.py.
 fn dump_pairs(cfg: &Config, k: usize, path: &Path) -> Result<()> {
-    let ds = open_domains(cfg, ganzoo_data::unpaired::Split::Train, false)?;
+    let ds = open_domains(&cfg.settings(), ganzoo_data::unpaired::Split::Train, false)?;
     let mut buf = Vec::new();
     for i in 0..k {
         let ex = ds.get(i % ds.len(), &mut ganzoo_models::rng::derived_rng(cfg.seed, "bench_pairs", i as u64))?;
@@ -68,22 +68,17 @@ fn dump_pairs(cfg: &Config, k: usize, path: &Path) -> Result<()> {
     std::fs::write(path, buf).with_context(|| format!("writing {}", path.display()))
 }
 
-/// (wall ms, CPU ms) per `CycleGan::train_step` over `steps` timed steps after `warmup` (real facades through
-/// the library's loader), on `o.device` with channels-last and bf16 autocast as `o` says.
+/// (wall ms, CPU ms) per step of the product's step (`Trainer::step`) over `steps` timed steps after
+/// `warmup`, real facades through the engine's feed, on `o.device` with channels-last and bf16 as `o` says.
 fn ours_ms(o: &Opts, cfg: &Config, warmup: usize, steps: usize) -> Result<(f64, f64)> {
     tch::set_num_threads(1);
-    let mut cg = CycleGan::new(cfg, o.device, true)?;
-    if o.channels_last {
-        device::family_channels_last(&mut cg)?;
-    }
-    device::time_steps(o.device, o.ours_in_bf16(), warmup, steps, |s| cg.train_step(s).map(|_| ()).map_err(Into::into))
+    Step::new(cfg, Variant::of(o), Input::Data, &[])?.time(warmup, steps)
 }
 
 /// G's and D's parameter counts (a family without data, on the CPU).
 fn counts(cfg: &Config) -> Result<(i64, i64)> {
-    let counts = CycleGan::new(cfg, tch::Device::Cpu, false)?.parameter_counts();
-    let count = |n: &str| counts.iter().find(|c| c.0 == n).map(|c| c.1).ok_or_else(|| anyhow!("no {n} in {counts:?}"));
-    Ok((count("G_A")?, count("D_A")?))
+    let counts = step::parameter_counts(cfg)?;
+    Ok((step::count(&counts, "G_A")?, step::count(&counts, "D_A")?))
 }
 
 /// Runs bench/cyclegan_step.py; its (wall ms, CPU ms) per step and its stdout.
@@ -109,27 +104,18 @@ pub fn step_time(o: &Opts) -> Result<()> {
     println!("   machine: {}; PyTorch side: {}", machine(), python().display());
     println!("   {}", device::setup(o.device));
     println!("{:>5} {:>6} {:>6} | {}", "size", "blocks", "rounds", header_columns(o));
-    let torch_scope = if o.bf16 { Some("step") } else { None };
-    let mut printed_setup = false;
-    for &(size, blocks, rounds) in &o.cg_settings {
+    for (i, &(size, blocks, rounds)) in o.cg_settings.iter().enumerate() {
         let cfg = cg_config(o, size, blocks)?;
         let data = root().join(format!("target/ganzoo-bench/cyclegan/facades_pairs_{size}.f32"));
         dump_pairs(&cfg, 8, &data)?;
         let (g, d) = counts(&cfg)?;
-        let mut s = Samples::default();
         let la0 = loadavg();
-        for _ in 0..rounds {
-            s.ours.push(ours_ms(o, &cfg, o.cg_warmup, o.cg_steps)?);
-            let (pms, out) = pytorch_ms(size, blocks, o.cg_warmup, o.cg_steps, g, d, &data, &o.torch_args(torch_scope))?;
-            if !printed_setup {
-                print_setup(&out);
-                printed_setup = true;
-            }
-            s.theirs.push(pms);
-            if o.bf16 {
-                s.theirs_fwd.push(pytorch_ms(size, blocks, o.cg_warmup, o.cg_steps, g, d, &data, &o.torch_args(Some("forward")))?.0);
-            }
-        }
+        let s = alternate(
+            rounds,
+            i == 0,
+            || ours_ms(o, &cfg, o.cg_warmup, o.cg_steps),
+            || pytorch_ms(size, blocks, o.cg_warmup, o.cg_steps, g, d, &data, &o.torch_args()),
+        )?;
         println!("{:>5} {:>6} {:>6} | {}; load {} -> {}", size, blocks, rounds, row_columns(o, &s, 0), la0, loadavg());
     }
     legend(o);
@@ -143,7 +129,7 @@ pub fn step_time(o: &Opts) -> Result<()> {
             println!("-- PyTorch profile at {size}×{size}, {blocks} blocks, 1 thread, 1 warm-up + 2 steps, variant {extra:?}:");
             let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
             args.push("--profile".into());
-            args.extend(o.torch_args(torch_scope));
+            args.extend(o.torch_args());
             let (ms, out) = pytorch_ms(size, blocks, 1, 2, g, d, &data, &args)?;
             println!("{out}(profiled: {:.1} ms/step wall, {:.1} CPU ms/step)", ms.0, ms.1);
         }

@@ -1,21 +1,20 @@
 //! Device support for the side-by-side step benchmarks: CUDA synchronization around the clock, cuDNN benchmark
-//! mode, channels-last parameters, bf16 autocast on our side, and the `check` bench that verifies them.
+//! mode, channels-last parameters, and the `check` bench that verifies channels-last and bf16 on a device.
 //!
 //! * Channels-last: tch has no memory-format API. `t.permute([0,2,3,1]).contiguous().permute([0,3,1,2])` has
 //!   the same shape with NHWC strides; every 4-D variable of a VarStore gets it through `set_data` (under
 //!   no_grad), so the variable keeps its identity (optimizers, freeze/unfreeze and names still see it).
-//!   The optimizers are then rebuilt (before any step) so their moment buffers, made with `zeros_like`
-//!   (preserve format), get the same strides, as torch.optim's lazily created state does after
-//!   `model.to(memory_format=torch.channels_last)`.
-//! * bf16 autocast: the product's `ganzoo_models::autocast::with_bf16` (tch 0.24's `autocast(enabled, f)` only
-//!   switches autocast on for CUDA, in fp16). `check` verifies the binding on the device: the defaults read
-//!   back as (CPU: BFloat16, CUDA: Half), and a conv under our autocast returns BFloat16.
+//!   `crate::step` converts a family this way before the engine's `Trainer` makes its optimizers, so their
+//!   moment buffers (`zeros_like`, preserve format) get the same strides.
+//! * bf16: the product's `train.precision: bf16` (the engine's autocast around forward passes and losses,
+//!   `ganzoo_models::autocast::with_bf16`; tch 0.24's `autocast(enabled, f)` only switches autocast on for
+//!   CUDA, in fp16). `check` verifies the binding on the device: the defaults read back as (CPU: BFloat16,
+//!   CUDA: Half), and a conv under our autocast returns BFloat16.
+use crate::step::{Input, Step, Variant};
 use crate::{cache_dir, dcgan_config, Opts};
 use anyhow::{anyhow, bail, Result};
 use ganzoo_models::autocast::{autocast_dtype, autocast_enabled, with_bf16};
-use ganzoo_models::optim::Optimizer;
-use ganzoo_pipelines::family::{Losses, Trainable};
-use ganzoo_pipelines::gan::Gan;
+use ganzoo_pipelines::family::{Family, Losses};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -86,44 +85,16 @@ pub fn vs_channels_last(vs: &tch::nn::VarStore) -> usize {
     n
 }
 
-/// Channels-last for a whole family before its first step: every store's 4-D variables, then fresh optimizers
-/// over them (same config, zero state), so the Adam moments get channels-last strides too. Returns how many
-/// variables changed.
-pub fn family_channels_last(fam: &mut dyn Trainable) -> Result<usize> {
-    let mut n = 0;
-    for (_, vs) in fam.stores() {
-        n += vs_channels_last(vs);
-    }
-    let mut fresh = Vec::new();
-    {
-        let stores = fam.stores();
-        for (name, opt) in fam.optimizers() {
-            if opt.steps() != 0 {
-                bail!("channels-last: {name} has taken steps; convert before training");
-            }
-            let net = name.strip_prefix("opt_").unwrap_or(name);
-            let vs = stores.iter().find(|(s, _)| *s == net).map(|(_, vs)| *vs).ok_or_else(|| anyhow!("no store {net} for {name}"))?;
-            fresh.push((name, Optimizer::new(vs, opt.config())));
-        }
-    }
-    for (name, opt) in fam.optimizers_mut() {
-        let i = fresh.iter().position(|(n, _)| *n == name).ok_or_else(|| anyhow!("optimizer {name} changed"))?;
-        *opt = fresh.swap_remove(i).1;
-    }
-    Ok(n)
-}
-
-/// Times `steps` calls of `step` after `warmup` (bf16 autocast around each call when `bf16`), synchronizing
-/// the device before each clock read. Returns (wall ms, CPU ms) per step.
-pub fn time_steps(d: Device, bf16: bool, warmup: usize, steps: usize, mut step: impl FnMut(i64) -> Result<()>) -> Result<(f64, f64)> {
-    let mut run = |s: i64| if bf16 { with_bf16(d, || step(s)) } else { step(s) };
+/// Times `steps` calls of `step` after `warmup`, synchronizing the device before each clock read. Returns
+/// (wall ms, CPU ms) per step.
+pub fn time_steps(d: Device, warmup: usize, steps: usize, mut step: impl FnMut(i64) -> Result<()>) -> Result<(f64, f64)> {
     for s in 0..warmup {
-        run(s as i64)?;
+        step(s as i64)?;
     }
     sync(d);
     let (t0, c0) = (Instant::now(), crate::cpu_seconds());
     for s in 0..steps {
-        run((warmup + s) as i64)?;
+        step((warmup + s) as i64)?;
     }
     sync(d);
     let n = steps as f64;
@@ -142,32 +113,32 @@ fn max_rel_diff(a: &Losses, b: &Losses) -> (f64, String) {
     worst
 }
 
-/// Trains `plain` and `cl` (the same family built twice from one config) for `steps` steps, `cl` converted to
-/// channels-last first; prints the strides and each step's largest loss difference; checks step 1 to `tol`.
-fn check_cl(what: &str, mut plain: Box<dyn Trainable>, mut cl: Box<dyn Trainable>, steps: i64, tol: f64) -> Result<bool> {
-    let vars = |f: &dyn Trainable| -> Vec<(String, Tensor)> {
-        let mut v: Vec<_> = f.stores().into_iter().flat_map(|(s, vs)| vs.variables().into_iter().map(move |(n, t)| (format!("{s}.{n}"), t))).collect();
+/// Trains `plain` and `cl` (the same config built twice, `cl` with channels-last variables) for `steps` steps
+/// of the product's step; prints the strides and each step's largest loss difference; checks step 1 to `tol`.
+fn check_cl(what: &str, mut plain: Step, mut cl: Step, steps: i64, tol: f64) -> Result<bool> {
+    let vars = |f: &dyn Family| -> Vec<(String, Tensor)> {
+        let mut v: Vec<_> = f.networks().into_iter().flat_map(|n| n.vs.variables().into_iter().map(move |(k, t)| (format!("{}.{k}", n.name), t))).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     };
-    let all_cl = |f: &dyn Trainable| vars(f).iter().filter(|(_, t)| t.dim() == 4).all(|(_, t)| is_channels_last(t));
-    // Shown: the first 4-D variable with more than one channel and a spatial extent (its strides change).
-    let shown = |f: &dyn Trainable| vars(f).into_iter().find(|(_, t)| t.dim() == 4 && t.size()[1] > 1 && t.size()[2] * t.size()[3] > 1);
-    let (name, before) = shown(cl.as_ref()).ok_or_else(|| anyhow!("{what}: no 4-D variable"))?;
-    let before_stride = before.stride();
-    let n = family_channels_last(cl.as_mut())?;
-    let (_, after) = shown(cl.as_ref()).unwrap();
-    let converted = all_cl(cl.as_ref());
+    let all_cl = |f: &dyn Family| vars(f).iter().filter(|(_, t)| t.dim() == 4).all(|(_, t)| is_channels_last(t));
+    // Shown: the first 4-D variable with more than one channel and a spatial extent (its strides change), in
+    // the plain family (the strides before the conversion) and in the converted one.
+    let shown = |f: &dyn Family| vars(f).into_iter().find(|(_, t)| t.dim() == 4 && t.size()[1] > 1 && t.size()[2] * t.size()[3] > 1);
+    let (name, before) = shown(plain.family()).ok_or_else(|| anyhow!("{what}: no 4-D variable"))?;
+    let (_, after) = shown(cl.family()).ok_or_else(|| anyhow!("{what}: no 4-D variable"))?;
+    let converted = all_cl(cl.family());
     println!(
-        "   {what}: {n} 4-D variables changed strides; {name} {:?}: strides {:?} -> {:?}; all 4-D variables channels-last: {converted}",
+        "   {what}: {} 4-D variables changed strides; {name} {:?}: strides {:?} -> {:?}; all 4-D variables channels-last: {converted}",
+        cl.converted,
         after.size(),
-        before_stride,
+        before.stride(),
         after.stride()
     );
     let mut ok = converted;
     for s in 0..steps {
-        let a = plain.train_step(s)?;
-        let b = cl.train_step(s)?;
+        let a = plain.step(s)?;
+        let b = cl.step(s)?;
         let (diff, key) = max_rel_diff(&a, &b);
         let pass = s > 0 || diff <= tol;
         ok &= pass && b.values().all(|v| v.is_finite());
@@ -182,7 +153,7 @@ fn check_cl(what: &str, mut plain: Box<dyn Trainable>, mut cl: Box<dyn Trainable
             // After one update: Adam's first step moves each weight by about lr·sign(grad), so a weight whose
             // gradient is ~0 may move the other way under another summation order (a few in 10^4 do); a large
             // fraction means the gradients themselves differ (a wrong kernel), which fails the check.
-            let (pa, pb) = (vars(plain.as_ref()), vars(cl.as_ref()));
+            let (pa, pb) = (vars(plain.family()), vars(cl.family()));
             let (mut max, mut far, mut total, mut worst) = (0f64, 0i64, 0i64, Vec::new());
             for ((na, ta), (nb, tb)) in pa.iter().zip(&pb) {
                 if na != nb || !ta.is_floating_point() {
@@ -217,7 +188,7 @@ fn check_cl(what: &str, mut plain: Box<dyn Trainable>, mut cl: Box<dyn Trainable
         }
     }
     // Parameters stay channels-last through training (Adam's in-place updates keep strides).
-    let still = all_cl(cl.as_ref());
+    let still = all_cl(cl.family());
     println!("   {what}: still channels-last after {steps} steps: {still}; later steps drift apart as GAN training amplifies rounding differences (information only)");
     Ok(ok && still)
 }
@@ -257,20 +228,21 @@ pub fn check(o: &Opts) -> Result<()> {
     if d != Device::Cpu {
         println!("   (on CUDA, cuDNN may use TF32 for convolutions and picks other algorithms for NHWC: tolerance {tol:.0e})");
     }
+    let plain = Variant { device: d, channels_last: false, bf16: false };
+    let cl = Variant { channels_last: true, ..plain };
     if cache_dir().join("mnist/images-idx3-ubyte").exists() {
         let cfg = dcgan_config(o.threads[0], 64, d)?;
-        let build = || -> Result<Box<dyn Trainable>> { Ok(Box::new(Gan::new(&cfg, d, true)?)) };
-        if !check_cl("dcgan batch 64", build()?, build()?, 3, tol)? {
+        if !check_cl("dcgan batch 64", Step::new(&cfg, plain, Input::Data, &[])?, Step::new(&cfg, cl, Input::Data, &[])?, 3, tol)? {
             failures.push("dcgan channels-last");
         }
-        // bf16: a few steps of the real family under our autocast, finite losses.
-        let mut g = Gan::new(&cfg, d, true)?;
+        // bf16: a few steps of the product's step with `train.precision: bf16`, finite losses.
+        let mut g = Step::new(&cfg, Variant { bf16: true, ..plain }, Input::Data, &[])?;
         let mut last = Losses::new();
         for s in 0..3 {
-            last = with_bf16(d, || g.train_step(s))?;
+            last = g.step(s)?;
         }
         let fin = last.values().all(|v| v.is_finite());
-        println!("   dcgan batch 64, 3 steps under bf16 autocast: losses {last:?}: {}", if fin { "PASS" } else { "FAIL" });
+        println!("   dcgan batch 64, 3 steps with train.precision bf16: losses {last:?}: {}", if fin { "PASS" } else { "FAIL" });
         if !fin {
             failures.push("dcgan bf16 step");
         }
@@ -279,8 +251,7 @@ pub fn check(o: &Opts) -> Result<()> {
     }
     if o.facades.join("train").is_dir() {
         let cfg = crate::cyclegan::cg_config(o, 64, 2)?;
-        let build = || -> Result<Box<dyn Trainable>> { Ok(Box::new(ganzoo_pipelines::cyclegan::CycleGan::new(&cfg, d, true)?)) };
-        if !check_cl("cyclegan 64/2 blocks", build()?, build()?, 2, tol)? {
+        if !check_cl("cyclegan 64/2 blocks", Step::new(&cfg, plain, Input::Data, &[])?, Step::new(&cfg, cl, Input::Data, &[])?, 2, tol)? {
             failures.push("cyclegan channels-last");
         }
     } else {

@@ -3,62 +3,65 @@
 //! * `ring`: the MLP GAN of configs/papers/gan_ring8.yaml trained with three losses at equal generator steps
 //!   (minimax, non-saturating, WGAN-GP), driven through `ganzoo_pipelines::run::train`; prints modes covered,
 //!   high-quality fraction and seconds per seed.
-//! * `dcgan`: DCGAN training-step time at 28×28 / batch 128 (configs/papers/dcgan_mnist.yaml), ours
-//!   (`Gan::train_step`) against bench/dcgan_step.py (the same architecture and procedure in PyTorch), run
-//!   alternately in rounds with the same libtorch thread count; prints the medians and the ratio ours/PyTorch.
+//! * `dcgan`: DCGAN training-step time at 28×28 / batch 128 (configs/papers/dcgan_mnist.yaml), ours against
+//!   bench/dcgan_step.py (the same architecture and procedure in PyTorch), run alternately in rounds with the
+//!   same libtorch thread count; prints the medians and the ratio ours/PyTorch.
 //! * `cyclegan`: CycleGAN training-step time (configs/papers/cyclegan_facades.yaml at 128/6 blocks and 256/9
-//!   blocks, real facades, batch 1, 1 thread), ours (`CycleGan::train_step`) against bench/cyclegan_step.py.
+//!   blocks, real facades, batch 1, 1 thread), ours against bench/cyclegan_step.py.
 //! * `translate`: `run::translate` throughput (images/s) on the facades test photos, from 1-step runs.
 //! * `facades`: unpaired CycleGAN on real facades at 128×128 for a fixed step budget (bench/facades_128.yaml),
 //!   L1 / PSNR against the true test pairs next to the identity baseline.
-//! * `gan_cls`: GAN-CLS training-step time at 64×64 / batch 64 (models/src/cond.rs networks), ours against
-//!   bench/gan_cls_step.py, alternating rounds.
+//! * `gan_cls`, `stackgan`, `vaegan`, `unit`: step times of those families, ours against bench/*_step.py.
 //! * `check`: verifies on `--device` what the step benches rely on (channels-last conversion, bf16 autocast).
 //!
-//! `dcgan`, `cyclegan` and `gan_cls` take `--device cpu|cuda`, `--channels-last` and `--bf16` (bench/device.rs).
+//! "Ours" is always the product's step: the family built from its config and the engine's `Trainer::step`
+//! (bench/step.rs). The step benches take `--device cpu|cuda` and `--channels-last`; `dcgan`, `cyclegan` and
+//! `gan_cls` also `--bf16` (bench/device.rs).
 //!
 //! See bench/README.md for the options and measured figures.
 mod cyclegan;
 mod device;
 mod gan_cls;
-mod vaegan;
-mod proto;
 mod stackgan;
+mod step;
 mod unit;
+mod vaegan;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ganzoo_pipelines::engine::Ui;
-use ganzoo_pipelines::family::Trainable;
-use ganzoo_pipelines::gan::Gan;
+use ganzoo_pipelines::registry::Config;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [unit] [check] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [unit] [check] [OPTIONS]
                                                                            (default: ring dcgan)
-  device options (dcgan, cyclegan, gan_cls, check):
+  Every step bench times the product's step: the family built from its config and the engine's Trainer::step.
+  device options (dcgan, cyclegan, gan_cls, stackgan, vaegan, unit, check):
                   --device cpu|cuda  where both sides train (default cpu); on CUDA: cuDNN benchmark mode on both
                                      sides, the clock read after a device synchronize, wall ms only
-                  --channels-last    4-D parameters (and their Adam moments) in channels-last strides; the PyTorch
-                                     side: model.to(memory_format=torch.channels_last) and inputs likewise
-                  --bf16             bf16 autocast: ours around the whole train_step (the only region the library
-                                     lets the bench wrap), PyTorch around the same region and, as a third column,
-                                     around the forward passes only (its documented usage)
+                  --channels-last    4-D parameters (and their optimizer moments) in channels-last strides; the
+                                     PyTorch side: model.to(memory_format=torch.channels_last) and inputs likewise
+                  --bf16             (dcgan, cyclegan, gan_cls) ours with train.precision: bf16 (the product's
+                                     autocast around the forward passes and losses), PyTorch with torch.autocast
+                                     around the same region (--amp bf16 --amp-scope forward, its documented usage)
                   --no-ours-bf16     with --bf16: our side stays fp32 (PyTorch's bf16 next to our fp32)
                   --python PATH      interpreter of the PyTorch scripts (default $GANZOO_PYTHON, else .venv/bin/python)
-  gan_cls:        GAN-CLS step (64×64, text 1024 → 128, 3 D pairs), ours vs bench/gan_cls_step.py; uses --threads,
-                  --rounds, --warmup, --steps and
+  gan_cls:        GAN-CLS step (family gan_cls, 64×64 procedural shapes, precomputed random 1024-d text, 3 D
+                  pairs), ours vs bench/gan_cls_step.py; uses --threads, --rounds, --warmup, --steps and
                   --gc-batch N       batch size (default 64)
-  stackgan:       StackGAN Stage-I (64 px) and Stage-II (256 px) steps at the birds widths, ours vs
-                  bench/stackgan_step.py, with peak memory; uses --threads, --rounds, --warmup, --steps and
+  stackgan:       StackGAN Stage-I (64 px) and Stage-II (256 px) steps at the birds widths (family stackgan,
+                  256-px procedural shapes, precomputed random 1024-d text), ours vs bench/stackgan_step.py, with
+                  peak memory; uses --threads, --rounds, --warmup, --steps and
                   --sg-batch N       batch size (default 64, the paper's)
                   --sg-stage 1|2     only that stage (default both; Stage-II at batch 64 needs far more than 24 GB)
   vaegan:         VAE-GAN step (the authors' 64×64 layout, configs/papers/vaegan_celeba.yaml without the equilibrium
                   band), ours vs bench/vaegan_step.py; the same options as gan_cls (--gc-batch sets its batch)
   unit:           UNIT step at the quickstart's sizes (configs/quickstart/unit_shapes.yaml, 32×32), ours vs
                   bench/unit_step.py; the same options as gan_cls (--gc-batch sets its batch; the quickstart's is 4)
-  check:          channels-last strides and same losses, the bf16 autocast binding (uses --device, MNIST, facades)
+  check:          channels-last strides and same losses, the bf16 binding and train.precision bf16 steps (uses
+                  --device, MNIST, facades)
   ring options:   --seeds 0,1,2      seeds to train (each seed: minimax, non_saturating, wgan_gp)
                   --ring-steps N     generator steps per run (default: the config's, 3000)
                   --losses a,b,c     subset of minimax,non_saturating,wgan_gp
@@ -69,8 +72,6 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [proto] [cyclegan] [tr
                   --batch N          batch size (default 128)
                   --profile          also print PyTorch's profiler table for our procedure re-created in PyTorch
                                      (LeakyReLU as maximum, Adam op by op as optim.rs)
-  proto:          our train step re-built inside bench/ with each candidate fix (LeakyReLU fused, Adam fused ops),
-                  timed alternately against the unchanged Gan::train_step (uses --threads/--rounds/--warmup/--steps)
   ring threads:   --ring-threads N   libtorch threads for ring (default 1)
   cyclegan, translate, facades (always 1 libtorch thread):
                   --facades DIR      pix2pix facades (train/, test/ of photo|labels JPEGs); default $GANZOO_FACADES,
@@ -118,25 +119,34 @@ impl Opts {
         self.bf16 && self.ours_bf16
     }
 
-    /// What our side runs, for the table headers.
-    pub fn ours_variant(&self) -> String {
-        let mut v = vec![if self.ours_in_bf16() { "bf16 autocast around the whole step" } else { "fp32" }];
+    /// What a side runs, for the legend: ours (`train.precision`) or PyTorch's script.
+    pub fn variant(&self, bf16: bool) -> String {
+        let mut v = vec![if bf16 { "bf16 autocast around the forward passes and losses" } else { "fp32" }];
         if self.channels_last {
             v.push("channels-last");
         }
         v.join(", ")
     }
 
-    /// The PyTorch scripts' variant options: device, channels-last and (with `scope`) bf16 autocast.
-    pub fn torch_args(&self, scope: Option<&str>) -> Vec<String> {
+    /// The PyTorch scripts' variant options: device, channels-last and, with --bf16, bf16 autocast around the
+    /// forward passes and losses (the region of our `train.precision: bf16`).
+    pub fn torch_args(&self) -> Vec<String> {
         let mut a = vec!["--device".to_string(), device::device_name(self.device)];
         if self.channels_last {
             a.push("--channels-last".into());
         }
-        if let Some(scope) = scope {
-            a.extend(["--amp".into(), "bf16".into(), "--amp-scope".into(), scope.into()]);
+        if self.bf16 {
+            a.extend(["--amp", "bf16", "--amp-scope", "forward"].map(String::from));
         }
         a
+    }
+
+    /// Refuses --bf16 for a bench whose PyTorch script has no autocast regions around its forward passes.
+    pub fn fp32_only(&self, bench: &str) -> Result<()> {
+        if self.bf16 {
+            bail!("{bench}: --bf16 is not supported (bench/{bench}_step.py has no autocast regions); run it without --bf16");
+        }
+        Ok(())
     }
 
     pub fn cuda(&self) -> bool {
@@ -207,7 +217,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "proto" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "unit" | "check" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "unit" | "check" => o.benches.push(a.clone()),
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -392,7 +402,7 @@ fn ring(o: &Opts) -> Result<()> {
 
 // --------------------------------------------------------------------------------------------- dcgan
 
-pub fn dcgan_config(threads: i32, batch: i64, device: tch::Device) -> Result<ganzoo_pipelines::config::Config> {
+pub fn dcgan_config(threads: i32, batch: i64, device: tch::Device) -> Result<Config> {
     let config = root().join("configs/papers/dcgan_mnist.yaml");
     let ov = vec![
         format!("threads={threads}"),
@@ -403,18 +413,6 @@ pub fn dcgan_config(threads: i32, batch: i64, device: tch::Device) -> Result<gan
     Ok(ganzoo_pipelines::run::load_config(&config, &ov)?.config)
 }
 
-/// (wall ms, CPU ms) per `Gan::train_step` over `o.steps` timed steps after `o.warmup`, on a family freshly
-/// built on `o.device` (channels-last and bf16 autocast as `o` says).
-fn ours_ms(o: &Opts, threads: i32) -> Result<(f64, f64)> {
-    tch::set_num_threads(threads);
-    let cfg = dcgan_config(threads, o.batch, o.device)?;
-    let mut gan = Gan::new(&cfg, o.device, true)?;
-    if o.channels_last {
-        device::family_channels_last(&mut gan)?;
-    }
-    device::time_steps(o.device, o.ours_in_bf16(), o.warmup, o.steps, |s| gan.train_step(s).map(|_| ()).map_err(Into::into))
-}
-
 /// The interpreter of the PyTorch scripts: `$GANZOO_PYTHON` (what `--python` sets), else the repo's .venv.
 pub fn python() -> PathBuf {
     std::env::var_os("GANZOO_PYTHON").filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"))
@@ -423,41 +421,83 @@ pub fn python() -> PathBuf {
 /// Runs bench/dcgan_step.py and returns its (wall ms, CPU ms) per step (and its stdout, for --profile).
 pub fn pytorch_ms(threads: i32, batch: i64, warmup: usize, steps: usize, g: i64, d: i64, extra: &[String]) -> Result<((f64, f64), String)> {
     let images = cache_dir().join("mnist/images-idx3-ubyte");
-    let mut args: Vec<String> = vec!["--mnist".into(), images.display().to_string(), "--threads".into(), threads.to_string(), "--batch".into(), batch.to_string()];
-    args.extend(["--warmup".into(), warmup.to_string(), "--steps".into(), steps.to_string()]);
-    args.extend(["--expect-g-params".into(), g.to_string(), "--expect-d-params".into(), d.to_string()]);
+    let mut args: Vec<String> = vec!["--mnist".into(), images.display().to_string()];
+    args.extend(script_args(threads, batch, warmup, steps, Some((g, d))));
     run_step_script("bench/dcgan_step.py", &args, extra)
+}
+
+/// The arguments every step script takes: threads, batch, warm-up and timed steps, and (G, D) parameter counts
+/// the script asserts its networks have.
+pub fn script_args(threads: i32, batch: i64, warmup: usize, steps: usize, expect: Option<(i64, i64)>) -> Vec<String> {
+    let mut a: Vec<String> = vec!["--threads".into(), threads.to_string(), "--batch".into(), batch.to_string()];
+    a.extend(["--warmup".into(), warmup.to_string(), "--steps".into(), steps.to_string()]);
+    if let Some((g, d)) = expect {
+        a.extend(["--expect-g-params".into(), g.to_string(), "--expect-d-params".into(), d.to_string()]);
+    }
+    a
 }
 
 fn rounds(v: &[(f64, f64)], decimals: usize) -> String {
     v.iter().map(|x| format!("{:.*}", decimals, x.0)).collect::<Vec<_>>().join(" ")
 }
 
-/// One side-by-side row's measurements: ours, PyTorch on the same variant, and (with --bf16) PyTorch with
-/// autocast around the forward passes only.
+/// One side-by-side row's measurements, (wall ms, CPU ms) per round: ours and PyTorch's.
 #[derive(Default)]
 pub struct Samples {
     pub ours: Vec<(f64, f64)>,
     pub theirs: Vec<(f64, f64)>,
-    pub theirs_fwd: Vec<(f64, f64)>,
+}
+
+/// `rounds` alternating rounds, ours then PyTorch's script (which returns its timings and stdout); prints the
+/// script's `setup:` line after the first round when `show_setup`.
+pub fn alternate(
+    rounds: usize,
+    show_setup: bool,
+    mut ours: impl FnMut() -> Result<(f64, f64)>,
+    mut theirs: impl FnMut() -> Result<((f64, f64), String)>,
+) -> Result<Samples> {
+    let mut s = Samples::default();
+    for r in 0..rounds {
+        s.ours.push(ours()?);
+        let (ms, out) = theirs()?;
+        if r == 0 && show_setup {
+            print_setup(&out);
+        }
+        s.theirs.push(ms);
+    }
+    Ok(s)
+}
+
+/// A table with one row per `--threads` count: `o.rounds` alternating rounds of `ours(threads)` and
+/// `theirs(threads)` each (ms shown with `decimals`), then the legend.
+pub fn thread_rows(
+    o: &Opts,
+    decimals: usize,
+    mut ours: impl FnMut(i32) -> Result<(f64, f64)>,
+    mut theirs: impl FnMut(i32) -> Result<((f64, f64), String)>,
+) -> Result<()> {
+    println!("{:>7} | {}", "threads", header_columns(o));
+    for (i, &t) in o.threads.iter().enumerate() {
+        let la0 = loadavg();
+        let s = alternate(o.rounds, i == 0, || ours(t), || theirs(t))?;
+        println!("{:>7} | {}; load {} -> {}", t, row_columns(o, &s, decimals), la0, loadavg());
+    }
+    legend(o);
+    Ok(())
 }
 
 /// The table header matching [`row_columns`] (after the row's own leading columns).
 pub fn header_columns(o: &Opts) -> String {
-    let mut h = if o.cuda() {
+    let h = if o.cuda() {
         format!("{:>9} {:>9} {:>7}", "ours ms", "torch ms", "ratio")
     } else {
         format!("{:>9} {:>9} {:>7} | {:>9} {:>9} {:>7}", "ours ms", "torch ms", "ratio", "ours CPU", "torch CPU", "ratio")
     };
-    if o.bf16 {
-        h.push_str(&format!(" | {:>9} {:>7}", "fwd-AC ms", "ratio"));
-    }
     h + " | wall ms per round (ours | torch); load average"
 }
 
 /// The measured columns of a row (medians over rounds, then each round's wall ms): on CPU wall and CPU ms with
-/// their ratios ours/PyTorch, on CUDA wall ms only (CPU time there is the host thread waiting); with --bf16 also
-/// PyTorch's forward-only autocast and our ratio to it.
+/// their ratios ours/PyTorch, on CUDA wall ms only (CPU time there is the host thread waiting).
 pub fn row_columns(o: &Opts, s: &Samples, decimals: usize) -> String {
     let wall = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.0).collect::<Vec<_>>());
     let cpu = |v: &[(f64, f64)]| median(&v.iter().map(|x| x.1).collect::<Vec<_>>());
@@ -468,15 +508,8 @@ pub fn row_columns(o: &Opts, s: &Samples, decimals: usize) -> String {
         let (oc, tc) = (cpu(&s.ours), cpu(&s.theirs));
         groups.push(format!("{:>9.1} {:>9.1} {:>7.3}", oc, tc, oc / tc));
     }
-    if o.bf16 {
-        let f = wall(&s.theirs_fwd);
-        groups.push(format!("{:>9.*} {:>7.3}", decimals.max(1), f, ow / f));
-    }
     groups.push(rounds(&s.ours, decimals));
     groups.push(rounds(&s.theirs, decimals));
-    if o.bf16 {
-        groups.push(format!("fwd-AC {}", rounds(&s.theirs_fwd, decimals)));
-    }
     groups.join(" | ")
 }
 
@@ -487,12 +520,9 @@ pub fn legend(o: &Opts) {
     } else {
         println!("   ms = wall-clock ms per training step (median over rounds); CPU = CPU ms per step of the whole process, all threads");
     }
-    println!("   ours: {}; torch: the same variant{}", o.ours_variant(), if o.bf16 { " (bf16 autocast around the whole step, as ours)" } else { "" });
-    if o.bf16 {
-        println!("   fwd-AC = PyTorch with bf16 autocast around the forward passes and losses only (torch.autocast's documented usage); ratio = ours / it");
-        if !o.ours_bf16 {
-            println!("   --no-ours-bf16: ours is fp32 here, so these ratios are the gap our fp32 step leaves against PyTorch's bf16");
-        }
+    println!("   ours: the product's step (Trainer::step), {}; torch: {}", o.variant(o.ours_in_bf16()), o.variant(o.bf16));
+    if o.bf16 && !o.ours_bf16 {
+        println!("   --no-ours-bf16: ours is fp32 here, so these ratios are the gap our fp32 step leaves against PyTorch's bf16");
     }
 }
 
@@ -549,44 +579,34 @@ pub fn check_python() -> Result<()> {
     Ok(())
 }
 
+/// `dcgan`: the product's step on the family of configs/papers/dcgan_mnist.yaml, real MNIST through its
+/// feed, against bench/dcgan_step.py, alternating rounds per thread count.
 fn dcgan(o: &Opts) -> Result<()> {
     check_mnist()?;
     println!(
-        "== dcgan: configs/papers/dcgan_mnist.yaml (28×28×1, nz 100, ngf = ndf = 64), batch {}, {} warm-up + {} timed steps per measurement, {} alternating rounds (ours, PyTorch, ours, ...); medians",
+        "== dcgan: configs/papers/dcgan_mnist.yaml (28×28×1, nz 100, ngf = ndf = 64), batch {}, real MNIST through the engine's feed, {} warm-up + {} timed steps per measurement, {} alternating rounds (ours, PyTorch, ours, ...); medians",
         o.batch, o.warmup, o.steps, o.rounds
     );
     println!("   machine: {}; PyTorch side: {}", machine(), python().display());
     println!("   {}", device::setup(o.device));
-    println!("{:>7} | {}", "threads", header_columns(o));
-    let torch_scope = if o.bf16 { Some("step") } else { None };
-    for &t in &o.threads {
-        // Parameter counts for the script's assertions (a family without data, on the CPU).
-        let c = Gan::new(&dcgan_config(t, o.batch, tch::Device::Cpu)?, tch::Device::Cpu, false)?.parameter_counts();
-        let (g, d) = (c[0].1, c[1].1);
-        let mut s = Samples::default();
-        let la0 = loadavg();
-        for r in 0..o.rounds {
-            s.ours.push(ours_ms(o, t)?);
-            let (pms, out) = pytorch_ms(t, o.batch, o.warmup, o.steps, g, d, &o.torch_args(torch_scope))?;
-            if r == 0 && t == o.threads[0] {
-                print_setup(&out);
-            }
-            s.theirs.push(pms);
-            if o.bf16 {
-                s.theirs_fwd.push(pytorch_ms(t, o.batch, o.warmup, o.steps, g, d, &o.torch_args(Some("forward")))?.0);
-            }
-        }
-        println!("{:>7} | {}; load {} -> {}", t, row_columns(o, &s, 1), la0, loadavg());
-    }
-    legend(o);
+    // Parameter counts for the script's assertions (the thread count does not change them).
+    let counts = step::parameter_counts(&dcgan_config(o.threads[0], o.batch, tch::Device::Cpu)?)?;
+    let (g, d) = (step::count(&counts, "G")?, step::count(&counts, "D")?);
+    thread_rows(
+        o,
+        1,
+        |t| {
+            tch::set_num_threads(t);
+            step::Step::new(&dcgan_config(t, o.batch, o.device)?, step::Variant::of(o), step::Input::Data, &[])?.time(o.warmup, o.steps)
+        },
+        |t| pytorch_ms(t, o.batch, o.warmup, o.steps, g, d, &o.torch_args()),
+    )?;
     if o.profile {
         let t = o.threads[0];
-        let cfg = dcgan_config(t, o.batch, tch::Device::Cpu)?;
-        let c = Gan::new(&cfg, tch::Device::Cpu, false)?.parameter_counts();
         println!("-- PyTorch profile of our procedure re-created in PyTorch (--leaky max --adam ours), {t} thread(s):");
         let mut extra: Vec<String> = ["--leaky", "max", "--adam", "ours", "--profile"].map(String::from).to_vec();
-        extra.extend(o.torch_args(torch_scope));
-        let (_, out) = pytorch_ms(t, o.batch, o.warmup, o.steps, c[0].1, c[1].1, &extra)?;
+        extra.extend(o.torch_args());
+        let (_, out) = pytorch_ms(t, o.batch, o.warmup, o.steps, g, d, &extra)?;
         println!("{out}");
     }
     Ok(())
@@ -608,10 +628,6 @@ fn main() -> Result<()> {
             "stackgan" => stackgan::run(&o)?,
             "vaegan" => vaegan::run(&o)?,
             "unit" => unit::run(&o)?,
-            "proto" => {
-                check_mnist()?;
-                proto::run(&o)?
-            }
             _ => unreachable!(),
         }
     }
