@@ -5,7 +5,7 @@ use crate::step::{self, Input, Step, Variant};
 use crate::{alternate, device, header_columns, legend, loadavg, machine, python, root, row_columns, Opts};
 use anyhow::{bail, Context, Result};
 use ganzoo_pipelines::engine::Ui;
-use ganzoo_pipelines::registry::Config;
+use ganzoo_pipelines::families::Config;
 use ganzoo_pipelines::translation::open_domains;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -125,7 +125,7 @@ pub fn step_time(o: &Opts) -> Result<()> {
         let cfg = cg_config(o, size, blocks)?;
         let (g, d) = counts(&cfg)?;
         let data = root().join(format!("target/ganzoo-bench/cyclegan/facades_pairs_{size}.f32"));
-        for extra in [&[][..], &["--leaky", "prelu", "--adam", "ours"][..]] {
+        for extra in [&[][..], &["--leaky", "factor", "--adam", "ours"][..]] {
             println!("-- PyTorch profile at {size}×{size}, {blocks} blocks, 1 thread, 1 warm-up + 2 steps, variant {extra:?}:");
             let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
             args.push("--profile".into());

@@ -38,7 +38,8 @@ writes real, preprocessed facades there); step i uses pair i mod K. Without --da
 Prints `ms_per_step: X` (wall-clock mean over the timed steps), `cpu_ms_per_step: Y` (process CPU time, all threads)
 and, with --profile, the profiler's top ops over the timed steps.
 Variant flags reproduce choices of our implementation inside PyTorch, to measure what each one costs:
-  --leaky prelu     LeakyReLU as prelu with a constant 1-element weight (what models/src/nets.rs does)
+  --leaky factor    LeakyReLU as h·([h > 0]·0.8 + 0.2) (what models/src/base.rs does); --leaky prelu: as prelu with a
+                    constant 1-element weight (an earlier form of ours)
   --adam ours       Adam written op by op as models/src/optim.rs does (unfused temporaries)
 """
 import argparse
@@ -49,18 +50,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from step_common import OursAdam, Setup, add_common_args, time_steps
+from step_common import LeakyFactor, OursAdam, Setup, add_common_args, time_steps
 
 
 class LeakyPrelu(nn.Module):
-    """LeakyReLU(0.2) as `x.prelu(full([1], 0.2))` (models/src/nets.rs leaky_relu): a new weight tensor per call."""
+    """LeakyReLU(0.2) as `x.prelu(full([1], 0.2))` (an earlier form of models/src/base.rs leaky_relu): a new weight
+    tensor per call."""
 
     def forward(self, h):
         return F.prelu(h, torch.full((1,), 0.2, dtype=h.dtype, device=h.device))
 
 
 def leaky(kind):
-    return LeakyPrelu() if kind == "prelu" else nn.LeakyReLU(0.2, True)
+    return {"prelu": LeakyPrelu, "factor": LeakyFactor}.get(kind, lambda: nn.LeakyReLU(0.2, True))()
 
 
 def norm(c):
@@ -155,7 +157,7 @@ def main():
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--n-blocks", type=int, default=9)
     ap.add_argument("--pool", type=int, default=50)
-    ap.add_argument("--leaky", choices=["fused", "prelu"], default="fused")
+    ap.add_argument("--leaky", choices=["fused", "prelu", "factor"], default="fused")
     add_common_args(ap, warmup=2, steps=5)
     args = ap.parse_args()
 

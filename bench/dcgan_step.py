@@ -29,7 +29,8 @@ forward|step (torch.autocast around the forward passes and losses, or around the
 
 Prints `ms_per_step: X` (wall-clock mean over the timed steps), `cpu_ms_per_step: Y` (process CPU time, all threads) and, with --profile, the top ops of the profiler.
 Variant flags reproduce choices of our implementation inside PyTorch, to measure what each one costs:
-  --leaky max       LeakyReLU as maximum(h, 0.2·h) (what dcgan.rs does) instead of F.leaky_relu
+  --leaky factor    LeakyReLU as h·([h > 0]·0.8 + 0.2) (what models/src/base.rs does) instead of F.leaky_relu;
+  --leaky max       as maximum(h, 0.2·h) (an earlier form of ours)
   --adam ours       Adam written op by op as models/src/optim.rs does (unfused temporaries)
 """
 import argparse
@@ -40,7 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from step_common import OursAdam, Setup, add_common_args, time_steps
+from step_common import LeakyFactor, OursAdam, Setup, add_common_args, time_steps
 
 
 def read_idx_images(path):
@@ -72,7 +73,7 @@ def generator(nz, ngf, channels):
 
 
 def discriminator(ndf, channels, leaky):
-    act = (lambda: LeakyMax()) if leaky == "max" else (lambda: nn.LeakyReLU(0.2, inplace=True))
+    act = {"max": LeakyMax, "factor": LeakyFactor}.get(leaky, lambda: nn.LeakyReLU(0.2, inplace=True))
     return nn.Sequential(
         nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),
         act(),
@@ -101,7 +102,7 @@ def main():
     ap.add_argument("--nz", type=int, default=100)
     ap.add_argument("--ngf", type=int, default=64)
     ap.add_argument("--ndf", type=int, default=64)
-    ap.add_argument("--leaky", choices=["fused", "max"], default="fused")
+    ap.add_argument("--leaky", choices=["fused", "max", "factor"], default="fused")
     add_common_args(ap, warmup=5, steps=20)
     args = ap.parse_args()
 

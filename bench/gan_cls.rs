@@ -12,7 +12,7 @@
 use crate::step::{self, Input, Step, Variant};
 use crate::{machine, python, script_args, thread_rows, Opts};
 use anyhow::Result;
-use ganzoo_pipelines::registry::Config;
+use ganzoo_pipelines::families::Config;
 use std::path::Path;
 
 /// Family `gan_cls` at the GAN-CLS widths on `batch` 64-px shapes, text from the embeddings at `emb` (one

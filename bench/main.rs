@@ -29,7 +29,7 @@ mod vaegan;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ganzoo_pipelines::engine::Ui;
-use ganzoo_pipelines::registry::Config;
+use ganzoo_pipelines::families::Config;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -80,7 +80,7 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [cyclegan] [translate]
                   --cg-warmup N      warm-up steps per measurement (default 2)
                   --cg-steps N       timed steps per measurement (default 5)
                   --profile          also print PyTorch's profiler table at the first setting (reference, and our
-                                     procedure re-created: LeakyReLU as prelu, Adam op by op as optim.rs)
+                                     procedure re-created: LeakyReLU as models/src/base.rs writes it, Adam op by op as optim.rs)
   translate:      --translate-settings 128:6,256:9   size:n_blocks per setting
                   --translate-images N   translate only the first N test photos (default 0: all 106)
   facades:        --facades-steps N  override bench/facades_128.yaml's train.steps";
@@ -603,8 +603,8 @@ fn dcgan(o: &Opts) -> Result<()> {
     )?;
     if o.profile {
         let t = o.threads[0];
-        println!("-- PyTorch profile of our procedure re-created in PyTorch (--leaky max --adam ours), {t} thread(s):");
-        let mut extra: Vec<String> = ["--leaky", "max", "--adam", "ours", "--profile"].map(String::from).to_vec();
+        println!("-- PyTorch profile of our procedure re-created in PyTorch (--leaky factor --adam ours), {t} thread(s):");
+        let mut extra: Vec<String> = ["--leaky", "factor", "--adam", "ours", "--profile"].map(String::from).to_vec();
         extra.extend(o.torch_args());
         let (_, out) = pytorch_ms(t, o.batch, o.warmup, o.steps, g, d, &extra)?;
         println!("{out}");

@@ -14,7 +14,7 @@
 use crate::step::{self, Input, Step, Variant};
 use crate::{alternate, header_columns, legend, loadavg, machine, python, row_columns, script_args, Opts};
 use anyhow::Result;
-use ganzoo_pipelines::registry::Config;
+use ganzoo_pipelines::families::Config;
 use std::path::Path;
 
 /// Family `stackgan`, stage `stage`, at the birds widths (the family's default `net`) on `batch` 256-px shapes,

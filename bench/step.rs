@@ -16,7 +16,7 @@ use ganzoo_pipelines::config::Precision;
 use ganzoo_pipelines::engine::Trainer;
 use ganzoo_pipelines::family::{Family, Losses};
 use ganzoo_pipelines::feed::Feed;
-use ganzoo_pipelines::registry::Config;
+use ganzoo_pipelines::families::Config;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 

@@ -167,3 +167,11 @@ def time_steps(step, warmup, steps, profile, setup=None):
     print(f"ms_per_step: {dt / steps * 1000:.3f}")
     print(f"cpu_ms_per_step: {dc / steps * 1000:.3f}")
     return last
+
+
+class LeakyFactor(torch.nn.Module):
+    """LeakyReLU(0.2) as x · ([x > 0]·0.8 + 0.2) with the factor outside autograd (models/src/base.rs
+    leaky_relu): bit-equal to F.leaky_relu, a multiplication in the backward."""
+
+    def forward(self, h):
+        return h * ((h > 0).to(h.dtype) * 0.8 + 0.2)

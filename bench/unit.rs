@@ -8,7 +8,7 @@
 use crate::step::{self, Input, Step, Variant};
 use crate::{machine, python, script_args, thread_rows, Opts};
 use anyhow::Result;
-use ganzoo_pipelines::registry::Config;
+use ganzoo_pipelines::families::Config;
 use tch::{Device, Kind, Tensor};
 
 const SIZE: i64 = 32;
