@@ -192,24 +192,26 @@ pub fn mode_seeking(fake1: &Tensor, fake2: &Tensor, z1: &Tensor, z2: &Tensor) ->
     (ratio + 1e-5).reciprocal()
 }
 
-/// WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1): clamps every trainable variable to [−c, c].
-pub fn clip_weights(vs: &nn::VarStore, c: f64) {
+/// WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1): clamps every one of `params` (a critic's trainable
+/// variables) to [−c, c], in place.
+pub fn clip_weights<'a>(params: impl IntoIterator<Item = &'a Tensor>, c: f64) {
     tch::no_grad(|| {
-        for mut v in vs.trainable_variables() {
-            let _ = v.clamp_(-c, c);
+        for v in params {
+            let _ = v.shallow_clone().clamp_(-c, c);
         }
     });
 }
 
 /// Max-norm constraint (pylearn2's `max_col_norm`, used by Goodfellow et al. 2014 and Mirza & Osindero 2014
 /// with 1.9365): every unit's incoming weight vector — each row of a linear layer's `(out, in)` weight, each
-/// output channel of a convolution — is rescaled to L2 norm at most `c` (`torch.renorm(w, 2, 0, c)`).
-/// Biases, norms' parameters and other 1-D variables are left alone.
-pub fn max_norm(vs: &nn::VarStore, c: f64) {
+/// output channel of a convolution — is rescaled to L2 norm at most `c` (`torch.renorm(w, 2, 0, c)`), in place.
+/// `params` are a network's trainable variables by name; biases, norms' parameters and other 1-D variables are
+/// left alone.
+pub fn max_norm<'a>(params: impl IntoIterator<Item = (&'a str, &'a Tensor)>, c: f64) {
     tch::no_grad(|| {
-        for (name, mut v) in vs.variables() {
-            if name.ends_with("weight") && v.dim() >= 2 && v.requires_grad() {
-                let _ = v.renorm_(2.0, 0, c);
+        for (name, v) in params {
+            if name.ends_with("weight") && v.dim() >= 2 {
+                let _ = v.shallow_clone().renorm_(2.0, 0, c);
             }
         }
     });

@@ -180,7 +180,7 @@ fn ema_mixes_weights_and_buffers() {
 #[test]
 fn clipping() {
     let (vs, w, b) = store(&[1.0, -2.0, 0.3]);
-    clip_weights(&vs, 0.5);
+    clip_weights(&vs.trainable_variables(), 0.5);
     assert_eq!(values(&w), vec![0.5, -0.5, 0.3]);
     assert!(w.requires_grad());
     // grads: d/dw sum(w * k) = k
@@ -192,4 +192,18 @@ fn clipping() {
     assert!((g[0] - 0.6).abs() < 1e-5 && (g[1] - 0.8).abs() < 1e-5);
     let total2 = clip_grad_norm(&[w.shallow_clone()], 10.0);
     assert!((total2 - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn max_norm_rescales_each_unit_incoming_weights_only() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let w = (vs.root() / "fc").var_copy("weight", &Tensor::from_slice(&[3.0f32, 4.0, 0.0, 0.3, 0.4, 0.0]).view([2, 3]));
+    let b = (vs.root() / "fc").var_copy("bias", &Tensor::from_slice(&[10.0f32, -10.0]));
+    let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    ganzoo_models::losses::max_norm(named.iter().map(|(n, t)| (n.as_str(), t)), 1.0);
+    // Row 1 had norm 5: scaled to norm 1; row 2 (norm 0.5) and the bias are left alone.
+    let got = values(&w);
+    assert!((got[0] - 0.6).abs() < 1e-5 && (got[1] - 0.8).abs() < 1e-5 && got[2] == 0.0, "{got:?}");
+    assert!((got[3] - 0.3).abs() < 1e-7 && (got[4] - 0.4).abs() < 1e-7, "{got:?}");
+    assert_eq!(values(&b), vec![10.0, -10.0]);
 }

@@ -24,7 +24,7 @@ fn families(dir: &Path) -> Vec<(&'static str, String)> {
 }
 
 /// The engine options, one per row.
-const ROWS: [(&str, &str); 10] = [
+const ROWS: [(&str, &str); 11] = [
     ("hinge", "loss: {adversarial: hinge}"),
     ("wgan_gp", "loss: {adversarial: wasserstein, gradient_penalty: 10}"),
     ("r1", "loss: {r1: 1.0}"),
@@ -32,6 +32,7 @@ const ROWS: [(&str, &str); 10] = [
     ("spectral_norm", "loss: {spectral_norm: true}"),
     ("ema", "train: {ema: 0.9}"),
     ("grad_clip", "train: {grad_clip: 1.0}"),
+    ("max_norm", "train: {max_norm: 1.9365}"),
     ("diffaugment", "train: {diffaugment: [color, translation, cutout]}"),
     ("accumulate", "train: {accumulate: 2}"),
     ("bf16", "train: {precision: bf16}"),

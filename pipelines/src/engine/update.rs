@@ -13,7 +13,7 @@ use crate::error::{PipelineError, Result};
 use crate::family::{scalar, Batch, CriticInput, Ctx, Family, Losses, Phase};
 use crate::feed::Feed;
 use ganzoo_models::augment::DiffAugment;
-use ganzoo_models::losses::{clip_grad_norm, gradient_penalty, r1_penalty};
+use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, max_norm, r1_penalty};
 use ganzoo_models::optim::Optimizer;
 use ganzoo_models::rng::{derived_rng, uniform};
 use std::cell::RefCell;
@@ -234,20 +234,12 @@ impl Trainer {
             if !hold.contains(o.net) {
                 o.opt.step()?;
             }
-            tch::no_grad(|| {
-                for (name, p) in o.opt.params() {
-                    let mut p = p.shallow_clone();
-                    if let Some(c) = t.max_norm {
-                        // pylearn2's max_col_norm: each unit's incoming weights to norm ≤ c (weights of rank ≥ 2).
-                        if name.ends_with("weight") && p.dim() >= 2 {
-                            let _ = p.renorm_(2.0, 0, c);
-                        }
-                    }
-                    if let (Some(c), Phase::D) = (l.weight_clip, phase) {
-                        let _ = p.clamp_(-c, c); // WGAN (Arjovsky et al. 2017, Algorithm 1)
-                    }
-                }
-            });
+            if let Some(c) = t.max_norm {
+                max_norm(o.opt.params(), c);
+            }
+            if let (Some(c), Phase::D) = (l.weight_clip, phase) {
+                clip_weights(&params, c);
+            }
         }
         if phase == Phase::G {
             if let Some(decay) = t.ema {
