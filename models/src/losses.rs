@@ -2,7 +2,7 @@
 //! (gradient penalty, R1, weight clipping, gradient-norm clipping).
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Reduction, Tensor};
+use tch::{Kind, Reduction, Tensor};
 
 use crate::error::{ModelError, Result, TorchContext};
 

@@ -132,3 +132,37 @@ pub fn summarize(e: &serde_json::Value) -> String {
         format!("cycle L1 A→B→A {:.4}, B→A→B {:.4} on {} test images", f("cycle_l1_A"), f("cycle_l1_B"), e["test_images"])
     }
 }
+
+/// Test pairs shown in the sample grid of a two-domain family.
+pub const GRID_ROWS: usize = 4;
+
+/// The `Family` methods every two-domain translator shares (inside its `impl Family`, for a struct with fields
+/// `s: Settings` and `device: Device` that implements [`Translate`]): the sample grid of the first test pairs,
+/// `sample` of `n` test pairs, the evaluation against the hidden ground truth and its summary, and the
+/// translator for `ganzoo translate`.
+macro_rules! two_domain_family_methods {
+    () => {
+        fn write_samples(&self, path: &std::path::Path) -> $crate::error::Result<()> {
+            let (a, b) = $crate::translation::test_pairs(&self.s, self.device, $crate::translation::GRID_ROWS)?;
+            $crate::translation::grid(self, &a, &b, path)
+        }
+
+        fn sample_to(&self, n: usize, _seed: u64, path: &std::path::Path) -> $crate::error::Result<()> {
+            let (a, b) = $crate::translation::test_pairs(&self.s, self.device, n)?;
+            $crate::translation::grid(self, &a, &b, path)
+        }
+
+        fn evaluate(&self) -> $crate::error::Result<serde_json::Value> {
+            $crate::translation::evaluate(&self.s, self.device, self)
+        }
+
+        fn summarize(&self, e: &serde_json::Value) -> String {
+            $crate::translation::summarize(e)
+        }
+
+        fn translator(&self) -> Option<&dyn $crate::family::Translate> {
+            Some(self)
+        }
+    };
+}
+pub(crate) use two_domain_family_methods;

@@ -11,7 +11,7 @@ pub use config::CycleganModelConfig;
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Phase, Role, Translate, Update};
-use crate::translation::{evaluate, grid, l1, summarize, test_pairs};
+use crate::translation::{l1, two_domain_family_methods};
 use ganzoo_data::source::{Part, Source};
 use ganzoo_models::cyclegan::{PatchDiscriminator, ResnetGenerator};
 use ganzoo_models::init::init_normal;
@@ -32,9 +32,6 @@ impl FamilyConfig for CycleganModelConfig {
         Ok(Box::new(CycleGan::new(s, self, device, with_data)?))
     }
 }
-
-/// Test pairs shown in the sample grid.
-const GRID_ROWS: usize = 4;
 
 /// The reference's ImagePool: once full, each new image is returned with p = 0.5, otherwise it replaces a
 /// random stored image, which is returned instead.
@@ -222,27 +219,7 @@ impl Family for CycleGan {
         }
     }
 
-    fn write_samples(&self, path: &Path) -> Result<()> {
-        let (a, b) = test_pairs(&self.s, self.device, GRID_ROWS)?;
-        grid(self, &a, &b, path)
-    }
-
-    fn sample_to(&self, n: usize, _seed: u64, path: &Path) -> Result<()> {
-        let (a, b) = test_pairs(&self.s, self.device, n)?;
-        grid(self, &a, &b, path)
-    }
-
-    fn evaluate(&self) -> Result<serde_json::Value> {
-        evaluate(&self.s, self.device, self)
-    }
-
-    fn summarize(&self, e: &serde_json::Value) -> String {
-        summarize(e)
-    }
-
-    fn translator(&self) -> Option<&dyn Translate> {
-        Some(self)
-    }
+    two_domain_family_methods!();
 
     fn extra_state(&self) -> Vec<(String, Tensor)> {
         let mut v = self.pool_a.state("pool_A");

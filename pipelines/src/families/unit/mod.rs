@@ -22,7 +22,7 @@ pub use config::UnitModelConfig;
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Translate, Update};
-use crate::translation::{evaluate, grid, l1, summarize, test_pairs};
+use crate::translation::{l1, two_domain_family_methods};
 use ganzoo_data::source::{Part, Source};
 use ganzoo_models::init::init_normal;
 use ganzoo_models::losses::{AdvLoss, Target};
@@ -43,9 +43,6 @@ impl FamilyConfig for UnitModelConfig {
         Ok(Box::new(Unit::new(s, self, device, with_data)?))
     }
 }
-
-/// Test pairs shown in the sample grid.
-const GRID_ROWS: usize = 4;
 
 /// The UNIT family in training.
 pub struct Unit {
@@ -222,27 +219,7 @@ impl Family for Unit {
         Ok(scores.iter().map(|s| s.reshape([n, -1]).mean_dim(1, false, s.kind())).reduce(|a, b| a + b).unwrap_or_else(|| x.zeros_like().sum(tch::Kind::Float))) // (N,)
     }
 
-    fn write_samples(&self, path: &Path) -> Result<()> {
-        let (a, b) = test_pairs(&self.s, self.device, GRID_ROWS)?;
-        grid(self, &a, &b, path)
-    }
-
-    fn sample_to(&self, n: usize, _seed: u64, path: &Path) -> Result<()> {
-        let (a, b) = test_pairs(&self.s, self.device, n)?;
-        grid(self, &a, &b, path)
-    }
-
-    fn evaluate(&self) -> Result<serde_json::Value> {
-        evaluate(&self.s, self.device, self)
-    }
-
-    fn summarize(&self, e: &serde_json::Value) -> String {
-        summarize(e)
-    }
-
-    fn translator(&self) -> Option<&dyn Translate> {
-        Some(self)
-    }
+    two_domain_family_methods!();
 
     /// Per part: each domain's private encoder and decoder layers, the shared blocks once, and the two Ds.
     fn parameter_counts(&self) -> Vec<(&'static str, i64)> {
