@@ -324,9 +324,7 @@ impl Trainer {
             let params: Vec<Tensor> = mine.iter().flat_map(|&i| self.opts[i].opt.params().map(|(_, p)| p.shallow_clone()).collect::<Vec<_>>()).collect();
             for (p, s) in params.iter().zip(&sums) {
                 if let Some(s) = s {
-                    tch::no_grad(|| {
-                        let _ = p.grad().copy_(s);
-                    });
+                    tch::no_grad(|| p.grad().copy_(s));
                 }
             }
         }
