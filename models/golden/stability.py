@@ -28,7 +28,7 @@ from safetensors.torch import load_file
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["make_golden.py", "cond_golden.py", "cyclegan_golden.py", "stackgan_golden.py", "unit_golden.py", "augment_golden.py",
-           "vaegan_golden.py", "minilm_golden.py"]
+           "vaegan_golden.py", "minilm_golden.py", "metrics_golden.py"]
 LARGE = 1e3
 REL = 1e-5
 

@@ -14,6 +14,7 @@ pub mod dcgan;
 pub mod error;
 pub mod init;
 pub mod losses;
+pub mod metrics;
 pub mod mlp;
 pub mod nets;
 pub mod optim;

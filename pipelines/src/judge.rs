@@ -8,6 +8,7 @@ use ganzoo_data::loader::Dataset;
 use ganzoo_data::shapes::{CaptionedShapes, ShapeAttrs, ShapesConfig};
 use ganzoo_data::Split;
 use ganzoo_models::classifier::{accuracy, predict, train_classifier, Classifier};
+use ganzoo_models::metrics;
 use ganzoo_models::rng::derived_rng;
 use serde_json::json;
 use std::path::PathBuf;
@@ -203,33 +204,12 @@ pub(crate) fn accuracy_json(hits: &[[bool; 4]], n: usize, example: &str) -> serd
     acc
 }
 
-/// Fréchet distance between Gaussians fitted to two feature sets (N, F) and (M, F) (Heusel et al. 2017):
-/// ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁^½ Σ₂ Σ₁^½)^½), in float64 with symmetric eigendecompositions (so no
-/// complex square roots; tiny negative eigenvalues from rounding are clamped to 0).
+/// Fréchet distance between Gaussians fitted to two feature sets (N, F) and (M, F) (Heusel et al. 2017), by
+/// the one implementation in [`ganzoo_models::metrics`] (float64, symmetric eigendecompositions).
 pub fn frechet_distance(a: &Tensor, b: &Tensor) -> Result<f64> {
-    let (sa, sb) = (a.size(), b.size());
-    if sa.len() != 2 || sb.len() != 2 || sa[1] != sb[1] || sa[0] < 2 || sb[0] < 2 {
-        return Err(PipelineError::Runtime(format!("Fréchet distance needs two (N ≥ 2, F) feature sets of one width, got {sa:?} and {sb:?}")));
-    }
-    let stats = |x: &Tensor| {
-        let x = x.to_device(Device::Cpu).to_kind(Kind::Double);
-        let mu = x.mean_dim(0, false, Kind::Double); // (F,)
-        let c = &x - &mu; // (N, F)
-        let cov = c.transpose(0, 1).matmul(&c) / (x.size()[0] - 1) as f64; // (F, F)
-        (mu, cov)
-    };
-    let ((m1, c1), (m2, c2)) = (stats(a), stats(b));
-    let sqrt_psd = |m: &Tensor| {
-        let (w, v) = m.linalg_eigh("L"); // (F,), (F, F)
-        v.matmul(&w.clamp_min(0.0).sqrt().diag_embed(0, -2, -1)).matmul(&v.transpose(0, 1))
-    };
-    let r = sqrt_psd(&c1);
-    let inner = r.matmul(&c2).matmul(&r);
-    let inner = (&inner + inner.transpose(0, 1)) / 2.0; // symmetric up to rounding
-    let (w, _) = inner.linalg_eigh("L");
-    let tr_sqrt = w.clamp_min(0.0).sqrt().sum(Kind::Double);
-    let d = (&m1 - &m2).square().sum(Kind::Double) + c1.trace() + c2.trace() - tr_sqrt * 2.0;
-    Ok(d.double_value(&[]))
+    let (m1, s1) = metrics::gaussian_stats(a)?;
+    let (m2, s2) = metrics::gaussian_stats(b)?;
+    Ok(metrics::frechet_distance(&m1, &s1, &m2, &s2)?)
 }
 
 #[cfg(test)]
