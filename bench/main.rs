@@ -13,6 +13,8 @@
 //!   L1 / PSNR against the true test pairs next to the identity baseline.
 //! * `gan_cls`, `stackgan`, `vaegan`, `unit`: step times of those families, ours against bench/*_step.py.
 //! * `check`: verifies on `--device` what the step benches rely on (channels-last conversion, bf16 autocast).
+//! * `inception`: FID feature extraction images/s, ours (`FeatureNet::features_batched`) against
+//!   bench/inception_step.py (PyTorch running the same TorchScript), alternating rounds.
 //!
 //! "Ours" is always the product's step: the family built from its config and the engine's `Trainer::step`
 //! (bench/step.rs). The step benches take `--device cpu|cuda` and `--channels-last`; `dcgan`, `cyclegan` and
@@ -22,6 +24,7 @@
 mod cyclegan;
 mod device;
 mod gan_cls;
+mod inception;
 mod stackgan;
 mod step;
 mod unit;
@@ -35,7 +38,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [unit] [check] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [unit] [check] [inception] [OPTIONS]
                                                                            (default: ring dcgan)
   Every step bench times the product's step: the family built from its config and the engine's Trainer::step.
   device options (dcgan, cyclegan, gan_cls, stackgan, vaegan, unit, check):
@@ -62,6 +65,10 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [cyclegan] [translate]
                   bench/unit_step.py; the same options as gan_cls (--gc-batch sets its batch; the quickstart's is 4)
   check:          channels-last strides and same losses, the bf16 binding and train.precision bf16 steps (uses
                   --device, MNIST, facades)
+  inception:      FID Inception-v3 feature extraction (images/s), ours (FeatureNet::features_batched) vs
+                  bench/inception_step.py on the same TorchScript (needs `ganzoo data get inception`); uses
+                  --threads, --rounds, --warmup, --steps (batches), --device and
+                  --inc-batch N      batch size (default 16)
   ring options:   --seeds 0,1,2      seeds to train (each seed: minimax, non_saturating, wgan_gp)
                   --ring-steps N     generator steps per run (default: the config's, 3000)
                   --losses a,b,c     subset of minimax,non_saturating,wgan_gp
@@ -107,6 +114,7 @@ pub struct Opts {
     pub gc_batch: i64,
     pub sg_batch: i64,
     pub sg_stages: Vec<u8>,
+    pub inc_batch: i64,
     pub device: tch::Device,
     pub channels_last: bool,
     pub bf16: bool,
@@ -203,6 +211,7 @@ fn parse_args() -> Result<Opts> {
         gc_batch: 64,
         sg_batch: 64,
         sg_stages: vec![1, 2],
+        inc_batch: 16,
         device: tch::Device::Cpu,
         channels_last: false,
         bf16: false,
@@ -217,7 +226,9 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "unit" | "check" => o.benches.push(a.clone()),
+            "ring" | "dcgan" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "unit" | "check" | "inception" => {
+                o.benches.push(a.clone())
+            }
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
             "--seeds" => o.seeds = list(&val("--seeds")?, "--seeds")?,
             "--ring-steps" => o.ring_steps = Some(val("--ring-steps")?.parse()?),
@@ -238,6 +249,7 @@ fn parse_args() -> Result<Opts> {
             "--facades-steps" => o.facades_steps = Some(val("--facades-steps")?.parse()?),
             "--gc-batch" => o.gc_batch = val("--gc-batch")?.parse()?,
             "--sg-batch" => o.sg_batch = val("--sg-batch")?.parse()?,
+            "--inc-batch" => o.inc_batch = val("--inc-batch")?.parse()?,
             "--sg-stage" => {
                 o.sg_stages = match val("--sg-stage")?.as_str() {
                     "1" => vec![1],
@@ -257,8 +269,8 @@ fn parse_args() -> Result<Opts> {
     if o.benches.is_empty() {
         o.benches = vec!["ring".into(), "dcgan".into()];
     }
-    if o.rounds == 0 || o.steps == 0 || o.cg_steps == 0 {
-        bail!("--rounds, --steps and --cg-steps must be >= 1");
+    if o.rounds == 0 || o.steps == 0 || o.cg_steps == 0 || o.inc_batch < 1 {
+        bail!("--rounds, --steps, --cg-steps and --inc-batch must be >= 1");
     }
     if o.cg_settings.is_empty() || o.cg_settings.iter().any(|s| s.2 == 0) {
         bail!("--cg-settings: give size:blocks:rounds with rounds >= 1");
@@ -628,6 +640,7 @@ fn main() -> Result<()> {
             "stackgan" => stackgan::run(&o)?,
             "vaegan" => vaegan::run(&o)?,
             "unit" => unit::run(&o)?,
+            "inception" => inception::run(&o)?,
             _ => unreachable!(),
         }
     }

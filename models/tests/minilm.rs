@@ -48,23 +48,8 @@ fn golden() -> Vec<Case> {
 
 /// The model directory, or `None` when the user asked to skip; panics with instructions when it is missing.
 fn model_dir() -> Option<PathBuf> {
-    if std::env::var("GANZOO_SKIP_MINILM").is_ok_and(|v| v == "1") {
-        eprintln!("GANZOO_SKIP_MINILM=1: skipping the MiniLM test");
-        return None;
-    }
-    let cache = match std::env::var_os("GANZOO_CACHE") {
-        Some(c) if !c.is_empty() => PathBuf::from(c),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ganzoo-cache"),
-    };
-    let dir = cache.join("minilm");
-    if !dir.join("model.safetensors").is_file() {
-        panic!(
-            "MiniLM weights not found in {}: run `ganzoo data get minilm --cache DIR` and set GANZOO_CACHE=DIR \
-             (default <workspace>/.ganzoo-cache), or set GANZOO_SKIP_MINILM=1 to skip this test",
-            dir.display()
-        );
-    }
-    Some(dir)
+    let weights = common::cached_file("minilm/model.safetensors", "MiniLM", "minilm", "GANZOO_SKIP_MINILM")?;
+    weights.parent().map(Path::to_path_buf)
 }
 
 /// Right-pads token id lists into one batch: ids (N, L) i64 and mask (N, L) i64.

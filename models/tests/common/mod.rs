@@ -1,10 +1,11 @@
 //! Helpers shared by several test files: the difference to a (well-conditioned) reference, golden JSON as
-//! tensors (golden, augment) and the spectral-norm check of the model families (cyclegan, unit, vaegan). Each
-//! test crate uses only some of them.
+//! tensors (golden, augment), the spectral-norm check of the model families (cyclegan, unit, vaegan) and the
+//! cached pretrained files (minilm, inception). Each test crate uses only some of them.
 #![allow(dead_code)]
 
 use ganzoo_models::spectral::{spectral_norms, top_singular_value, warm_up};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use tch::{nn, Kind, Tensor};
 
 /// The largest absolute difference between `got` and the reference `want` (same shape; compared in float64).
@@ -55,4 +56,27 @@ pub fn assert_all_spectrally_normalized(vs: &nn::VarStore) -> usize {
         assert!((s - 1.0).abs() < 1e-3, "{name}: top singular value of W/σ(W) is {s}");
     }
     sns.len()
+}
+
+/// `<cache>/<rel>`, the cache being `$GANZOO_CACHE` (default `<workspace>/.ganzoo-cache`), for the tests of a
+/// pretrained network (`what`) that `ganzoo data get <dataset>` fetches. `None`, said on stderr, when `skip_var`
+/// is `1`; when the file is missing it panics with the command to run, so such a test never passes silently.
+pub fn cached_file(rel: &str, what: &str, dataset: &str, skip_var: &str) -> Option<PathBuf> {
+    if std::env::var(skip_var).is_ok_and(|v| v == "1") {
+        eprintln!("{skip_var}=1: skipping the {what} test");
+        return None;
+    }
+    let cache = match std::env::var_os("GANZOO_CACHE") {
+        Some(c) if !c.is_empty() => PathBuf::from(c),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ganzoo-cache"),
+    };
+    let file = cache.join(rel);
+    if !file.is_file() {
+        panic!(
+            "{what} not found: {} is missing; run `ganzoo data get {dataset} --cache DIR` and set GANZOO_CACHE=DIR \
+             (default <workspace>/.ganzoo-cache), or set {skip_var}=1 to skip this test",
+            file.display()
+        );
+    }
+    Some(file)
 }
