@@ -40,7 +40,7 @@ pub fn run(o: &Opts) -> Result<()> {
     let warm = images.narrow(0, 0, (warmup * batch).min(steps * batch));
     let ours = |t: i32| -> Result<(f64, f64)> {
         tch::set_num_threads(t);
-        net.features_batched(&warm, batch as usize)?;
+        let _ = net.features_batched(&warm, batch as usize)?;
         let (w0, c0) = (Instant::now(), crate::cpu_seconds());
         let f = net.features_batched(&images, batch as usize)?; // (S·B, 2048) on the CPU
         let (wall, cpu) = (w0.elapsed().as_secs_f64(), crate::cpu_seconds() - c0);

@@ -65,11 +65,49 @@ enum Command {
         #[arg(long, value_name = "TEXT")]
         prompt: Option<String>,
     },
-    /// Evaluate a run's newest checkpoint with the family's metrics.
+    /// Evaluate a run's newest checkpoint: the family's own measures and the standard metrics (FID, KID,
+    /// precision/recall, density/coverage; eval.metrics) against its data's reference split, with their protocol.
     Eval {
         run_dir: PathBuf,
+        /// Change an eval key for this evaluation: --set eval.samples=10000 --set eval.resize=legacy.
+        #[arg(long = "set", value_name = "eval.KEY=VALUE")]
+        set: Vec<String>,
+        /// Evaluate the best checkpoint (kept with eval.every and eval.best) instead of the newest.
+        #[arg(long)]
+        best: bool,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// The FID between A and B, each an image folder (searched recursively), a .npz of FID statistics (mu,
+    /// sigma; pytorch-fid's layout) or a run (N generated images from its newest checkpoint).
+    Fid {
+        a: PathBuf,
+        b: PathBuf,
+        #[command(flatten)]
+        opts: MeasureArgs,
+    },
+    /// FID, KID, precision/recall (k = 3) and density/coverage (k = 5) of A (generated) against B
+    /// (reference), each an image folder or a run.
+    Metrics {
+        a: PathBuf,
+        b: PathBuf,
+        #[command(flatten)]
+        opts: MeasureArgs,
+    },
+    /// Write the FID statistics (mu, sigma) of an image folder or of a run's generated images to a .npz in
+    /// pytorch-fid's layout (a reference for `ganzoo fid`).
+    Stats {
+        input: PathBuf,
+        #[arg(long, value_name = "FILE.npz")]
+        out: PathBuf,
+        /// Replace FILE.npz if it exists.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        opts: MeasureArgs,
     },
     /// Translate every image of a folder with a cyclegan run (a2b: G_A, b2a: G_B) or a unit run (a2b: EN_A → DE_B,
     /// b2a: EN_B → DE_A), keeping file names.
@@ -120,6 +158,72 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+}
+
+/// How `fid`, `metrics` and `stats` measure.
+#[derive(clap::Args)]
+struct MeasureArgs {
+    /// Images to draw from a run (default: its eval.samples).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Resize protocol: clean (clean-fid: PIL bicubic with antialiasing, in float) or legacy (pytorch-fid:
+    /// bilinear).
+    #[arg(long, default_value = "clean", value_parser = ["clean", "legacy"])]
+    resize: String,
+    /// The feature network (default: <cache>/inception/default_1.pt, from `ganzoo data get inception`).
+    #[arg(long, value_name = "FILE.pt")]
+    network: Option<PathBuf>,
+    /// Images per batch through the network.
+    #[arg(long, default_value_t = 50)]
+    batch_size: usize,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Seed of KID's subsets.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    quiet: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+impl MeasureArgs {
+    fn options(&self) -> anyhow::Result<run::MeasureOptions> {
+        if self.batch_size == 0 {
+            anyhow::bail!(PipelineError::Usage("--batch-size must be at least 1".into()));
+        }
+        let resize = match self.resize.as_str() {
+            "legacy" => ganzoo_pipelines::config::ResizeProtocol::Legacy,
+            _ => ganzoo_pipelines::config::ResizeProtocol::Clean,
+        };
+        Ok(run::MeasureOptions {
+            n: self.n,
+            resize,
+            network: self.network.clone(),
+            batch_size: self.batch_size,
+            device: self.device.clone(),
+            seed: self.seed,
+            quiet: self.quiet,
+        })
+    }
+}
+
+/// The text report of `fid` / `metrics`: each number, then the protocol.
+fn metrics_text(r: &serde_json::Value) -> String {
+    let mut t = String::new();
+    for (k, label) in [("fid", "FID"), ("kid", "KID"), ("kid_std", "KID std"), ("precision", "precision"), ("recall", "recall"), ("density", "density"), ("coverage", "coverage")] {
+        if let Some(v) = r[k].as_f64() {
+            t.push_str(&format!("{label:<10} {v:.6}\n"));
+        }
+    }
+    if let Some(s) = r["skipped"].as_array() {
+        for v in s.iter().filter_map(|v| v.as_str()) {
+            t.push_str(&format!("skipped    {v}\n"));
+        }
+    }
+    t.push_str(&format!("protocol: {}", r["protocol"].as_str().unwrap_or("")));
+    t
 }
 
 #[derive(Subcommand)]
@@ -219,9 +323,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let r = run::sample(&run_dir, n, &out, seed, cond.as_ref())?;
             print(&r, false, || format!("wrote {n} samples to {}", out.display()))
         }
-        Command::Eval { run_dir, json } => {
-            let r = run::eval(&run_dir)?;
-            print(&r, json, || format!("step {}: {}", r["checkpoint_step"], r["summary"].as_str().unwrap_or("")))
+        Command::Eval { run_dir, set, best, quiet, json } => {
+            let r = run::eval(&run_dir, &set, best, quiet)?;
+            print(&r, json, || {
+                let mut t = format!("step {}: {}", r["checkpoint_step"], r["summary"].as_str().unwrap_or(""));
+                if let Some(sets) = r["metrics"].as_object() {
+                    for (name, v) in sets {
+                        t.push_str(&format!("\n  {name}: protocol: {}", v["protocol"].as_str().unwrap_or("")));
+                    }
+                }
+                t
+            })
+        }
+        Command::Fid { a, b, opts } => {
+            let r = run::fid(&a, &b, &opts.options()?)?;
+            print(&r, opts.json, || metrics_text(&r))
+        }
+        Command::Metrics { a, b, opts } => {
+            let r = run::metrics(&a, &b, &opts.options()?)?;
+            print(&r, opts.json, || metrics_text(&r))
+        }
+        Command::Stats { input, out, force, opts } => {
+            let r = run::stats(&input, &out, force, &opts.options()?)?;
+            print(&r, opts.json, || format!("wrote the statistics of {} to {}\nprotocol: {}", r["of"].as_str().unwrap_or(""), out.display(), r["protocol"].as_str().unwrap_or("")))
         }
         Command::Translate { run_dir, direction, in_dir, out_dir, size, skip_bad, quiet, json } => {
             let r = run::translate(&run_dir, direction == "a2b", &in_dir, &out_dir, size, skip_bad, quiet)?;

@@ -50,6 +50,15 @@ pub trait Dataset: Send + Sync {
     fn num_classes(&self) -> Option<usize> {
         None
     }
+    /// Two-domain data: the number of images of domain `d` (0: A, 1: B); `None` for other data.
+    fn domain_len(&self, _d: usize) -> Option<usize> {
+        None
+    }
+    /// Two-domain data: image `index` of domain `d` alone, `(C, H, W)`, drawing any randomness from `rng`
+    /// (what evaluation compares: every test image of a domain once, whatever the other domain holds).
+    fn domain_image(&self, d: usize, _index: usize, _rng: &mut ChaCha8Rng) -> Result<Example> {
+        Err(DataError::Invalid(format!("this dataset has no image domains (asked for domain {d})")))
+    }
 }
 
 /// A batch on the CPU. `x` is `(N, ...shape)` f32, `y` is `(N,)` i64 when the dataset has labels.

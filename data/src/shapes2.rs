@@ -254,4 +254,20 @@ impl Dataset for Shapes2 {
     fn shape(&self) -> Vec<i64> {
         vec![2, 3, self.cfg.size, self.cfg.size]
     }
+
+    fn domain_len(&self, d: usize) -> Option<usize> {
+        (d < 2).then_some(self.n)
+    }
+
+    fn domain_image(&self, d: usize, index: usize, _rng: &mut ChaCha8Rng) -> Result<Example> {
+        if d > 1 || index >= self.n {
+            return Err(DataError::Invalid(format!(
+                "domain {d} image {index}: shapes2 {} has domains 0 and 1 of {} scenes",
+                self.split, self.n
+            )));
+        }
+        let x = if d == 0 { self.render_a(index) } else { self.render_b(index) };
+        let s = self.cfg.size;
+        Ok(Example { x, shape: vec![3, s, s], label: None })
+    }
 }

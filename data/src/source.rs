@@ -109,6 +109,12 @@ impl DataConfig {
         }
     }
 
+    /// Whether the data has a test split of its own (two-domain folders, procedural sets, caption folders);
+    /// MNIST and image folders do not.
+    pub fn has_test_split(&self) -> bool {
+        !matches!(self, DataConfig::Mnist { .. } | DataConfig::ImageFolder(_)) && !self.is_points()
+    }
+
     /// Whether the test split pairs each A with its true B (side-by-side folders, shapes2).
     pub fn has_ground_truth(&self) -> bool {
         match self {

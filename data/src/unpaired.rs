@@ -396,6 +396,35 @@ impl Dataset for Unpaired {
     fn shape(&self) -> Vec<i64> {
         vec![2, self.cfg.channels, self.cfg.size, self.cfg.size]
     }
+
+    fn domain_len(&self, d: usize) -> Option<usize> {
+        match d {
+            0 => Some(self.len_a()),
+            1 => Some(self.len_b()),
+            _ => None,
+        }
+    }
+
+    fn domain_image(&self, d: usize, index: usize, rng: &mut ChaCha8Rng) -> Result<Example> {
+        let n = self.domain_len(d).ok_or_else(|| DataError::Invalid(format!("domain {d}: two-domain data has domains 0 (A) and 1 (B)")))?;
+        if index >= n {
+            return Err(DataError::Invalid(format!(
+                "index {index} out of range for domain {} of {} ({n} images)",
+                ["A", "B"][d],
+                self.cfg.root.display()
+            )));
+        }
+        let (c, s) = (self.cfg.channels, self.cfg.size);
+        let x = match &self.src {
+            Source::Folders { a, b } => [a, b][d].get(index, rng)?.x,
+            Source::SideBySide { files, bad } => {
+                let img = self.decode_side_by_side(files, bad, index)?;
+                let (ha, hb) = self.halves(&img);
+                transform(if d == 0 { ha } else { hb }, &self.tcfg, rng)
+            }
+        };
+        Ok(Example { x, shape: vec![c, s, s], label: None })
+    }
 }
 
 /// True when `path`'s extension (any case) is one of the formats the `image` crate decodes in this build

@@ -25,6 +25,56 @@ pub struct CheckpointMeta {
     pub train_seconds: f64,
     /// Losses of the last step.
     pub losses: HashMap<String, f64>,
+    /// The best checkpoint (`best.json`): the metric it is best by, and its value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<Best>,
+}
+
+/// What makes `checkpoints/best.*` the best: the lowest value so far of a metric (`eval.best`), by its
+/// comparison's name and metric (`samples/fid`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Best {
+    pub metric: String,
+    pub value: f64,
+}
+
+/// The best checkpoint's metadata file.
+pub const BEST_JSON: &str = "best.json";
+
+/// Saves the best checkpoint so far: its tensors as `best.step_<N>.safetensors`, then `best.json` naming
+/// them (atomically, last), then removes the previous best's tensors. At every moment `best.json` names a
+/// complete file; the rolling checkpoints are untouched.
+pub fn save_best(dir: &Path, tensors: &[(String, Tensor)], mut meta: CheckpointMeta) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(PipelineError::io(dir))?;
+    let previous = read_best(dir)?.map(|m| dir.join(m.tensors));
+    meta.tensors = format!("best.{}.safetensors", stem(meta.step));
+    let st = dir.join(&meta.tensors);
+    write_atomic(&st, |tmp| {
+        Tensor::write_safetensors(tensors, tmp).map_err(PipelineError::torch(format!("writing {}", tmp.display())))
+    })?;
+    let text = serde_json::to_string_pretty(&meta).map_err(|e| PipelineError::Runtime(e.to_string()))?;
+    write_text_atomic(&dir.join(BEST_JSON), &text)?;
+    if let Some(old) = previous.filter(|p| *p != st) {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(st)
+}
+
+/// The best checkpoint's metadata, if the run has one.
+pub fn read_best(dir: &Path) -> Result<Option<CheckpointMeta>> {
+    let json = dir.join(BEST_JSON);
+    if !json.exists() {
+        return Ok(None);
+    }
+    read_meta(&json).map(Some)
+}
+
+/// The best checkpoint: its metadata and tensors.
+pub fn load_best(dir: &Path) -> Result<Option<(CheckpointMeta, HashMap<String, Tensor>)>> {
+    let Some(meta) = read_best(dir)? else { return Ok(None) };
+    let st = dir.join(&meta.tensors);
+    let tensors = Tensor::read_safetensors(&st).map_err(PipelineError::torch(format!("reading {}", st.display())))?.into_iter().collect();
+    Ok(Some((meta, tensors)))
 }
 
 /// File stem of the checkpoint at `step`.

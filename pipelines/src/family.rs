@@ -148,6 +148,59 @@ impl Ctx<'_> {
     }
 }
 
+/// Images a family makes for the standard metrics (FID, KID, precision/recall, density/coverage), drawn in
+/// batches so that no more than a batch is held.
+pub struct Images<'a> {
+    /// How many.
+    pub count: usize,
+    /// Images `first..first + len` as (len, C, H, W) in [-1, 1] on any device: the same images for the same
+    /// arguments (callers draw in batches of a fixed size from 0).
+    pub draw: Box<dyn Fn(usize, usize) -> Result<Tensor> + 'a>,
+    /// Each image's class, for class-conditional images (intra-class FID).
+    pub labels: Option<Vec<i64>>,
+}
+
+impl<'a> Images<'a> {
+    pub fn new(count: usize, draw: impl Fn(usize, usize) -> Result<Tensor> + 'a) -> Self {
+        Images { count, draw: Box::new(draw), labels: None }
+    }
+}
+
+/// Real images the generated ones are compared with: `part` of the run's data (of two-domain data, the
+/// images of `domain` 0 = A or 1 = B).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reference {
+    pub part: ganzoo_data::source::Part,
+    pub domain: Option<usize>,
+}
+
+impl Reference {
+    /// The test split (all of the data where it has none).
+    pub fn test() -> Self {
+        Reference { part: ganzoo_data::source::Part::test(), domain: None }
+    }
+
+    /// The training split.
+    pub fn train() -> Self {
+        Reference { part: ganzoo_data::source::Part::train(), domain: None }
+    }
+
+    /// The test images of one domain of two-domain data.
+    pub fn test_domain(d: usize) -> Self {
+        Reference { domain: Some(d), ..Reference::test() }
+    }
+}
+
+/// One comparison of the standard metrics: generated images against real ones.
+pub struct MetricSet<'a> {
+    /// What is compared (`samples`, `A→B`, `Stage-II`, `reconstructions`, …).
+    pub name: String,
+    /// How the generated images are made, in words (for the protocol).
+    pub how: String,
+    pub generated: Images<'a>,
+    pub reference: Reference,
+}
+
 /// A trained translator between domains A and B (evaluation mode, no gradients).
 pub trait Translate {
     /// x: (N, C, H, W) in [-1, 1] → its translation, A → B when `a2b`, else B → A.
@@ -225,6 +278,12 @@ pub trait Family {
     /// The family's A ↔ B translator, for `ganzoo translate` (two-domain families only).
     fn translator(&self) -> Option<&dyn Translate> {
         None
+    }
+    /// What the standard metrics compare (image families; none for 2-D points): sets of `n` generated images
+    /// each, with the real images each is compared with. `ganzoo eval`, `eval.every` and `ganzoo fid RUN`
+    /// (which takes the first set) use them, with the EMA weights where the run has them.
+    fn metric_sets(&self, _n: usize) -> Result<Vec<MetricSet<'_>>> {
+        Ok(Vec::new())
     }
     /// Trainable parameters per network.
     fn parameter_counts(&self) -> Vec<(&'static str, i64)> {

@@ -4,7 +4,7 @@
 use crate::config::TrainConfig;
 use crate::error::{PipelineError, Result};
 use crate::family::Batch;
-use ganzoo_data::loader::{BatchIter, Loader, LoaderConfig};
+use ganzoo_data::loader::{BatchIter, Dataset, Loader, LoaderConfig};
 use ganzoo_data::source::Source;
 use ganzoo_data::toy::Toy2d;
 use ganzoo_models::rng::derived_rng;
@@ -80,4 +80,27 @@ impl Feed {
         };
         Ok(Batch { x: x.to_device(self.device), y, draw })
     }
+}
+
+/// Items `indices` of `ds` stacked into (N, C, H, W) on the CPU, decoded in parallel; of two-domain data, the
+/// images of `domain` (0: A, 1: B) alone. Item `i` draws any randomness from `(seed, stream, i)`. Also the
+/// items' labels, when every item has one.
+pub fn stack_items(ds: &dyn Dataset, indices: &[usize], domain: Option<usize>, seed: u64, stream: &str) -> Result<(Tensor, Option<Vec<i64>>)> {
+    use rayon::prelude::*;
+    if indices.is_empty() {
+        return Err(PipelineError::Usage("no images to read (an empty split?)".into()));
+    }
+    let items = indices
+        .par_iter()
+        .map(|&i| {
+            let mut rng = derived_rng(seed, stream, i as u64);
+            match domain {
+                Some(d) => ds.domain_image(d, i, &mut rng),
+                None => ds.get(i, &mut rng),
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let labels = items.iter().map(|e| e.label).collect::<Option<Vec<i64>>>();
+    let x: Vec<Tensor> = items.iter().map(|e| Tensor::from_slice(&e.x).view(e.shape.as_slice())).collect();
+    Ok((Tensor::stack(&x, 0), labels))
 }

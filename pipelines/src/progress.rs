@@ -36,6 +36,14 @@ impl Progress {
         Progress { bar, plain: !quiet && !tty, total, start_step: start, started: Instant::now() }
     }
 
+    /// Runs `f` with the bar hidden (another bar or lines may show meanwhile).
+    pub fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.bar {
+            Some(b) => b.suspend(f),
+            None => f(),
+        }
+    }
+
     fn rate(&self, step: i64) -> f64 {
         (step - self.start_step) as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
     }
@@ -78,8 +86,12 @@ impl Counter {
     }
 
     pub fn inc(&self) {
+        self.inc_by(1);
+    }
+
+    pub fn inc_by(&self, n: u64) {
         if let Some(b) = &self.0 {
-            b.inc(1);
+            b.inc(n);
         }
     }
 

@@ -12,7 +12,8 @@ use crate::families::Config;
 pub use crate::rundir::{build, config_hash, config_text, load_config, new_run_dir, report, run_config, text_hash};
 use crate::rundir::{check_resumable, write_resolved};
 use serde_json::json;
-use std::path::Path;
+use crate::metrics::Evaluator;
+use std::path::{Path, PathBuf};
 
 /// `ganzoo train CONFIG`: a new run.
 pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) -> Result<serde_json::Value> {
@@ -73,11 +74,30 @@ pub fn inspect(config: &Path, overrides: &[String]) -> Result<serde_json::Value>
 
 /// A run's config and family with the newest checkpoint's networks loaded.
 fn open_run(run_dir: &Path, with_data: bool) -> Result<(Config, Box<dyn Family>, i64)> {
-    let cfg = run_config(run_dir, &[])?.config;
+    open_run_with(run_dir, with_data, &[], false)
+}
+
+/// [`open_run`] with `overrides` of the config (the eval section) and, with `best`, the best checkpoint
+/// (`eval.best`) instead of the newest.
+fn open_run_with(run_dir: &Path, with_data: bool, overrides: &[String], best: bool) -> Result<(Config, Box<dyn Family>, i64)> {
+    if let Some(o) = overrides.iter().find(|o| !o.starts_with("eval.")) {
+        return Err(PipelineError::Usage(format!("--set {o}: only eval.* keys can be changed for a trained run")));
+    }
+    let cfg = run_config(run_dir, overrides)?.config;
     let stage_dir = crate::pipeline::newest_stage_dir(run_dir, &cfg)?; // a pipeline: its newest stage
-    let (cfg, run_dir) = if stage_dir == run_dir { (cfg, run_dir) } else { (run_config(&stage_dir, &[])?.config, stage_dir.as_path()) };
+    let (cfg, run_dir) = if stage_dir == run_dir { (cfg, run_dir) } else { (run_config(&stage_dir, overrides)?.config, stage_dir.as_path()) };
     let fam = build(&cfg, with_data, Some(run_dir))?;
-    let step = restore_latest(run_dir, fam.as_ref())?;
+    let step = match best {
+        false => restore_latest(run_dir, fam.as_ref())?,
+        true => {
+            let ckpt_dir = run_dir.join("checkpoints");
+            let Some((meta, tensors)) = checkpoint::load_best(&ckpt_dir)? else {
+                return Err(PipelineError::Usage(format!("{} holds no best checkpoint; train with eval.every and eval.best to keep one", ckpt_dir.display())));
+            };
+            engine::restore_networks(fam.as_ref(), &tensors, &ckpt_dir.join(&meta.tensors).display().to_string())?;
+            meta.step
+        }
+    };
     Ok((cfg, fam, step))
 }
 
@@ -102,12 +122,153 @@ pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64, cond: Option<&Con
     Ok(json!({ "out": out.display().to_string(), "n": n, "seed": seed, "checkpoint_step": step, "condition": asked }))
 }
 
-/// `ganzoo eval RUN_DIR`: the family's metrics on the newest checkpoint.
-pub fn eval(run_dir: &Path) -> Result<serde_json::Value> {
-    let (_, fam, step) = open_run(run_dir, false)?;
+/// `ganzoo eval RUN_DIR [--set eval.KEY=VALUE]… [--best]`: the family's own measures and the standard metrics
+/// (`eval.metrics`, each comparison with its protocol) of the newest (or best) checkpoint.
+pub fn eval(run_dir: &Path, overrides: &[String], best: bool, quiet: bool) -> Result<serde_json::Value> {
+    let (cfg, fam, step) = open_run_with(run_dir, false, overrides, best)?;
     let eval = fam.evaluate()?;
-    let summary = fam.summarize(&eval);
-    Ok(json!({ "checkpoint_step": step, "eval": eval, "summary": summary }))
+    let mut summary = fam.summarize(&eval);
+    let s = cfg.settings();
+    let wanted = !s.data.is_points() && (!s.eval.metrics.is_empty() || s.eval.inception.is_some());
+    let metrics = match wanted {
+        true => Evaluator::new(&s.eval, resolve_device(&s.device)?, quiet)?.evaluate(fam.as_ref(), &s)?,
+        false => None,
+    };
+    if let Some(m) = &metrics {
+        summary = format!("{summary}; {}", crate::metrics::summarize(m));
+    }
+    Ok(json!({ "checkpoint_step": step, "eval": eval, "metrics": metrics, "summary": summary }))
+}
+
+/// One side of `ganzoo fid` / `metrics` / `stats`: an image folder, FID statistics (`.npz`) or a run.
+pub enum Side {
+    Folder(PathBuf),
+    Stats(PathBuf),
+    Run(PathBuf),
+}
+
+impl Side {
+    /// What `path` is: a run directory (it has `config.resolved.yaml`), a folder, or a `.npz` file.
+    pub fn of(path: &Path) -> Result<Side> {
+        if path.is_dir() {
+            return Ok(if path.join("config.resolved.yaml").exists() { Side::Run(path.into()) } else { Side::Folder(path.into()) });
+        }
+        if !path.exists() {
+            return Err(PipelineError::Usage(format!("{}: no such folder or file", path.display())));
+        }
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("npz") => Ok(Side::Stats(path.into())),
+            _ => Err(PipelineError::Usage(format!("{}: give an image folder, a run directory or a .npz of FID statistics (mu, sigma)", path.display()))),
+        }
+    }
+}
+
+/// How `ganzoo fid` / `metrics` / `stats` measure.
+#[derive(Debug, Clone)]
+pub struct MeasureOptions {
+    /// Images drawn from a run (default: its eval.samples).
+    pub n: Option<usize>,
+    pub resize: crate::config::ResizeProtocol,
+    /// The feature network (default `<cache>/inception/default_1.pt`).
+    pub network: Option<PathBuf>,
+    pub batch_size: usize,
+    /// `auto`, `cpu`, `cuda`, `cuda:N`.
+    pub device: String,
+    pub seed: u64,
+    pub quiet: bool,
+}
+
+impl MeasureOptions {
+    fn evaluator(&self, metrics: Vec<crate::config::StandardMetric>) -> Result<Evaluator> {
+        let e = crate::config::EvalConfig { metrics, resize: self.resize, network: self.network.clone(), batch_size: self.batch_size, ..Default::default() };
+        Evaluator::new(&e, resolve_device(&self.device)?, self.quiet)
+    }
+}
+
+/// Features of a folder or of a run's generated images (the first comparison of its family: samples, A→B,
+/// Stage-II, prior samples), `opts.n` of them drawn with `opts.seed`'s run seed.
+fn features_of(side: &Side, ev: &Evaluator, opts: &MeasureOptions) -> Result<crate::metrics::Features> {
+    match side {
+        Side::Folder(dir) => ev.folder(dir),
+        Side::Run(dir) => {
+            let (cfg, fam, step) = open_run(dir, false)?;
+            let n = opts.n.unwrap_or(cfg.eval.samples);
+            let sets = fam.metric_sets(n)?;
+            let Some(set) = sets.first() else {
+                return Err(PipelineError::Usage(format!("{}: this run ({}) makes no images to measure", dir.display(), cfg.data.kind())));
+            };
+            let mut f = ev.generated(&set.generated, &format!("{}: {}", set.name, set.how))?;
+            f.what = format!("{} ({}, step {step})", f.what, dir.display());
+            Ok(f)
+        }
+        Side::Stats(p) => Err(PipelineError::Usage(format!(
+            "{}: a .npz holds only mu and sigma; KID, precision/recall and density/coverage need the images (give the folder or the run), and `ganzoo fid` takes it",
+            p.display()
+        ))),
+    }
+}
+
+/// FID statistics of one side, and what it is.
+fn stats_of_side(side: &Side, ev: &Evaluator, opts: &MeasureOptions) -> Result<(ganzoo_data::fid_stats::GaussianStats, String)> {
+    match side {
+        Side::Stats(p) => Ok((crate::metrics::read_stats(p)?, format!("the statistics in {}", p.display()))),
+        _ => {
+            let f = features_of(side, ev, opts)?;
+            Ok((crate::metrics::stats_of(&f)?, f.what))
+        }
+    }
+}
+
+/// `ganzoo fid A B`: the FID between two sides (folders, `.npz` statistics, runs), with its protocol.
+pub fn fid(a: &Path, b: &Path, opts: &MeasureOptions) -> Result<serde_json::Value> {
+    let (sa, sb) = (Side::of(a)?, Side::of(b)?);
+    let ev = opts.evaluator(vec![crate::config::StandardMetric::Fid])?;
+    let (ga, wa) = stats_of_side(&sa, &ev, opts)?;
+    let (gb, wb) = stats_of_side(&sb, &ev, opts)?;
+    let v = crate::metrics::fid_of_stats(&ga, &gb)?;
+    Ok(json!({ "fid": v, "a": wa, "b": wb, "protocol": format!("FID (float64); {}; {wa} against {wb}; seed {}", ev.describe(), opts.seed) }))
+}
+
+/// `ganzoo metrics A B`: FID, KID, precision/recall and density/coverage of A (generated) against B
+/// (reference), with their protocol.
+pub fn metrics(a: &Path, b: &Path, opts: &MeasureOptions) -> Result<serde_json::Value> {
+    let (sa, sb) = (Side::of(a)?, Side::of(b)?);
+    for s in [&sa, &sb] {
+        if let Side::Stats(_) = s {
+            features_of(s, &opts.evaluator(vec![])?, opts)?; // the error saying why a .npz is not enough
+        }
+    }
+    let ev = opts.evaluator(crate::config::EvalConfig::default().metrics)?;
+    let fa = features_of(&sa, &ev, opts)?;
+    let fb = features_of(&sb, &ev, opts)?;
+    let mut r = ev.compare(&fa, &fb, opts.seed)?;
+    r.insert("a".into(), json!(fa.what));
+    r.insert("b".into(), json!(fb.what));
+    r.insert("protocol".into(), json!(ev.protocol(&fa, &fb, opts.seed)));
+    Ok(serde_json::Value::Object(r))
+}
+
+/// `ganzoo stats DIR|RUN --out FILE.npz`: the FID statistics (mu, sigma) of a folder or of a run's generated
+/// images, in pytorch-fid's `.npz` layout. An existing file is replaced only with `force`; it is written
+/// atomically.
+pub fn stats(input: &Path, out: &Path, force: bool, opts: &MeasureOptions) -> Result<serde_json::Value> {
+    if out.exists() && !force {
+        return Err(PipelineError::Usage(format!("{}: already exists; choose another --out or pass --force to replace it", out.display())));
+    }
+    if out.extension().and_then(|e| e.to_str()) != Some("npz") {
+        return Err(PipelineError::Usage(format!("--out {}: the statistics file must end in .npz", out.display())));
+    }
+    let side = Side::of(input)?;
+    if let Side::Stats(_) = side {
+        return Err(PipelineError::Usage(format!("{}: already statistics; give an image folder or a run", input.display())));
+    }
+    let ev = opts.evaluator(vec![crate::config::StandardMetric::Fid])?;
+    let (g, what) = stats_of_side(&side, &ev, opts)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(PipelineError::io(parent))?;
+    }
+    checkpoint::write_atomic(out, |tmp| ganzoo_data::fid_stats::write_fid_stats(tmp, &g).map_err(PipelineError::Data))?;
+    Ok(json!({ "out": out.display().to_string(), "of": what, "dim": g.dim, "protocol": format!("{}; {what}", ev.describe()) }))
 }
 
 /// `ganzoo import CONFIG --weights NET=FILE... --out RUN_DIR`: a run directory whose step-0 checkpoint holds
@@ -142,6 +303,7 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
         tensors: format!("{}.safetensors", checkpoint::stem(0)),
         train_seconds: 0.0,
         losses: Default::default(),
+        best: None,
     };
     let trainer = engine::Trainer::new(fam.as_ref(), &cfg.settings(), resolve_device(&cfg.device)?)?;
     let path = checkpoint::save(&run_dir.join("checkpoints"), &trainer.state(fam.as_ref()), &meta, 1)?;

@@ -6,7 +6,8 @@
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::load::{self, Loaded};
 use crate::device::{device_name, resolve_device};
-use crate::engine::{self, Identity, Outcome, Ui};
+use crate::engine::{self, Identity, Outcome, PeriodicEval, Ui};
+use crate::metrics::Evaluator;
 use crate::error::{PipelineError, Result};
 use crate::family::Family;
 use crate::families::Config;
@@ -35,7 +36,7 @@ pub fn run_config(run_dir: &Path, overrides: &[String]) -> Result<Loaded<Config>
     load_config(&path, overrides)
 }
 
-/// The resolved config as YAML without the keys a resume may change (steps and cadences, device): what
+/// The resolved config as YAML without the keys a resume may change (steps and cadences, device, evaluation): what
 /// [`config_hash`] hashes and a checkpoint keeps.
 pub fn config_text(cfg: &Config) -> Result<String> {
     let mut c = cfg.clone();
@@ -48,6 +49,7 @@ pub fn config_text(cfg: &Config) -> Result<String> {
     c.train.prefetch = 0;
     c.device = String::new();
     c.threads = 0;
+    c.eval = crate::config::EvalConfig::default();
     load::to_yaml(&c)
 }
 
@@ -56,15 +58,7 @@ pub fn config_hash(cfg: &Config) -> Result<String> {
     Ok(text_hash(&config_text(cfg)?))
 }
 
-/// FNV-1a of a config text, as 16 hex digits.
-pub fn text_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
-}
+pub use crate::hash::text_hash;
 
 /// Fails unless the newest checkpoint in `run_dir` (if any) was made with the same config as `cfg`.
 pub fn check_resumable(run_dir: &Path, cfg: &Config) -> Result<()> {
@@ -102,7 +96,7 @@ fn same_config(meta: &CheckpointMeta, ckpt_dir: &Path, cfg: &Config, hash: &str)
         None => format!(" (hash {} ≠ {hash})", meta.config_hash),
     };
     Err(PipelineError::Usage(format!(
-        "{}: the checkpoint was made with another config{changed}; resume may only change train.steps and the logging, sampling and checkpoint cadence",
+        "{}: the checkpoint was made with another config{changed}; resume may only change train.steps, the logging, sampling and checkpoint cadence, and the eval section",
         ckpt_dir.display()
     )))
 }
@@ -145,13 +139,40 @@ pub fn train(fam: &mut dyn Family, cfg: &Config, run_dir: &Path, ui: Ui) -> Resu
     let text = config_text(cfg)?;
     let hash = text_hash(&text);
     let check = |meta: &CheckpointMeta, dir: &Path| same_config(meta, dir, cfg, &hash);
-    engine::train(fam, &cfg.settings(), &Identity { text: &text, hash: &hash, same_config: &check }, run_dir, ui)
+    let s = cfg.settings();
+    // The feature network is loaded before the first step, so a missing file stops the run at once.
+    let periodic = match s.eval.every {
+        0 => None,
+        _ => Some(Periodic { evaluator: Evaluator::new(&s.eval, resolve_device(&s.device)?, ui.quiet)?, s: s.clone() }),
+    };
+    engine::train(fam, &s, &Identity { text: &text, hash: &hash, same_config: &check }, run_dir, ui, periodic.as_ref().map(|p| p as &dyn PeriodicEval))
+}
+
+/// `eval.every`: the standard metrics while training.
+struct Periodic {
+    evaluator: Evaluator,
+    s: crate::config::Settings,
+}
+
+impl PeriodicEval for Periodic {
+    fn every(&self) -> i64 {
+        self.s.eval.every
+    }
+
+    fn evaluate(&self, family: &dyn Family) -> Result<(serde_json::Value, Option<(String, f64)>)> {
+        let eval = self.evaluator.evaluate(family, &self.s)?.unwrap_or(serde_json::Value::Null);
+        let score = self.s.eval.best.and_then(|b| crate::metrics::best_score(&eval, b).map(|(set, v)| (format!("{set}/{}", b.key()), v)));
+        Ok((eval, score))
+    }
 }
 
 /// The final report of a run, also written to `report.json`.
 pub fn report(run_dir: &Path, cfg: &Config, fam: &dyn Family, outcome: &Outcome) -> Result<serde_json::Value> {
     let eval = fam.evaluate()?;
-    let summary = fam.summarize(&eval);
+    let mut summary = fam.summarize(&eval);
+    if let Some(m) = &outcome.last_eval {
+        summary = format!("{summary}; {}", crate::metrics::summarize(m));
+    }
     let params: serde_json::Map<_, _> = fam.parameter_counts().into_iter().map(|(n, c)| (n.to_string(), json!(c))).collect();
     let device = resolve_device(&cfg.device).map(device_name).unwrap_or_default();
     let r = json!({
@@ -165,6 +186,7 @@ pub fn report(run_dir: &Path, cfg: &Config, fam: &dyn Family, outcome: &Outcome)
         "parameters": params,
         "final_losses": outcome.last_losses,
         "eval": eval,
+        "metrics": outcome.last_eval,
         "summary": summary,
         "samples": outcome.last_samples.as_ref().map(|p| p.display().to_string()),
         "checkpoint": outcome.last_checkpoint.as_ref().map(|p| p.display().to_string()),

@@ -159,6 +159,67 @@ pub fn captions_of(data: &dyn ganzoo_data::loader::Dataset) -> (Captions, Option
     (captions, names)
 }
 
+/// The captions generated images are conditioned on for the standard metrics: image `i` of `n` takes the
+/// captions of reference image `i mod M`, so the generated set follows the reference set's captions (the
+/// StackGAN / AttnGAN protocol: images from the test split's captions against the test images). With
+/// precomputed embeddings, which cover the training images only, the training split is the reference.
+pub struct EvalCaptions {
+    /// Each reference image's captions (test split), or `None`: training images by index (precomputed).
+    lists: Option<Vec<Vec<String>>>,
+    /// Reference images.
+    pub count: usize,
+    pub reference: crate::family::Reference,
+    pub how: String,
+}
+
+impl EvalCaptions {
+    pub fn open(s: &crate::config::Settings, t: &TextSide) -> Result<Self> {
+        if let Encoder::Precomputed { .. } = t.encoder {
+            let count = t.captions.per_image.len();
+            return Ok(EvalCaptions {
+                lists: None,
+                count,
+                reference: crate::family::Reference::train(),
+                how: "conditioned on the training images' precomputed caption embeddings in turn (they cover the training split only)".into(),
+            });
+        }
+        let test = match ganzoo_data::open(&s.data, ganzoo_data::source::Part::test(), s.seed)? {
+            ganzoo_data::source::Source::Items(d) => d,
+            ganzoo_data::source::Source::Points { .. } => return Err(PipelineError::Usage("data: captioned images needed".into())),
+        };
+        let lists: Vec<Vec<String>> = (0..test.len()).map(|i| test.captions(i).unwrap_or_default()).collect();
+        if lists.is_empty() {
+            return Err(PipelineError::Usage("data: the test split has no images to take captions from".into()));
+        }
+        if let Some(i) = lists.iter().position(Vec::is_empty) {
+            return Err(PipelineError::Usage(format!("data: test image {} has no captions", test.item_name(i).unwrap_or_else(|| i.to_string()))));
+        }
+        let k = t.cfg.captions_per_image;
+        Ok(EvalCaptions {
+            count: lists.len(),
+            lists: Some(lists),
+            reference: crate::family::Reference::test(),
+            how: format!("conditioned on the test images' captions in turn (the mean φ of each image's first {k})"),
+        })
+    }
+
+    /// The conditions (N, E) of generated images `first..first + len`.
+    pub fn conditions(&self, t: &TextSide, seed: u64, first: usize, len: usize) -> Result<Tensor> {
+        let idx: Vec<usize> = (first..first + len).map(|i| i % self.count).collect();
+        let Some(lists) = &self.lists else {
+            return t.batch(&idx, &mut ganzoo_models::rng::derived_rng(seed, "metrics_captions", first as u64), false);
+        };
+        let k = t.cfg.captions_per_image;
+        let mut texts = Vec::with_capacity(len * k);
+        for &i in &idx {
+            let caps = &lists[i];
+            texts.extend((0..k).map(|j| caps[j % caps.len()].as_str()));
+        }
+        let e = t.encode(&texts, false, false)?; // (len·k, E)
+        Ok(e.view([len as i64, k as i64, -1]).mean_dim(1, false, Kind::Float)) // (len, E)
+    }
+}
+
 /// A text encoder and what it needs.
 pub enum Encoder {
     /// all-MiniLM-L6-v2, frozen.

@@ -4,7 +4,7 @@
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 pub use crate::family::scalar;
-use crate::family::Translate;
+use crate::family::{Images, MetricSet, Reference, Translate};
 use ganzoo_data::loader::Dataset;
 use ganzoo_data::source::{Part, Source};
 use ganzoo_data::unpaired::Split;
@@ -39,6 +39,25 @@ pub fn test_pairs(s: &Settings, device: Device, n: usize) -> Result<(Tensor, Ten
         b.push(t.get(1));
     }
     Ok((Tensor::stack(&a, 0).to_device(device), Tensor::stack(&b, 0).to_device(device)))
+}
+
+/// The standard metrics' sets of a translator: A → B of every test A image (at most `n`) against the real test
+/// B images, and B → A against the test A images (the protocol of the CycleGAN and CUT papers).
+pub fn metric_sets<'a>(s: &Settings, device: Device, t: &'a dyn Translate, n: usize) -> Result<Vec<MetricSet<'a>>> {
+    let ds = open_domains(s, Split::Test, false)?;
+    let mut sets = Vec::new();
+    for (d, name, a2b) in [(0usize, "A→B", true), (1, "B→A", false)] {
+        let (ds, seed) = (ds.clone(), s.seed);
+        let count = ds.domain_len(d).unwrap_or(0).min(n);
+        let draw = move |first: usize, len: usize| {
+            let idx: Vec<usize> = (first..first + len).collect();
+            let x = crate::feed::stack_items(ds.as_ref(), &idx, Some(d), seed, "test")?.0; // (len, C, H, W)
+            Ok(t.translate(&x.to_device(device), a2b))
+        };
+        let how = format!("the translation of each test {} image", ["A", "B"][d]);
+        sets.push(MetricSet { name: name.into(), how, generated: Images::new(count, draw), reference: Reference::test_domain(1 - d) });
+    }
+    Ok(sets)
 }
 
 /// Mean absolute difference.
@@ -158,6 +177,10 @@ macro_rules! two_domain_family_methods {
 
         fn summarize(&self, e: &serde_json::Value) -> String {
             $crate::translation::summarize(e)
+        }
+
+        fn metric_sets(&self, n: usize) -> $crate::error::Result<Vec<$crate::family::MetricSet<'_>>> {
+            $crate::translation::metric_sets(&self.s, self.device, self, n)
         }
 
         fn translator(&self) -> Option<&dyn $crate::family::Translate> {

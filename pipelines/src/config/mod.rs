@@ -5,6 +5,7 @@
 //! Every struct rejects unknown keys (`deny_unknown_fields`, never `flatten`); choices are enums.
 pub mod load;
 
+pub use ganzoo_data::resize::ResizeProtocol;
 pub use ganzoo_data::source::DataConfig;
 use ganzoo_models::augment::AugOp;
 use ganzoo_models::losses::AdvLoss;
@@ -13,6 +14,7 @@ use ganzoo_models::optim::{LrSchedule, OptimizerConfig};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// A whole run: what data, which model `M`, which losses, how to train and evaluate. `crate::families::Config`
 /// is `RunConfig<ModelConfig>`; families read [`Settings`], the same without the model section.
@@ -272,25 +274,146 @@ impl Default for TrainConfig {
     }
 }
 
-/// Evaluation protocol.
+/// Evaluation: the family's own measures (judges, PSNR, mode coverage) and the standard metrics of GAN papers
+/// (FID, KID, precision/recall, density/coverage; IS with a user's classifier), each reported with its
+/// protocol. Every key here may change on `--resume` and with `ganzoo eval RUN --set eval.KEY=VALUE`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
-    /// Generated samples to evaluate (2,500 in the VEEGAN / PacGAN mode protocol).
+    /// Generated images to evaluate, and the most real images of the reference split the standard metrics
+    /// compare them with (2,500 in the VEEGAN / PacGAN mode protocol; papers' FID uses 10,000 to 50,000).
     #[serde(default = "default_eval_samples")]
     pub samples: usize,
+    /// The standard metrics `ganzoo eval` and `eval.every` report for image data: any of `fid`, `kid`,
+    /// `precision_recall`, `density_coverage`. Empty: only the family's own measures (no feature network
+    /// needed).
+    #[serde(default = "default_metrics")]
+    pub metrics: Vec<StandardMetric>,
+    /// How images are resized to the network's 299×299: `clean` (clean-fid: PIL bicubic with antialiasing,
+    /// in float) or `legacy` (pytorch-fid: bilinear, no antialiasing).
+    #[serde(default)]
+    pub resize: ResizeProtocol,
+    /// The feature network, a TorchScript file mapping (N, 3, 299, 299) pixel values to (N, 2048) (default:
+    /// `<cache>/inception/default_1.pt`, from `ganzoo data get inception`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<PathBuf>,
+    /// A TorchScript classifier for the Inception Score: it takes the same (N, 3, 299, 299) pixel values in
+    /// [0, 255] and returns (N, K) logits (e.g. a wrapped torchvision Inception-v3). The FID network has no
+    /// logits, so without this file there is no IS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inception: Option<PathBuf>,
+    /// Images per batch through the feature network.
+    #[serde(default = "default_eval_batch")]
+    pub batch_size: usize,
+    /// While training, evaluate the standard metrics every this many steps (and at the last step) into
+    /// `metrics.jsonl`. 0: never.
+    #[serde(default)]
+    pub every: i64,
+    /// With `eval.every`: keep the checkpoint with the lowest value of this metric (`fid` or `kid`, of the
+    /// first comparison: samples, A→B, Stage-II, prior samples) as `checkpoints/best.*`, apart from the
+    /// rolling checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<BestMetric>,
+}
+
+/// A standard metric (`eval.metrics`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StandardMetric {
+    /// Fréchet Inception Distance (Heusel et al. 2017).
+    Fid,
+    /// Kernel Inception Distance (Bińkowski et al. 2018): 100 subsets of up to 1,000, cubic kernel.
+    Kid,
+    /// Improved precision and recall (Kynkäänniemi et al. 2019), k = 3.
+    PrecisionRecall,
+    /// Density and coverage (Naeem et al. 2020), k = 5.
+    DensityCoverage,
+}
+
+/// The metric `eval.best` keeps the best checkpoint by (lower is better).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BestMetric {
+    Fid,
+    Kid,
+}
+
+impl BestMetric {
+    /// Its key in a metrics report.
+    pub fn key(self) -> &'static str {
+        match self {
+            BestMetric::Fid => "fid",
+            BestMetric::Kid => "kid",
+        }
+    }
 }
 
 fn default_eval_samples() -> usize {
     2500
 }
 
+fn default_metrics() -> Vec<StandardMetric> {
+    vec![StandardMetric::Fid, StandardMetric::Kid, StandardMetric::PrecisionRecall, StandardMetric::DensityCoverage]
+}
+
+fn default_eval_batch() -> usize {
+    50
+}
+
 impl Default for EvalConfig {
     fn default() -> Self {
-        EvalConfig { samples: default_eval_samples() }
+        EvalConfig {
+            samples: default_eval_samples(),
+            metrics: default_metrics(),
+            resize: ResizeProtocol::default(),
+            network: None,
+            inception: None,
+            batch_size: default_eval_batch(),
+            every: 0,
+            best: None,
+        }
     }
 }
 
+impl EvalConfig {
+    /// Every problem of the section, each naming its dotted key.
+    fn problems(&self, data: &DataConfig, p: &mut Vec<String>) {
+        if self.samples < 1 {
+            p.push("eval.samples: must be at least 1".into());
+        }
+        if self.batch_size < 1 {
+            p.push("eval.batch_size: must be at least 1".into());
+        }
+        if self.every < 0 {
+            p.push(format!("eval.every: must be 0 (never) or a number of steps, got {}", self.every));
+        }
+        let mut seen = Vec::new();
+        for m in &self.metrics {
+            if seen.contains(m) {
+                p.push(format!("eval.metrics: {} is listed twice", load::to_yaml(m).map(|s| s.trim().to_string()).unwrap_or_default()));
+            }
+            seen.push(*m);
+        }
+        if self.every > 0 && data.is_points() {
+            p.push(format!("eval.every: the standard metrics compare images; data.kind {} is 2-D points", data.kind()));
+        }
+        if self.every > 0 && self.metrics.is_empty() && self.inception.is_none() {
+            p.push("eval.every: eval.metrics is empty, so there is nothing to evaluate while training".into());
+        }
+        if let Some(b) = self.best {
+            if self.every == 0 {
+                p.push(format!("eval.best: {} needs eval.every (how often to evaluate while training)", b.key()));
+            }
+            let needed = match b {
+                BestMetric::Fid => StandardMetric::Fid,
+                BestMetric::Kid => StandardMetric::Kid,
+            };
+            if !self.metrics.contains(&needed) {
+                p.push(format!("eval.best: {} is not in eval.metrics", b.key()));
+            }
+        }
+    }
+}
 
 impl<M> RunConfig<M> {
     /// Every cross-field problem of the shared sections, each naming its dotted key; empty when consistent.
@@ -347,9 +470,7 @@ impl<M> RunConfig<M> {
             }
             seen.push(*op);
         }
-        if self.eval.samples < 1 {
-            p.push("eval.samples: must be at least 1".into());
-        }
+        self.eval.problems(&self.data, &mut p);
         let l = &self.loss;
         if l.gradient_penalty < 0.0 {
             p.push(format!("loss.gradient_penalty: must be ≥ 0, got {}", l.gradient_penalty));

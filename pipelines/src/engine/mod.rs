@@ -27,6 +27,16 @@ pub struct Outcome {
     pub last_losses: Losses,
     pub last_checkpoint: Option<PathBuf>,
     pub last_samples: Option<PathBuf>,
+    /// The last periodic evaluation (`eval.every`), if one ran this session.
+    pub last_eval: Option<serde_json::Value>,
+}
+
+/// Evaluation while training (`eval.every`): the standard metrics of the family as it is (with its EMA
+/// weights), and the score `eval.best` keeps the best checkpoint by (lower is better), with its name.
+pub trait PeriodicEval {
+    /// Evaluate every this many steps (and at the last step).
+    fn every(&self) -> i64;
+    fn evaluate(&self, family: &dyn Family) -> Result<(serde_json::Value, Option<(String, f64)>)>;
 }
 
 /// Which config a run trains, as its checkpoints record it.
@@ -41,7 +51,7 @@ pub struct Identity<'a> {
 
 /// Trains `family` from its newest checkpoint in `run_dir` (or from scratch) up to `s.train.steps`. With EMA,
 /// the family ends holding the averaged weights (what its report evaluates).
-pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Path, ui: Ui) -> Result<Outcome> {
+pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Path, ui: Ui, periodic: Option<&dyn PeriodicEval>) -> Result<Outcome> {
     let device = crate::device::resolve_device(&s.device)?;
     let mut trainer = Trainer::new(family, s, device)?;
     let ckpt_dir = run_dir.join("checkpoints");
@@ -70,6 +80,8 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
     let started = Instant::now();
     let mut last_losses = Losses::new();
     let mut last_samples = None;
+    let mut last_eval = None;
+    let mut best = checkpoint::read_best(&ckpt_dir)?.and_then(|m| m.best);
     for step in start..t.steps {
         trainer.scale_lr(t.lr_schedule.factor(step, t.steps));
         let losses = trainer.step(family, step)?;
@@ -114,8 +126,31 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
                 tensors: format!("{}.safetensors", checkpoint::stem(done)),
                 train_seconds: elapsed,
                 losses: losses.clone().into_iter().collect(),
+                best: None,
             };
             last_checkpoint = Some(checkpoint::save(&ckpt_dir, &trainer.state(family), &meta, t.keep_checkpoints)?);
+        }
+        if let Some(pe) = periodic.filter(|p| done % p.every() == 0 || last) {
+            let (eval, score) = progress.suspend(|| trainer.with_ema(|| pe.evaluate(family)))?;
+            let line = serde_json::json!({ "step": done, "eval": eval, "time": train_seconds + started.elapsed().as_secs_f64() });
+            writeln!(metrics, "{line}").map_err(PipelineError::io(&metrics_path))?;
+            if let Some((name, value)) = score.filter(|(_, v)| v.is_finite()) {
+                if best.as_ref().is_none_or(|b: &checkpoint::Best| value < b.value) {
+                    let b = checkpoint::Best { metric: name, value };
+                    let meta = CheckpointMeta {
+                        step: done,
+                        config_hash: id.hash.to_string(),
+                        config: Some(id.text.to_string()),
+                        tensors: String::new(),
+                        train_seconds: train_seconds + started.elapsed().as_secs_f64(),
+                        losses: losses.clone().into_iter().collect(),
+                        best: Some(b.clone()),
+                    };
+                    checkpoint::save_best(&ckpt_dir, &trainer.state(family), meta)?;
+                    best = Some(b);
+                }
+            }
+            last_eval = Some(eval);
         }
         progress.tick(done, &losses);
         last_losses = losses;
@@ -123,7 +158,7 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
     progress.finish();
     trainer.keep_ema();
     train_seconds += started.elapsed().as_secs_f64();
-    Ok(Outcome { steps_run: t.steps - start.min(t.steps), final_step: t.steps.max(start), train_seconds, last_losses, last_checkpoint, last_samples })
+    Ok(Outcome { steps_run: t.steps - start.min(t.steps), final_step: t.steps.max(start), train_seconds, last_losses, last_checkpoint, last_samples, last_eval })
 }
 
 /// Loads only the networks (for sampling, evaluation and translation): the EMA weights of a network when the

@@ -10,10 +10,10 @@ mod config;
 pub use config::{CondModelConfig, Noise};
 use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
-use crate::family::{mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Update};
+use crate::family::{mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Images, Losses, MetricSet, Net, Reference, Role, Update};
 use crate::feed::Feed;
 use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
-use crate::text::{captions_of, TextSide};
+use crate::text::{captions_of, EvalCaptions, TextSide};
 use ganzoo_data::loader::Dataset;
 use ganzoo_data::shapes::{ShapeAttrs, ShapesConfig};
 use ganzoo_data::source::{Part, Source};
@@ -508,6 +508,26 @@ impl Family for Cond {
             _ => {}
         }
         Ok(serde_json::Value::Object(out))
+    }
+
+    fn metric_sets(&self, n: usize) -> Result<Vec<MetricSet<'_>>> {
+        match &self.cond {
+            Conditioner::Classes(k) => {
+                // Classes in turn, so every class has n/k images (intra-class FID compares each class alone).
+                let k = *k;
+                let labels: Vec<i64> = (0..n as i64).map(|i| i % k).collect();
+                let y = labels.clone();
+                let draw = move |first: usize, len: usize| Ok(self.generate(&self.one_hot(&y[first..first + len], k), "metrics", first as u64));
+                let generated = Images { count: n, draw: Box::new(draw), labels: Some(labels) };
+                Ok(vec![MetricSet { name: "samples".into(), how: format!("G(z, y), y = each of the {k} classes in turn"), generated, reference: Reference::test() }])
+            }
+            Conditioner::Text(t) => {
+                let caps = EvalCaptions::open(&self.s, t)?;
+                let (how, reference) = (format!("G(z, φ(t)), {}", caps.how), caps.reference);
+                let draw = move |first: usize, len: usize| Ok(self.generate(&caps.conditions(t, self.s.seed, first, len)?, "metrics", first as u64));
+                Ok(vec![MetricSet { name: "samples".into(), how, generated: Images::new(n, draw), reference }])
+            }
+        }
     }
 
     fn summarize(&self, eval: &serde_json::Value) -> String {

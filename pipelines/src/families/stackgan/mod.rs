@@ -13,10 +13,10 @@ mod config;
 pub use config::StackGanModelConfig;
 use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
-use crate::family::{indices, mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Update};
+use crate::family::{indices, mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Images, Losses, MetricSet, Net, Role, Update};
 use crate::feed::Feed;
 use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
-use crate::text::{captions_of, Encoder, TextSide};
+use crate::text::{captions_of, Encoder, EvalCaptions, TextSide};
 use ganzoo_data::loader::Dataset;
 use ganzoo_data::shapes::{ShapeAttrs, ShapesConfig};
 use ganzoo_data::source::{Part, Source};
@@ -168,6 +168,23 @@ impl StackGan {
             }
         });
         (Tensor::cat(&x1s, 0), (!x2s.is_empty()).then(|| Tensor::cat(&x2s, 0)))
+    }
+
+    /// Images for the standard metrics: Stage-I, or Stage-II of the same Stage-I images, for conditions `c`
+    /// (N, E), with noise and CA draws from `("metrics", first)`, in evaluation mode.
+    fn metric_images(&self, c: &Tensor, first: usize, stage2: bool) -> Tensor {
+        let n = c.size()[0];
+        let mut rng = derived_rng(self.s.seed, "metrics", first as u64);
+        let z = randn(&mut rng, &[n, self.m.net.z_dim], self.device);
+        let e1 = randn(&mut rng, &[n, self.m.net.ef_dim], self.device);
+        let e2 = randn(&mut rng, &[n, self.m.net.ef_dim], self.device);
+        tch::no_grad(|| {
+            let x1 = self.g1.forward_t(&z, c, &e1, false).0; // (N, 3, s, s)
+            match (&self.g2, stage2) {
+                (Some((_, g)), true) => g.forward_t(&x1, c, &e2, false).0, // (N, 3, 4s, 4s)
+                _ => x1,
+            }
+        })
     }
 
     /// Writes images of conditions `c` (N, E), `cols` per row: Stage-I alone, or in stage 2 each Stage-I
@@ -490,6 +507,19 @@ impl Family for StackGan {
             out.insert("attribute_accuracy".into(), self.judge_shapes(shapes)?);
         }
         Ok(serde_json::Value::Object(out))
+    }
+
+    fn metric_sets(&self, n: usize) -> Result<Vec<MetricSet<'_>>> {
+        let caps = std::rc::Rc::new(EvalCaptions::open(&self.s, &self.text)?);
+        let stages: &[(&str, bool)] = if self.stage2() { &[("Stage-II", true), ("Stage-I", false)] } else { &[("Stage-I", false)] };
+        Ok(stages
+            .iter()
+            .map(|&(name, stage2)| {
+                let c = caps.clone();
+                let draw = move |first: usize, len: usize| Ok(self.metric_images(&c.conditions(&self.text, self.s.seed, first, len)?, first, stage2));
+                MetricSet { name: name.into(), how: format!("{name} images, {}", caps.how), generated: Images::new(n, draw), reference: caps.reference }
+            })
+            .collect())
     }
 
     fn summarize(&self, eval: &serde_json::Value) -> String {

@@ -23,7 +23,7 @@ mod config;
 pub use config::{Equilibrium, VaeganModelConfig};
 use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
-use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Phase, Role, Update};
+use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Images, Losses, MetricSet, Net, Phase, Reference, Role, Update};
 use ganzoo_data::loader::Dataset;
 use ganzoo_data::source::{Part, Source};
 use ganzoo_data::unpaired::Split;
@@ -160,15 +160,7 @@ impl VaeGan {
 
 /// Items `range` of a dataset stacked into (N, C, H, W) on the CPU.
 fn stack(ds: &dyn Dataset, range: std::ops::Range<usize>, seed: u64) -> Result<Tensor> {
-    let mut items = Vec::with_capacity(range.len());
-    for i in range {
-        let ex = ds.get(i, &mut derived_rng(seed, "eval_item", i as u64))?;
-        items.push(Tensor::from_slice(&ex.x).view(ex.shape.as_slice()));
-    }
-    if items.is_empty() {
-        return Err(PipelineError::Usage("no images to evaluate".into()));
-    }
-    Ok(Tensor::stack(&items, 0))
+    Ok(crate::feed::stack_items(ds, &range.collect::<Vec<_>>(), None, seed, "eval_item")?.0)
 }
 
 /// Mean image-gradient magnitude of images (N, C, H, W) in [-1, 1]: the mean over pixels of
@@ -383,6 +375,24 @@ impl Family for VaeGan {
         out.insert("protocol".into(), json!(protocol));
         out.insert("model".into(), json!(if self.m.plain_vae { "plain VAE" } else { "VAE-GAN" }));
         Ok(serde_json::Value::Object(out))
+    }
+
+    fn metric_sets(&self, n: usize) -> Result<Vec<MetricSet<'_>>> {
+        // The held-out images (the test split of data that has one, else the last model.held_out images, else
+        // all of them) are the reference of both sets, and the inputs of the reconstructions.
+        let reference = Reference { part: Part { split: Split::Test, paired: false, held_out: self.m.held_out }, domain: None };
+        let held = open_part(&self.s, Split::Test, self.m.held_out)?;
+        let prior = move |first: usize, len: usize| Ok(self.decode(&self.z("metrics", first as u64, len as i64)));
+        let recon = move |first: usize, len: usize| {
+            let idx: Vec<usize> = (first..first + len).collect();
+            let x = crate::feed::stack_items(held.as_ref(), &idx, None, self.s.seed, "eval_item")?.0;
+            Ok(self.reconstruct(&x.to_device(self.device)))
+        };
+        let n_recon = n.min(open_part(&self.s, Split::Test, self.m.held_out)?.len());
+        Ok(vec![
+            MetricSet { name: "prior samples".into(), how: "Dec(z), z ~ N(0, I)".into(), generated: Images::new(n, prior), reference },
+            MetricSet { name: "reconstructions".into(), how: "Dec(μ(x)) of the reference images themselves".into(), generated: Images::new(n_recon, recon), reference },
+        ])
     }
 
     fn summarize(&self, e: &serde_json::Value) -> String {
