@@ -173,6 +173,10 @@ struct MeasureArgs {
     /// The feature network (default: <cache>/inception/default_1.pt, from `ganzoo data get inception`).
     #[arg(long, value_name = "FILE.pt")]
     network: Option<PathBuf>,
+    /// `metrics` only: a TorchScript classifier taking the same (N, 3, 299, 299) pixel values in [0, 255] and
+    /// returning logits (N, K), for the Inception Score of A (10 splits). The FID network has no logits.
+    #[arg(long, value_name = "FILE.pt")]
+    inception: Option<PathBuf>,
     /// Images per batch through the network.
     #[arg(long, default_value_t = 50)]
     batch_size: usize,
@@ -201,6 +205,7 @@ impl MeasureArgs {
             n: self.n,
             resize,
             network: self.network.clone(),
+            inception: self.inception.clone(),
             batch_size: self.batch_size,
             device: self.device.clone(),
             seed: self.seed,
@@ -212,7 +217,17 @@ impl MeasureArgs {
 /// The text report of `fid` / `metrics`: each number, then the protocol.
 fn metrics_text(r: &serde_json::Value) -> String {
     let mut t = String::new();
-    for (k, label) in [("fid", "FID"), ("kid", "KID"), ("kid_std", "KID std"), ("precision", "precision"), ("recall", "recall"), ("density", "density"), ("coverage", "coverage")] {
+    for (k, label) in [
+        ("fid", "FID"),
+        ("kid", "KID"),
+        ("kid_std", "KID std"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+        ("density", "density"),
+        ("coverage", "coverage"),
+        ("inception_score", "IS"),
+        ("inception_score_std", "IS std"),
+    ] {
         if let Some(v) = r[k].as_f64() {
             t.push_str(&format!("{label:<10} {v:.6}\n"));
         }

@@ -40,6 +40,8 @@ fn gan_cls_trains_samples_from_prompts_and_resumes_exactly() {
     assert!(fl["loss_D_uncond"].is_number() && fl["loss_G_int"].is_number(), "{fl}");
     assert!(fl["loss_G_ms"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "mode seeking is on: {fl}");
     assert!(dir.path().join("r/tokenizer.json").exists(), "the trained tokenizer is kept in the run");
+    // Images from the test split's captions against the test images.
+    common::eval_metrics(dir.path(), "r", 10, &[("samples", 10, 10)]);
     let rows = std::fs::read_to_string(dir.path().join("r/samples/step_00000006.txt")).unwrap();
     assert_eq!(rows.lines().count(), 8, "{rows}");
     // Prompts.
@@ -80,6 +82,12 @@ fn cgan_on_real_mnist_is_judged_per_class_and_resumes_exactly() {
     assert!(judge >= 0.97, "the digit judge scores {judge} on 1,000 held-out real digits");
     assert_eq!(acc["per_class_accuracy"].as_array().unwrap().len(), 10);
     assert!(report["eval"]["heads"]["uncond_head"].is_null(), "joint design: one head");
+    // FID of samples drawn class by class against the test digits, and the FID of each class alone.
+    let m = common::eval_metrics(dir.path(), "r", 40, &[("samples", 40, 40)]);
+    let intra = &m["samples"]["intra_class_fid"];
+    // 4 samples of each digit; the 40 test digits evenly spaced have at least 2 of most classes.
+    assert!(intra["per_class"].as_object().is_some_and(|o| o.len() >= 6), "{intra}");
+    assert!(intra["mean"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{intra}");
     let (code, _, err) = ganzoo(dir.path(), &["sample", "r", "--class", "7", "--n", "9", "--out", "seven.png"]);
     assert_eq!(code, 0, "{err}");
     assert!(dir.path().join("seven.png").exists());

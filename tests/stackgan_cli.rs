@@ -82,10 +82,13 @@ fn two_stages_train_in_order_with_stage1_frozen_and_resume_inside_a_stage() {
     assert_eq!((img.width(), img.height()), (2 + 4 * 66, 2 + 2 * 66), "2 rows of 2 (Stage-I, Stage-II) pairs of 64-px images");
     let grid = image::open(d.join("r/stages/s2/samples/step_00000004.png")).unwrap();
     assert_eq!((grid.width(), grid.height()), (2 + 16 * 66, 2 + 8 * 66));
-    let (code, out, err) = ganzoo(d, &["eval", "r", "--json"]);
+    let (code, out, err) = ganzoo(d, &["eval", "r", "--json", "--set", "eval.metrics=[]"]);
     assert_eq!(code, 0, "{err}");
     let ev: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(ev["metrics"].is_null(), "eval.metrics=[]: only the judges");
     assert_eq!(ev["eval"]["stage"], 2);
+    // Both stages' images from the test captions against the test images.
+    common::eval_metrics(d, "r", 8, &[("Stage-II", 8, 8), ("Stage-I", 8, 8)]);
     assert_eq!(ev["eval"]["attribute_accuracy"], s2["eval"]["attribute_accuracy"], "eval of the newest stage repeats the report's figures");
 
     // Stopped inside Stage-II after step 2: --resume keeps stage 1 and continues stage 2 exactly.

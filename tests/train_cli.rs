@@ -153,3 +153,56 @@ fn inspect_reports_parameter_counts_of_the_paper_configs() {
         assert!(v["parameters"]["G"].as_i64().unwrap() > 0 && v["parameters"]["D"].as_i64().unwrap() > 0, "{cfg}");
     }
 }
+
+#[test]
+fn fid_during_training_keeps_the_best_checkpoint_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = common::photos(dir.path(), 40);
+    write(dir.path(), "c.yaml", &dcgan_photos_config(&photos, 12));
+    let set = ["--set", "eval.every=4", "--set", "eval.best=fid", "--set", "eval.samples=6"];
+    let mut args = vec!["train", "c.yaml", "--out", "r", "--json", "--quiet"];
+    args.extend(set);
+    let (code, out, err) = ganzoo(dir.path(), &args);
+    assert_eq!(code, 0, "{err}");
+    let report = common::json(&out);
+    // Evaluations at steps 4, 8 and 12 in metrics.jsonl; the report carries the last.
+    let evals: Vec<(i64, f64)> = std::fs::read_to_string(dir.path().join("r/metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("eval").is_some())
+        .map(|v| (v["step"].as_i64().unwrap(), v["eval"]["samples"]["fid"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(evals.iter().map(|e| e.0).collect::<Vec<_>>(), [4, 8, 12], "{evals:?}");
+    assert_eq!(report["metrics"]["samples"]["fid"].as_f64(), Some(evals[2].1));
+    assert!(report["summary"].as_str().unwrap().contains("FID"), "{}", report["summary"]);
+    // checkpoints/best.json names the lowest FID's step; its tensors sit beside the rolling two (5 and 10 were
+    // pruned to 10 and 12).
+    let (best_step, best_fid) = evals.iter().copied().fold((0, f64::INFINITY), |b, e| if e.1 < b.1 { e } else { b });
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("r/checkpoints/best.json")).unwrap()).unwrap();
+    assert_eq!(meta["step"].as_i64(), Some(best_step), "{meta}");
+    assert_eq!(meta["best"]["value"].as_f64(), Some(best_fid), "{meta}");
+    assert_eq!(meta["best"]["metric"], "samples/fid");
+    let ckpts: Vec<String> = std::fs::read_dir(dir.path().join("r/checkpoints")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(ckpts.contains(&format!("best.step_{best_step:08}.safetensors")), "{ckpts:?}");
+    assert_eq!(ckpts.iter().filter(|n| n.starts_with("best.step_")).count(), 1, "{ckpts:?}");
+    assert!(ckpts.contains(&"step_00000012.safetensors".to_string()) && ckpts.contains(&"step_00000010.safetensors".to_string()), "{ckpts:?}");
+    // `eval --best` evaluates that checkpoint again: the same images, the same FID.
+    let (code, out, err) = ganzoo(dir.path(), &["eval", "r", "--best", "--json", "--quiet", "--set", "eval.samples=6"]);
+    assert_eq!(code, 0, "{err}");
+    let again = common::json(&out);
+    assert_eq!(again["checkpoint_step"].as_i64(), Some(best_step));
+    let fid = again["metrics"]["samples"]["fid"].as_f64().unwrap();
+    assert!((fid - best_fid).abs() <= 1e-6 * best_fid, "eval --best {fid}, during training {best_fid}");
+    // Evaluation keys may change on resume (here the count); the last step is evaluated and best.json only
+    // moves to a lower FID. An unknown best metric is a config error naming the key.
+    let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", "r", "--set", "train.steps=14", "--set", "eval.samples=5", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let last: serde_json::Value = serde_json::from_str(std::fs::read_to_string(dir.path().join("r/metrics.jsonl")).unwrap().lines().last().unwrap()).unwrap();
+    assert_eq!((last["step"].as_i64(), last["eval"]["samples"]["generated"].as_i64()), (Some(14), Some(5)), "{last}");
+    let now: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("r/checkpoints/best.json")).unwrap()).unwrap();
+    assert!(now["best"]["value"].as_f64().unwrap() <= best_fid, "{now}");
+    let (code, _, err) = ganzoo(dir.path(), &["train", "c.yaml", "--out", "x", "--set", "eval.best=psnr"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("eval.best") || err.contains("psnr"), "{err}");
+}

@@ -19,6 +19,8 @@ fn vaegan_trains_reports_samples_and_resumes_exactly() {
         assert!(report["eval"][k].is_number(), "eval lacks {k}: {}", report["eval"]);
     }
     assert_eq!(report["eval"]["held_out_images"], 8, "captioned shapes: the test split");
+    // Prior samples and reconstructions of the held-out images, each against those images.
+    common::eval_metrics(dir.path(), "r", 8, &[("prior samples", 8, 8), ("reconstructions", 8, 8)]);
     for net in ["E", "Dec", "Dis"] {
         assert!(report["parameters"][net].as_i64().unwrap() > 0, "{net}");
     }

@@ -237,12 +237,12 @@ impl Evaluator {
             h.field(&bytes);
         }
         let what = format!("{} images of {}", files.len(), dir.display());
-        let (feats, _) = self.cached(&h, &format!("features of {what}"), files.len(), |first, len| {
+        let (feats, logits) = self.cached(&h, &format!("features of {what}"), files.len(), |first, len| {
             let planes = files[first..first + len].par_iter().map(|p| fid_input(p, self.resize)).collect::<Result<Vec<_>>>()?;
             let s = INCEPTION_SIZE as i64;
             Ok(Tensor::from_slice(&planes.concat()).view([len as i64, 3, s, s]))
         })?;
-        Ok(Features { feats, logits: None, labels: None, what })
+        Ok(Features { feats, logits, labels: None, what })
     }
 
     /// The cache key's start: the protocol and the network.
@@ -258,7 +258,8 @@ impl Evaluator {
     /// written there (atomically; a cache that cannot be written is only a slower next time).
     fn cached(&self, h: &Fnv, what: &str, count: usize, next: impl FnMut(usize, usize) -> Result<Tensor>) -> Result<(Tensor, Option<Tensor>)> {
         let path = cache_dir().join(format!("{}.safetensors", h.hex()));
-        if let Ok(t) = Tensor::read_safetensors(&path) {
+        // The cache keeps features only: with an IS classifier the images go through the networks again.
+        if let (None, Ok(t)) = (&self.classifier, Tensor::read_safetensors(&path)) {
             if let Some((_, f)) = t.into_iter().find(|(k, _)| k == "features") {
                 if f.size() == [count as i64, FEATURE_DIM] {
                     return Ok((f, None));
@@ -434,9 +435,12 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
         for e in entries.flatten() {
             let Ok(t) = e.file_type() else { continue };
             let p = e.path();
+            // Links to files are followed (a folder of links is a common way to pick images); links to folders
+            // are not (no cycles).
+            let is_file = t.is_file() || (t.is_symlink() && std::fs::metadata(&p).is_ok_and(|m| m.is_file()));
             if t.is_dir() && depth < 32 {
                 stack.push((p, depth + 1));
-            } else if t.is_file() && ganzoo_data::unpaired::is_image_file(&p) {
+            } else if is_file && ganzoo_data::unpaired::is_image_file(&p) {
                 out.push(p);
                 if out.len() > MAX_FOLDER_IMAGES {
                     return Err(PipelineError::Usage(format!("{}: more than {MAX_FOLDER_IMAGES} images", dir.display())));

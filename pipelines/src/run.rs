@@ -171,6 +171,8 @@ pub struct MeasureOptions {
     pub resize: crate::config::ResizeProtocol,
     /// The feature network (default `<cache>/inception/default_1.pt`).
     pub network: Option<PathBuf>,
+    /// A TorchScript classifier returning logits: the Inception Score of A (`metrics` only).
+    pub inception: Option<PathBuf>,
     pub batch_size: usize,
     /// `auto`, `cpu`, `cuda`, `cuda:N`.
     pub device: String,
@@ -179,8 +181,8 @@ pub struct MeasureOptions {
 }
 
 impl MeasureOptions {
-    fn evaluator(&self, metrics: Vec<crate::config::StandardMetric>) -> Result<Evaluator> {
-        let e = crate::config::EvalConfig { metrics, resize: self.resize, network: self.network.clone(), batch_size: self.batch_size, ..Default::default() };
+    fn evaluator(&self, metrics: Vec<crate::config::StandardMetric>, inception: Option<PathBuf>) -> Result<Evaluator> {
+        let e = crate::config::EvalConfig { metrics, resize: self.resize, network: self.network.clone(), inception, batch_size: self.batch_size, ..Default::default() };
         Evaluator::new(&e, resolve_device(&self.device)?, self.quiet)
     }
 }
@@ -201,11 +203,15 @@ fn features_of(side: &Side, ev: &Evaluator, opts: &MeasureOptions) -> Result<cra
             f.what = format!("{} ({}, step {step})", f.what, dir.display());
             Ok(f)
         }
-        Side::Stats(p) => Err(PipelineError::Usage(format!(
-            "{}: a .npz holds only mu and sigma; KID, precision/recall and density/coverage need the images (give the folder or the run), and `ganzoo fid` takes it",
-            p.display()
-        ))),
+        Side::Stats(p) => Err(stats_are_not_features(p)),
     }
+}
+
+fn stats_are_not_features(p: &Path) -> PipelineError {
+    PipelineError::Usage(format!(
+        "{}: a .npz holds only mu and sigma; KID, precision/recall and density/coverage need the images (give the folder or the run), and `ganzoo fid` takes it",
+        p.display()
+    ))
 }
 
 /// FID statistics of one side, and what it is.
@@ -222,7 +228,7 @@ fn stats_of_side(side: &Side, ev: &Evaluator, opts: &MeasureOptions) -> Result<(
 /// `ganzoo fid A B`: the FID between two sides (folders, `.npz` statistics, runs), with its protocol.
 pub fn fid(a: &Path, b: &Path, opts: &MeasureOptions) -> Result<serde_json::Value> {
     let (sa, sb) = (Side::of(a)?, Side::of(b)?);
-    let ev = opts.evaluator(vec![crate::config::StandardMetric::Fid])?;
+    let ev = opts.evaluator(vec![crate::config::StandardMetric::Fid], None)?;
     let (ga, wa) = stats_of_side(&sa, &ev, opts)?;
     let (gb, wb) = stats_of_side(&sb, &ev, opts)?;
     let v = crate::metrics::fid_of_stats(&ga, &gb)?;
@@ -234,11 +240,11 @@ pub fn fid(a: &Path, b: &Path, opts: &MeasureOptions) -> Result<serde_json::Valu
 pub fn metrics(a: &Path, b: &Path, opts: &MeasureOptions) -> Result<serde_json::Value> {
     let (sa, sb) = (Side::of(a)?, Side::of(b)?);
     for s in [&sa, &sb] {
-        if let Side::Stats(_) = s {
-            features_of(s, &opts.evaluator(vec![])?, opts)?; // the error saying why a .npz is not enough
+        if let Side::Stats(p) = s {
+            return Err(stats_are_not_features(p));
         }
     }
-    let ev = opts.evaluator(crate::config::EvalConfig::default().metrics)?;
+    let ev = opts.evaluator(crate::config::EvalConfig::default().metrics, opts.inception.clone())?;
     let fa = features_of(&sa, &ev, opts)?;
     let fb = features_of(&sb, &ev, opts)?;
     let mut r = ev.compare(&fa, &fb, opts.seed)?;
@@ -262,7 +268,7 @@ pub fn stats(input: &Path, out: &Path, force: bool, opts: &MeasureOptions) -> Re
     if let Side::Stats(_) = side {
         return Err(PipelineError::Usage(format!("{}: already statistics; give an image folder or a run", input.display())));
     }
-    let ev = opts.evaluator(vec![crate::config::StandardMetric::Fid])?;
+    let ev = opts.evaluator(vec![crate::config::StandardMetric::Fid], None)?;
     let (g, what) = stats_of_side(&side, &ev, opts)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(PipelineError::io(parent))?;

@@ -110,3 +110,22 @@ pub fn assert_sigkill_resume_is_exact(dir: &Path, steps: i64) {
     let ck = format!("checkpoints/step_{steps:08}.safetensors");
     assert_eq!(read(&dir.join("full").join(&ck)), read(&dir.join("killed").join(&ck)));
 }
+
+/// `ganzoo eval RUN --set eval.samples=N`: its standard metrics, checked set by set — `(name, generated,
+/// reference)` images, a finite FID and KID, and a protocol naming the network's hash and the resize.
+pub fn eval_metrics(dir: &Path, run: &str, n: usize, sets: &[(&str, u64, u64)]) -> serde_json::Value {
+    let (code, out, err) = ganzoo(dir, &["eval", run, "--json", "--quiet", "--set", &format!("eval.samples={n}")]);
+    assert_eq!(code, 0, "{err}");
+    let m = json(&out)["metrics"].clone();
+    assert_eq!(m.as_object().map(|o| o.len()), Some(sets.len()), "{m}");
+    for (name, generated, reference) in sets {
+        let s = &m[*name];
+        assert_eq!((s["generated"].as_u64(), s["reference"].as_u64()), (Some(*generated), Some(*reference)), "{name}: {s}");
+        let fid = s["fid"].as_f64().unwrap_or(f64::NAN);
+        assert!(fid.is_finite() && fid >= 0.0, "{name}: FID {fid}");
+        assert!(s["kid"].as_f64().is_some_and(f64::is_finite), "{name}: {s}");
+        let p = s["protocol"].as_str().unwrap_or("");
+        assert!(p.contains("a16e4d89c0ecbc17a915dd76ea9e41211aa82562") && p.contains("clean"), "{name}: {p}");
+    }
+    m
+}
