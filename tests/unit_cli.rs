@@ -41,7 +41,7 @@ fn unit_trains_evaluates_against_ground_truth_and_resumes_exactly() {
     let (code, out, err) = ganzoo(dir.path(), &["eval", "r", "--json"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(json(&out)["eval"]["a2b_psnr"], report["eval"]["a2b_psnr"]);
-    common::eval_metrics(dir.path(), "r", 4, &[("A→B", 4, 4), ("B→A", 4, 4)]);
+    common::eval_metrics(dir.path(), "r", 4, &[("A→B", 4, 4), ("B→A", 4, 4), ("A as B (identity)", 4, 4)]);
     // 8 + 4 steps equal 12 in one go (networks, Adam state, the latent noise stream).
     assert_extension_is_exact(dir.path(), "r", "c12.yaml", 12);
 }

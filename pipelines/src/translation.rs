@@ -42,23 +42,35 @@ pub fn test_pairs(s: &Settings, device: Device, n: usize) -> Result<(Tensor, Ten
 }
 
 /// The standard metrics' sets of a translator: A → B of every test A image (at most `n`) against the real test
-/// B images, and B → A against the test A images (the protocol of the CycleGAN and CUT papers).
+/// B images, and B → A against the test A images (the protocol of the CycleGAN and CUT papers); then the
+/// identity baseline beside PSNR's: the test A images untranslated against test B, at the same size and count
+/// (what doing nothing scores).
 pub fn metric_sets<'a>(s: &Settings, device: Device, t: &'a dyn Translate, n: usize) -> Result<Vec<MetricSet<'a>>> {
     let ds = open_domains(s, Split::Test, false)?;
     let mut sets = Vec::new();
-    for (d, name, a2b) in [(0usize, "A→B", true), (1, "B→A", false)] {
+    let sides = [
+        (0usize, "A→B", Some(true), "the translation of each test A image"),
+        (1, "B→A", Some(false), "the translation of each test B image"),
+        (0, IDENTITY_SET, None, "each test A image untranslated: the identity baseline of A→B"),
+    ];
+    for (d, name, a2b, how) in sides {
         let (ds, seed) = (ds.clone(), s.seed);
         let count = ds.domain_len(d).unwrap_or(0).min(n);
         let draw = move |first: usize, len: usize| {
             let idx: Vec<usize> = (first..first + len).collect();
-            let x = crate::feed::stack_items(ds.as_ref(), &idx, Some(d), seed, "test")?.0; // (len, C, H, W)
-            Ok(t.translate(&x.to_device(device), a2b))
+            let x = crate::feed::stack_items(ds.as_ref(), &idx, Some(d), seed, "test")?.0.to_device(device); // (len, C, H, W)
+            Ok(match a2b {
+                Some(a2b) => t.translate(&x, a2b),
+                None => x,
+            })
         };
-        let how = format!("the translation of each test {} image", ["A", "B"][d]);
-        sets.push(MetricSet { name: name.into(), how, generated: Images::new(count, draw), reference: Reference::test_domain(1 - d) });
+        sets.push(MetricSet { name: name.into(), how: how.into(), generated: Images::new(count, draw), reference: Reference::test_domain(1 - d) });
     }
     Ok(sets)
 }
+
+/// The name of the identity baseline's comparison in a translator's standard metrics.
+pub const IDENTITY_SET: &str = "A as B (identity)";
 
 /// Mean absolute difference.
 pub fn l1(a: &Tensor, b: &Tensor) -> Tensor {
