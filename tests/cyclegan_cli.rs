@@ -28,6 +28,31 @@ fn cyclegan_trains_evaluates_against_ground_truth_and_resumes_exactly() {
     common::assert_extension_is_exact(dir.path(), "r", "c12.yaml", 12);
 }
 
+/// `eval.best` follows the family's first comparison, A → B, whatever order the JSON keys sort into (the
+/// identity baseline "A as B (identity)" sorts first and never changes).
+#[test]
+fn eval_best_of_a_translator_follows_a_to_b() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", TINY);
+    let set = ["--set", "eval.every=4", "--set", "eval.best=fid", "--set", "eval.samples=4"];
+    let mut args = vec!["train", "c.yaml", "--out", "r", "--quiet"];
+    args.extend(set);
+    let (code, _, err) = ganzoo(dir.path(), &args);
+    assert_eq!(code, 0, "{err}");
+    let evals: Vec<(i64, f64)> = std::fs::read_to_string(dir.path().join("r/metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(common::json)
+        .filter(|v| v.get("eval").is_some())
+        .map(|v| (v["step"].as_i64().unwrap(), v["eval"]["A→B"]["fid"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(evals.iter().map(|e| e.0).collect::<Vec<_>>(), [4, 8], "{evals:?}");
+    let (best_step, best_fid) = if evals[1].1 < evals[0].1 { evals[1] } else { evals[0] };
+    let meta = common::json(&std::fs::read_to_string(dir.path().join("r/checkpoints/best.json")).unwrap());
+    assert_eq!(meta["best"]["metric"], "A→B/fid", "{meta}");
+    assert_eq!((meta["step"].as_i64(), meta["best"]["value"].as_f64()), (Some(best_step), Some(best_fid)), "{meta}");
+}
+
 #[test]
 fn translate_keeps_names_lists_skips_and_names_bad_files() {
     let dir = tempfile::tempdir().unwrap();

@@ -335,7 +335,7 @@ impl Evaluator {
 
     /// Every comparison of a family's [`Family::metric_sets`] with `s.eval.samples` images, by name (each with
     /// its protocol), or `None` when the family has no images to compare (2-D points) or no metric is asked.
-    pub fn evaluate(&self, fam: &dyn Family, s: &Settings) -> Result<Option<Value>> {
+    pub fn evaluate(&self, fam: &dyn Family, s: &Settings) -> Result<Option<Evaluated>> {
         if self.metrics.is_empty() && self.classifier.is_none() {
             return Ok(None);
         }
@@ -357,7 +357,22 @@ impl Evaluator {
             r.insert("protocol".into(), json!(self.protocol(&gen, real, s.seed)));
             out.insert(set.name.clone(), Value::Object(r));
         }
-        Ok(Some(Value::Object(out)))
+        Ok(Some(Evaluated { json: Value::Object(out), first: sets[0].name.clone() }))
+    }
+}
+
+/// The standard metrics of a family's comparisons.
+pub struct Evaluated {
+    /// Each comparison by name (a JSON object: its keys sort, so they need not follow the family's order).
+    pub json: Value,
+    /// The family's first comparison (samples, A → B, Stage-II, prior samples): the one `eval.best` follows.
+    pub first: String,
+}
+
+impl Evaluated {
+    /// The value `eval.best` compares: the metric of the first comparison, with its name.
+    pub fn best_score(&self, best: BestMetric) -> Option<(String, f64)> {
+        Some((self.first.clone(), self.json[&self.first][best.key()].as_f64()?))
     }
 }
 
@@ -491,12 +506,6 @@ pub fn stats_of(f: &Features) -> Result<GaussianStats> {
     }
     let (mu, sigma) = m::gaussian_stats(&f.feats)?;
     Ok(GaussianStats::from_tensors(&mu, &sigma)?)
-}
-
-/// The value `eval.best` compares: the metric of the first comparison.
-pub fn best_score(eval: &Value, best: BestMetric) -> Option<(String, f64)> {
-    let (name, set) = eval.as_object()?.iter().next()?;
-    Some((name.clone(), set[best.key()].as_f64()?))
 }
 
 /// One line on the standard metrics: `FID 12.3 (samples)` per comparison.

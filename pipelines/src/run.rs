@@ -131,7 +131,7 @@ pub fn eval(run_dir: &Path, overrides: &[String], best: bool, quiet: bool) -> Re
     let s = cfg.settings();
     let wanted = !s.data.is_points() && (!s.eval.metrics.is_empty() || s.eval.inception.is_some());
     let metrics = match wanted {
-        true => Evaluator::new(&s.eval, resolve_device(&s.device)?, quiet)?.evaluate(fam.as_ref(), &s)?,
+        true => Evaluator::new(&s.eval, resolve_device(&s.device)?, quiet)?.evaluate(fam.as_ref(), &s)?.map(|e| e.json),
         false => None,
     };
     if let Some(m) = &metrics {

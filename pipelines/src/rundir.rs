@@ -160,9 +160,9 @@ impl PeriodicEval for Periodic {
     }
 
     fn evaluate(&self, family: &dyn Family) -> Result<(serde_json::Value, Option<(String, f64)>)> {
-        let eval = self.evaluator.evaluate(family, &self.s)?.unwrap_or(serde_json::Value::Null);
-        let score = self.s.eval.best.and_then(|b| crate::metrics::best_score(&eval, b).map(|(set, v)| (format!("{set}/{}", b.key()), v)));
-        Ok((eval, score))
+        let Some(e) = self.evaluator.evaluate(family, &self.s)? else { return Ok((serde_json::Value::Null, None)) };
+        let score = self.s.eval.best.and_then(|b| e.best_score(b).map(|(set, v)| (format!("{set}/{}", b.key()), v)));
+        Ok((e.json, score))
     }
 }
 
