@@ -440,7 +440,7 @@ pub fn describe_reference(data: &DataConfig, r: &Reference) -> String {
     }
 }
 
-/// The image files under `dir`, recursively (symbolic links not followed), sorted; at most
+/// The image files under `dir`, recursively (links to files followed, links to folders not), sorted; at most
 /// [`MAX_FOLDER_IMAGES`]. An empty folder is an error.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
