@@ -197,8 +197,15 @@ pub struct MetricSet<'a> {
     pub name: String,
     /// How the generated images are made, in words (for the protocol).
     pub how: String,
-    pub generated: Images<'a>,
+    pub generated: Compared<'a>,
     pub reference: Reference,
+}
+
+/// What a comparison sets against its reference: images the family makes, or real images of the run's data
+/// (a baseline: a translator's untranslated inputs), whose features come from the reference cache.
+pub enum Compared<'a> {
+    Made(Images<'a>),
+    Real(Reference),
 }
 
 /// A trained translator between domains A and B (evaluation mode, no gradients).

@@ -14,7 +14,7 @@
 use crate::checkpoint::write_atomic;
 use crate::config::{BestMetric, DataConfig, EvalConfig, ResizeProtocol, Settings, StandardMetric};
 use crate::error::{PipelineError, Result};
-use crate::family::{Family, Images, MetricSet, Reference};
+use crate::family::{Compared, Family, Images, MetricSet, Reference};
 use crate::hash::Fnv;
 use crate::progress::Counter;
 use ganzoo_data::fid_stats::GaussianStats;
@@ -58,6 +58,11 @@ impl Features {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The same features, sharing the tensors' storage.
+    pub fn share(&self) -> Features {
+        Features { feats: self.feats.shallow_clone(), logits: self.logits.as_ref().map(Tensor::shallow_clone), labels: self.labels.clone(), what: self.what.clone() }
     }
 }
 
@@ -346,11 +351,11 @@ impl Evaluator {
         let mut refs: Vec<(Reference, Features)> = Vec::new();
         let mut out = Map::new();
         for set in &sets {
-            let gen = self.generated(&set.generated, &format!("{}: {}", set.name, set.how))?;
-            if !refs.iter().any(|(r, _)| *r == set.reference) {
-                refs.push((set.reference, self.reference(s, &set.reference, s.eval.samples)?));
-            }
-            let real = &refs.iter().find(|(r, _)| *r == set.reference).expect("just added").1;
+            let gen = match &set.generated {
+                Compared::Made(images) => self.generated(images, &format!("{}: {}", set.name, set.how))?,
+                Compared::Real(r) => self.real(&mut refs, s, *r)?.share(),
+            };
+            let real = self.real(&mut refs, s, set.reference)?;
             let mut r = self.compare(&gen, real, s.seed)?;
             r.insert("generated".into(), json!(gen.len()));
             r.insert("reference".into(), json!(real.len()));
@@ -358,6 +363,19 @@ impl Evaluator {
             out.insert(set.name.clone(), Value::Object(r));
         }
         Ok(Some(Evaluated { json: Value::Object(out), first: sets[0].name.clone() }))
+    }
+
+    /// The features of the real images `r` with `s.eval.samples` at most, from `refs` or extracted (or read from
+    /// the cache) into it once.
+    fn real<'r>(&self, refs: &'r mut Vec<(Reference, Features)>, s: &Settings, r: Reference) -> Result<&'r Features> {
+        let i = match refs.iter().position(|(x, _)| *x == r) {
+            Some(i) => i,
+            None => {
+                refs.push((r, self.reference(s, &r, s.eval.samples)?));
+                refs.len() - 1
+            }
+        };
+        Ok(&refs[i].1)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::config::load;
 use crate::device::resolve_device;
 use crate::engine::{self, Ui};
 use crate::error::{PipelineError, Result};
-use crate::family::{Condition, Family};
+use crate::family::{Compared, Condition, Family};
 use crate::families::Config;
 pub use crate::rundir::{build, config_hash, config_text, load_config, new_run_dir, report, run_config, text_hash};
 use crate::rundir::{check_resumable, write_resolved};
@@ -199,7 +199,10 @@ fn features_of(side: &Side, ev: &Evaluator, opts: &MeasureOptions) -> Result<cra
             let Some(set) = sets.first() else {
                 return Err(PipelineError::Usage(format!("{}: this run ({}) makes no images to measure", dir.display(), cfg.data.kind())));
             };
-            let mut f = ev.generated(&set.generated, &format!("{}: {}", set.name, set.how))?;
+            let mut f = match &set.generated {
+                Compared::Made(images) => ev.generated(images, &format!("{}: {}", set.name, set.how))?,
+                Compared::Real(r) => ev.reference(&cfg.settings(), r, n)?,
+            };
             f.what = format!("{} ({}, step {step})", f.what, dir.display());
             Ok(f)
         }

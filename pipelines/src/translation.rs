@@ -4,7 +4,7 @@
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 pub use crate::family::scalar;
-use crate::family::{Images, MetricSet, Reference, Translate};
+use crate::family::{Compared, Images, MetricSet, Reference, Translate};
 use ganzoo_data::loader::Dataset;
 use ganzoo_data::source::{Part, Source};
 use ganzoo_data::unpaired::Split;
@@ -48,29 +48,21 @@ pub fn test_pairs(s: &Settings, device: Device, n: usize) -> Result<(Tensor, Ten
 pub fn metric_sets<'a>(s: &Settings, device: Device, t: &'a dyn Translate, n: usize) -> Result<Vec<MetricSet<'a>>> {
     let ds = open_domains(s, Split::Test, false)?;
     let mut sets = Vec::new();
-    let sides = [
-        (0usize, "A→B", Some(true), "the translation of each test A image"),
-        (1, "B→A", Some(false), "the translation of each test B image"),
-        (0, IDENTITY_SET, None, "each test A image untranslated: the identity baseline of A→B"),
-    ];
-    for (d, name, a2b, how) in sides {
+    for (d, name, a2b) in [(0usize, "A→B", true), (1, "B→A", false)] {
         let (ds, seed) = (ds.clone(), s.seed);
         let count = ds.domain_len(d).unwrap_or(0).min(n);
         let draw = move |first: usize, len: usize| {
             let idx: Vec<usize> = (first..first + len).collect();
-            let x = crate::feed::stack_items(ds.as_ref(), &idx, Some(d), seed, "test")?.0.to_device(device); // (len, C, H, W)
-            Ok(match a2b {
-                Some(a2b) => t.translate(&x, a2b),
-                None => x,
-            })
+            let x = crate::feed::stack_items(ds.as_ref(), &idx, Some(d), seed, "test")?.0; // (len, C, H, W)
+            Ok(t.translate(&x.to_device(device), a2b))
         };
-        sets.push(MetricSet { name: name.into(), how: how.into(), generated: Images::new(count, draw), reference: Reference::test_domain(1 - d) });
+        let how = format!("the translation of each test {} image", ["A", "B"][d]);
+        sets.push(MetricSet { name: name.into(), how, generated: Compared::Made(Images::new(count, draw)), reference: Reference::test_domain(1 - d) });
     }
+    let how = "the test A images untranslated: the identity baseline of A→B".into();
+    sets.push(MetricSet { name: "A as B (identity)".into(), how, generated: Compared::Real(Reference::test_domain(0)), reference: Reference::test_domain(1) });
     Ok(sets)
 }
-
-/// The name of the identity baseline's comparison in a translator's standard metrics.
-pub const IDENTITY_SET: &str = "A as B (identity)";
 
 /// Mean absolute difference.
 pub fn l1(a: &Tensor, b: &Tensor) -> Tensor {

@@ -10,7 +10,7 @@ mod config;
 pub use config::{CondModelConfig, Noise};
 use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
-use crate::family::{mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Images, Losses, MetricSet, Net, Reference, Role, Update};
+use crate::family::{mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Compared, Images, Losses, MetricSet, Net, Reference, Role, Update};
 use crate::feed::Feed;
 use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
 use crate::text::{captions_of, EvalCaptions, TextSide};
@@ -519,13 +519,13 @@ impl Family for Cond {
                 let y = labels.clone();
                 let draw = move |first: usize, len: usize| Ok(self.generate(&self.one_hot(&y[first..first + len], k), "metrics", first as u64));
                 let generated = Images { count: n, draw: Box::new(draw), labels: Some(labels) };
-                Ok(vec![MetricSet { name: "samples".into(), how: format!("G(z, y), y = each of the {k} classes in turn"), generated, reference: Reference::test() }])
+                Ok(vec![MetricSet { name: "samples".into(), how: format!("G(z, y), y = each of the {k} classes in turn"), generated: Compared::Made(generated), reference: Reference::test() }])
             }
             Conditioner::Text(t) => {
                 let caps = EvalCaptions::open(&self.s, t)?;
                 let (how, reference) = (format!("G(z, φ(t)), {}", caps.how), caps.reference);
                 let draw = move |first: usize, len: usize| Ok(self.generate(&caps.conditions(t, self.s.seed, first, len)?, "metrics", first as u64));
-                Ok(vec![MetricSet { name: "samples".into(), how, generated: Images::new(n, draw), reference }])
+                Ok(vec![MetricSet { name: "samples".into(), how, generated: Compared::Made(Images::new(n, draw)), reference }])
             }
         }
     }

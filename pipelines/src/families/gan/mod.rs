@@ -5,7 +5,7 @@ mod config;
 pub use config::GanModelConfig;
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
-use crate::family::{mean, scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Images, Losses, MetricSet, Net, Reference, Role, Update};
+use crate::family::{mean, scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Compared, Images, Losses, MetricSet, Net, Reference, Role, Update};
 use crate::feed::Feed;
 use ganzoo_data::source::{Part, Source};
 use ganzoo_data::toy::{mode_report, Toy2d};
@@ -209,7 +209,7 @@ impl Family for Gan {
             return Ok(Vec::new());
         }
         let draw = move |first: usize, len: usize| Ok(self.generate(&self.noise("metrics", first as u64, len as i64)));
-        Ok(vec![MetricSet { name: "samples".into(), how: "G(z), z ~ N(0, I)".into(), generated: Images::new(n, draw), reference: Reference::test() }])
+        Ok(vec![MetricSet { name: "samples".into(), how: "G(z), z ~ N(0, I)".into(), generated: Compared::Made(Images::new(n, draw)), reference: Reference::test() }])
     }
 
     fn summarize(&self, eval: &serde_json::Value) -> String {

@@ -13,7 +13,7 @@ mod config;
 pub use config::StackGanModelConfig;
 use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
-use crate::family::{indices, mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Images, Losses, MetricSet, Net, Role, Update};
+use crate::family::{indices, mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Compared, Images, Losses, MetricSet, Net, Role, Update};
 use crate::feed::Feed;
 use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
 use crate::text::{captions_of, Encoder, EvalCaptions, TextSide};
@@ -517,7 +517,7 @@ impl Family for StackGan {
             .map(|&(name, stage2)| {
                 let c = caps.clone();
                 let draw = move |first: usize, len: usize| Ok(self.metric_images(&c.conditions(&self.text, self.s.seed, first, len)?, first, stage2));
-                MetricSet { name: name.into(), how: format!("{name} images, {}", caps.how), generated: Images::new(n, draw), reference: caps.reference }
+                MetricSet { name: name.into(), how: format!("{name} images, {}", caps.how), generated: Compared::Made(Images::new(n, draw)), reference: caps.reference }
             })
             .collect())
     }

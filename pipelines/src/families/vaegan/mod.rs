@@ -23,7 +23,7 @@ mod config;
 pub use config::{Equilibrium, VaeganModelConfig};
 use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
-use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Images, Losses, MetricSet, Net, Phase, Reference, Role, Update};
+use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Compared, Images, Losses, MetricSet, Net, Phase, Reference, Role, Update};
 use ganzoo_data::loader::Dataset;
 use ganzoo_data::source::{Part, Source};
 use ganzoo_data::unpaired::Split;
@@ -390,8 +390,8 @@ impl Family for VaeGan {
         };
         let n_recon = n.min(open_part(&self.s, Split::Test, self.m.held_out)?.len());
         Ok(vec![
-            MetricSet { name: "prior samples".into(), how: "Dec(z), z ~ N(0, I)".into(), generated: Images::new(n, prior), reference },
-            MetricSet { name: "reconstructions".into(), how: "Dec(μ(x)) of the reference images themselves".into(), generated: Images::new(n_recon, recon), reference },
+            MetricSet { name: "prior samples".into(), how: "Dec(z), z ~ N(0, I)".into(), generated: Compared::Made(Images::new(n, prior)), reference },
+            MetricSet { name: "reconstructions".into(), how: "Dec(μ(x)) of the reference images themselves".into(), generated: Compared::Made(Images::new(n_recon, recon)), reference },
         ])
     }
 
