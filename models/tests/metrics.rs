@@ -209,25 +209,3 @@ fn undefined_metrics_are_errors() {
     assert!(density_coverage(&y, &x, 25).is_ok(), "density/coverage use only the real set's neighbours");
     assert!(err(density_coverage(&x, &y.narrow(0, 0, 0), 5).unwrap_err()).contains("fake features are empty"));
 }
-
-/// FID on 10,000 × 2048 features (the timing the metrics report quotes). Run with
-/// `cargo test -p ganzoo-models --test metrics -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn fid_timing_10k_by_2048() {
-    let a = randn(&mut derived_rng(9, "fid-time", 0), &[10_000, 2048], Device::Cpu);
-    let b = randn(&mut derived_rng(9, "fid-time", 1), &[10_000, 2048], Device::Cpu) * 1.1 + 0.05;
-    let t0 = std::time::Instant::now();
-    let (m1, s1) = gaussian_stats(&a).unwrap();
-    let (m2, s2) = gaussian_stats(&b).unwrap();
-    let t1 = t0.elapsed();
-    let fid = frechet_distance(&m1, &s1, &m2, &s2).unwrap();
-    let t2 = t0.elapsed();
-    eprintln!(
-        "FID {fid:.4} on 2 × 10,000 × 2048: statistics {:.2} s, distance {:.2} s, total {:.2} s ({} threads)",
-        t1.as_secs_f64(),
-        (t2 - t1).as_secs_f64(),
-        t2.as_secs_f64(),
-        tch::get_num_threads()
-    );
-}
