@@ -61,7 +61,9 @@ impl Progress {
     /// Every logging step: a plain line when there is no terminal.
     pub fn log(&mut self, step: i64, losses: &Losses) {
         if self.plain {
-            eprintln!("step {step}/{} {} {:.1} steps/s", self.total, fmt_losses(losses), self.rate(step));
+            let rate = self.rate(step);
+            let left = if rate > 0.0 { format!(", {} left", clock((self.total - step).max(0) as f64 / rate)) } else { String::new() };
+            eprintln!("step {step}/{} {} {rate:.1} steps/s{left}", self.total, fmt_losses(losses));
         }
     }
 
@@ -79,7 +81,10 @@ impl Counter {
     pub fn new(len: u64, what: &str, quiet: bool) -> Self {
         Counter((!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(len);
-            b.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            b.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             b.set_message(what.to_string());
             b
         }))
@@ -99,5 +104,21 @@ impl Counter {
         if let Some(b) = &self.0 {
             b.finish_and_clear();
         }
+    }
+}
+
+/// Seconds as `H:MM:SS` (rounded to the second).
+fn clock(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clock_reads_hours_minutes_seconds() {
+        assert_eq!(super::clock(0.4), "0:00:00");
+        assert_eq!(super::clock(59.6), "0:01:00");
+        assert_eq!(super::clock(3725.0), "1:02:05");
     }
 }
