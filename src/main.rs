@@ -158,6 +158,10 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Print a shell completion script: `ganzoo completions bash > ~/.local/share/bash-completion/completions/ganzoo`.
+    Completions {
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How `fid`, `metrics` and `stats` measure.
@@ -307,6 +311,11 @@ fn folder_text(r: &serde_json::Value, verb: &str, out_dir: &std::path::Path) -> 
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "ganzoo", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Train { config, resume, set, out, stage, quiet, json } => {
             let ui = Ui { quiet };
             let r = match (config, resume) {

@@ -206,3 +206,27 @@ fn fid_during_training_keeps_the_best_checkpoint_apart() {
     assert_eq!(code, 2);
     assert!(err.contains("eval.best") || err.contains("psnr"), "{err}");
 }
+
+/// `ganzoo completions bash` prints a script bash loads and that completes subcommands and a command's options;
+/// an unknown shell is a usage error.
+#[test]
+fn bash_completion_script_completes_commands_and_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = ganzoo(dir.path(), &["completions", "bash"]);
+    assert_eq!(code, 0, "{err}");
+    write(dir.path(), "ganzoo.bash", &out);
+    let complete = |words: &str, cword: usize, cur: &str, prev: &str| {
+        let script = format!("source ./ganzoo.bash; COMP_WORDS=({words}); COMP_CWORD={cword}; _ganzoo ganzoo {cur} {prev}; echo \"${{COMPREPLY[*]}}\"");
+        let o = std::process::Command::new("bash").arg("-c").arg(&script).current_dir(dir.path()).output().expect("bash");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(complete("ganzoo tr", 1, "tr", "ganzoo"), ["train", "translate"]);
+    let eval_options = complete("ganzoo eval runs/x --", 3, "--", "runs/x");
+    for o in ["--set", "--best", "--json"] {
+        assert!(eval_options.iter().any(|w| w == o), "{o} not in {eval_options:?}");
+    }
+    let (code, _, err) = ganzoo(dir.path(), &["completions", "nosh"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nosh") && err.contains("zsh"), "{err}");
+}
