@@ -26,10 +26,7 @@ impl Progress {
         let tty = std::io::stderr().is_terminal();
         let bar = (!quiet && tty).then(|| {
             let b = ProgressBar::new(total.max(0) as u64);
-            b.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            b.set_style(bar_style());
             b.set_position(start.max(0) as u64);
             b
         });
@@ -81,10 +78,7 @@ impl Counter {
     pub fn new(len: u64, what: &str, quiet: bool) -> Self {
         Counter((!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(len);
-            b.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            b.set_style(bar_style());
             b.set_message(what.to_string());
             b
         }))
@@ -105,6 +99,11 @@ impl Counter {
             b.finish_and_clear();
         }
     }
+}
+
+/// The style of every bar: position, time spent and left, rate, message.
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {per_sec} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// Seconds as `H:MM:SS` (rounded to the second).
