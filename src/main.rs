@@ -435,8 +435,16 @@ fn main() -> ExitCode {
         // libtorch errors carry a C++ backtrace after the message: keep the message.
         let first = msg.split("\\n").next().unwrap_or(msg).split("\nException raised from").next().unwrap_or(msg);
         let first = first.lines().next().unwrap_or(first);
-        eprintln!("error: internal failure: {first}");
-        std::process::exit(1);
+        if first.contains("can't allocate memory") {
+            eprintln!("error: out of memory: {first}; lower train.batch_size, data.size or the model's widths");
+        } else {
+            eprintln!("error: internal failure: {first}");
+        }
+        // On the main thread the panic unwinds to `main`, so a failed new run takes its folder back on the
+        // way; another thread's panic would leave the main thread waiting for it: stop at once.
+        if std::thread::current().name() != Some("main") {
+            std::process::exit(1);
+        }
     }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -446,7 +454,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(cli) {
+    let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) else {
+        return ExitCode::from(1); // the hook printed the message
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The cause chain, leaving out causes whose text the message already quotes (an I/O error's

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 /// Errors from reading, decoding, fetching or batching data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// An I/O operation on `path` failed.
-    #[error("{}: {source}", path.display())]
+    /// An I/O operation on `path` failed (with a sentence on what to do when the user can fix it).
+    #[error("{}: {source}{}", path.display(), io_hint(source.kind()))]
     Io {
         path: PathBuf,
         #[source]
@@ -37,8 +37,36 @@ pub enum DataError {
 pub type Result<T> = std::result::Result<T, DataError>;
 
 impl DataError {
+    /// Whether the user can fix this by changing a path or a file (exit 2), rather than a failure.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            DataError::Usage(_) => true,
+            DataError::Io { source, .. } => io_is_usage(source.kind()),
+            _ => false,
+        }
+    }
+
     /// Wraps an `io::Error` with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io { path: path.into(), source }
+    }
+}
+
+/// An I/O error the user can fix by choosing another path: something is in the way, or missing, or not theirs.
+pub fn io_is_usage(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(kind, AlreadyExists | NotADirectory | IsADirectory | NotFound | PermissionDenied | ReadOnlyFilesystem)
+}
+
+/// The sentence after an I/O error that says what is wrong in words and what to do (empty for other errors).
+pub fn io_hint(kind: std::io::ErrorKind) -> &'static str {
+    use std::io::ErrorKind::*;
+    match kind {
+        AlreadyExists => " — a file or folder is already there where ganzoo must create one; move it away or choose another path",
+        NotADirectory => " — a part of this path is a file where a folder is needed; choose another path",
+        IsADirectory => " — this is a folder where a file is needed; choose a file name",
+        PermissionDenied | ReadOnlyFilesystem => " — ganzoo may not write or read here; choose another path or change its permissions",
+        StorageFull => " — the disk is full; free some space (the newest complete checkpoint stays loadable) and run again",
+        _ => "",
     }
 }

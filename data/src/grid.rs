@@ -53,14 +53,17 @@ pub(crate) fn write_png_atomic(path: &Path, buf: &[u8], w: u32, h: u32, color: i
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path` via `path.tmp-<pid>` and a rename.
+/// Writes `bytes` to `path` via `.path.tmp-<pid>` and a rename; a failed write removes the temp file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| DataError::io(&tmp, e))?;
+    std::fs::write(&tmp, bytes).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        DataError::io(&tmp, e)
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         DataError::io(path, e)

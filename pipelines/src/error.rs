@@ -13,7 +13,7 @@ pub enum PipelineError {
     /// A wrong command-line argument value that is not about a config (e.g. a run directory that holds no run).
     #[error("{0}")]
     Usage(String),
-    #[error("{path}: {source}")]
+    #[error("{}: {source}{}", path.display(), ganzoo_data::error::io_hint(source.kind()))]
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Model(#[from] ganzoo_models::ModelError),
@@ -31,10 +31,12 @@ pub enum PipelineError {
 impl PipelineError {
     /// Whether the CLI should exit with 2 (usage or config) rather than 1 (runtime failure).
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            PipelineError::Config(_) | PipelineError::Invalid(_) | PipelineError::Usage(_) | PipelineError::Data(ganzoo_data::DataError::Usage(_))
-        )
+        match self {
+            PipelineError::Config(_) | PipelineError::Invalid(_) | PipelineError::Usage(_) => true,
+            PipelineError::Data(d) => d.is_usage(),
+            PipelineError::Io { source, .. } => ganzoo_data::error::io_is_usage(source.kind()),
+            _ => false,
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PipelineError {

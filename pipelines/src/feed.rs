@@ -24,6 +24,16 @@ enum Kind {
     Fixed { x: Tensor, y: Option<Vec<i64>> },
 }
 
+/// `train.workers`, at most one decode thread per core: more only make the threads wait on each other (and
+/// thousands of them take a minute and a gigabyte to start). Says so when it lowers the number.
+fn capped_workers(workers: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if workers > cores {
+        eprintln!("note: train.workers: {workers} is more than this machine's {cores} cores; using {cores}");
+    }
+    workers.min(cores)
+}
+
 impl Feed {
     /// Batches of `train.batch_size` from `source` on `device`.
     pub fn new(source: Source, train: &TrainConfig, seed: u64, device: Device) -> Self {
@@ -32,7 +42,7 @@ impl Feed {
             Source::Items(dataset) => {
                 let lc = LoaderConfig {
                     batch_size: train.batch_size as usize,
-                    workers: train.workers,
+                    workers: capped_workers(train.workers),
                     prefetch: train.prefetch.max(1),
                     drop_last: true,
                     seed,

@@ -42,6 +42,13 @@ pub fn map_folder(
     reserved: &[&str],
     mut f: impl FnMut(&tch::Tensor) -> Result<tch::Tensor>,
 ) -> Result<MapReport> {
+    check_folders(input, output)?;
+    if let Some(s) = size {
+        let (max, what) = crate::config::limits::maximum("size");
+        if s > max {
+            return Err(PipelineError::Usage(format!("--size {s} is above the maximum of {max} {what}")));
+        }
+    }
     let entries = std::fs::read_dir(input).map_err(|e| PipelineError::Usage(format!("{}: cannot read the input folder: {e}", input.display())))?;
     let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
     files.sort();
@@ -58,6 +65,12 @@ pub fn map_folder(
             input.display(),
             if not_images.is_empty() { String::from("; the folder is empty") } else { format!("; {} other file(s) skipped", not_images.len()) }
         )));
+    }
+    if !skip_bad {
+        // Every input decodes before the first output is written: a bad file stops the command with the
+        // output folder untouched, not half-way through it.
+        use rayon::prelude::*;
+        images.par_iter().try_for_each(|p| ganzoo_data::folder::decode_image(p).map(drop)).map_err(PipelineError::Data)?;
     }
     std::fs::create_dir_all(output).map_err(PipelineError::io(output))?;
     let bar = crate::progress::Counter::new(images.len() as u64, what, quiet);
@@ -82,4 +95,40 @@ pub fn map_folder(
     }
     bar.finish();
     Ok(MapReport { done, not_images, unreadable, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Refuses an output folder that is the input folder or inside it (also through a symlink): the outputs,
+/// written under the inputs' names, would overwrite the user's originals or mix with them.
+fn check_folders(input: &Path, output: &Path) -> Result<()> {
+    let input_real = input
+        .canonicalize()
+        .map_err(|e| PipelineError::Usage(format!("{}: cannot read the input folder: {e}", input.display())))?;
+    let output_real = real_path(output);
+    if output_real.starts_with(&input_real) {
+        let how = if output_real == input_real { "is the input folder" } else { "is inside the input folder" };
+        return Err(PipelineError::Usage(format!(
+            "{}: the output folder {how} ({}); the outputs keep the inputs' names and would overwrite or mix with them. Choose an output folder outside it",
+            output.display(),
+            input.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `path` with every link resolved, also when its last components do not exist yet.
+fn real_path(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut p = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
+    loop {
+        if let Ok(real) = p.canonicalize() {
+            return missing.iter().rev().fold(real, |acc, c| acc.join(c));
+        }
+        match (p.file_name().map(|n| n.to_os_string()), p.parent()) {
+            (Some(name), Some(parent)) => {
+                missing.push(name);
+                p = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }

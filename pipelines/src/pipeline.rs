@@ -265,7 +265,7 @@ fn run_stage(run_dir: &Path, stages: &[Stage], i: usize, ui: Ui) -> Result<serde
             std::fs::copy(&from, &to).map_err(PipelineError::io(&to))?;
         }
     }
-    let mut fam = rundir::build(cfg, true, Some(&dir))?;
+    let mut fam = rundir::build_for_training(cfg, &dir)?;
     if checkpoint::list(&dir.join("checkpoints"))?.is_empty() {
         for (net, src) in &st.spec.init_from {
             let (origin, tensors) = source_checkpoint(run_dir, stages, src)?;
@@ -326,9 +326,11 @@ pub fn train(loaded: &Loaded<Config>, overrides: &[String], out: Option<&Path>, 
     let stages = resolve(loaded, overrides)?;
     let run_dir = rundir::new_run_dir(out, &loaded.config.name)?;
     preflight(Some(&run_dir), &stages)?;
-    std::fs::create_dir_all(&run_dir).map_err(PipelineError::io(&run_dir))?;
+    let fresh = rundir::FreshRun::create(&run_dir)?;
     write_resolved(&run_dir, loaded, overrides, &stages)?;
-    run_all(&run_dir, loaded, &stages, only, ui)
+    let r = run_all(&run_dir, loaded, &stages, only, ui)?;
+    fresh.keep();
+    Ok(r)
 }
 
 /// `ganzoo train --resume RUN_DIR` of a pipeline run: finished stages are kept, the first unfinished one

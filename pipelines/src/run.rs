@@ -10,7 +10,7 @@ use crate::error::{PipelineError, Result};
 use crate::family::{Compared, Condition, Family};
 use crate::families::Config;
 pub use crate::rundir::{build, config_hash, config_text, load_config, new_run_dir, report, run_config, text_hash};
-use crate::rundir::{check_resumable, write_resolved};
+use crate::rundir::{build_for_training, check_resumable, write_resolved};
 use serde_json::json;
 use crate::metrics::Evaluator;
 use std::path::{Path, PathBuf};
@@ -23,20 +23,13 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
     }
     let cfg = &loaded.config;
     let run_dir = new_run_dir(out, &cfg.name)?;
-    let existed = run_dir.exists();
-    std::fs::create_dir_all(&run_dir).map_err(PipelineError::io(&run_dir))?;
-    let mut fam = match build(cfg, true, Some(&run_dir)) {
-        Ok(f) => f,
-        Err(e) => {
-            if !existed {
-                let _ = std::fs::remove_dir_all(&run_dir); // nothing of the run was written yet
-            }
-            return Err(e);
-        }
-    };
+    let fresh = crate::rundir::FreshRun::create(&run_dir)?;
+    let mut fam = build_for_training(cfg, &run_dir)?;
     write_resolved(&run_dir, &loaded, overrides)?;
     let outcome = crate::rundir::train(fam.as_mut(), cfg, &run_dir, ui)?;
-    report(&run_dir, cfg, fam.as_ref(), &outcome)
+    let r = report(&run_dir, cfg, fam.as_ref(), &outcome)?;
+    fresh.keep();
+    Ok(r)
 }
 
 /// `ganzoo train --resume RUN_DIR`: continues from the newest checkpoint (or from scratch if there is none).
@@ -48,7 +41,7 @@ pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json
     let cfg = &loaded.config;
     // Refuse a changed model before anything in the run is rewritten.
     check_resumable(run_dir, cfg)?;
-    let mut fam = build(cfg, true, Some(run_dir))?;
+    let mut fam = build_for_training(cfg, run_dir)?;
     if !overrides.is_empty() {
         write_resolved(run_dir, &loaded, overrides)?;
     }

@@ -22,7 +22,8 @@ pub fn load_config(path: &Path, overrides: &[String]) -> Result<Loaded<Config>> 
     }
     let problems = loaded.config.problems();
     if !problems.is_empty() {
-        return Err(PipelineError::Invalid(problems.into_iter().map(|p| format!("{}: {p}", path.display())).collect()));
+        let attributed = problems.into_iter().map(|p| format!("{}: {p}", loaded.origin(p.split(':').next().unwrap_or_default())));
+        return Err(PipelineError::Invalid(attributed.collect()));
     }
     Ok(loaded)
 }
@@ -133,6 +134,26 @@ pub fn build(cfg: &Config, with_data: bool, run_dir: Option<&Path>) -> Result<Bo
     cfg.build(device, with_data, run_dir)
 }
 
+/// Builds a run's family to train it, refusing (exit 2) a config whose training certainly cannot fit in the
+/// machine's memory, before anything is allocated: the activations at the batch, and the parameters with
+/// their gradients and optimizer state (extrapolated from narrow copies of wide networks; counted again once
+/// the networks exist). On the CPU; CUDA reports its own.
+pub fn build_for_training(cfg: &Config, run_dir: &Path) -> Result<Box<dyn Family>> {
+    use crate::config::limits;
+    let on_cpu = resolve_device(&cfg.device)? == tch::Device::Cpu;
+    let check = |parameters: Option<i64>| match limits::available_memory().filter(|_| on_cpu) {
+        Some(available) => match limits::memory_problem(&limits::estimate(cfg, parameters), available) {
+            Some(m) => Err(PipelineError::Usage(m)),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    };
+    check(limits::estimate_parameters(cfg))?;
+    let fam = build(cfg, true, Some(run_dir))?;
+    check(Some(fam.parameter_counts().iter().map(|(_, n)| n).sum()))?;
+    Ok(fam)
+}
+
 /// Trains `fam` (built from `cfg`) in `run_dir` from its newest checkpoint, refusing a checkpoint of another
 /// config.
 pub fn train(fam: &mut dyn Family, cfg: &Config, run_dir: &Path, ui: Ui) -> Result<Outcome> {
@@ -200,11 +221,15 @@ pub fn report(run_dir: &Path, cfg: &Config, fam: &dyn Family, outcome: &Outcome)
 pub fn new_run_dir(out: Option<&Path>, name: &str) -> Result<PathBuf> {
     if let Some(out) = out {
         if out.join("config.resolved.yaml").exists() {
+            let state = if has_checkpoint(out) { "holds a run" } else { "holds a run that stopped before its first checkpoint" };
             return Err(PipelineError::Usage(format!(
-                "{} already holds a run; continue it with `ganzoo train --resume {}` or choose another --out",
+                "{} {state}; continue it with `ganzoo train --resume {}` or choose another --out",
                 out.display(),
                 out.display()
             )));
+        }
+        if out.exists() && !out.is_dir() {
+            return Err(PipelineError::Usage(format!("{}: --out is a file; a run directory must be a folder", out.display())));
         }
         return Ok(out.to_path_buf());
     }
@@ -216,6 +241,54 @@ pub fn new_run_dir(out: Option<&Path>, name: &str) -> Result<PathBuf> {
         n += 1;
     }
     Ok(candidate)
+}
+
+/// Whether the run in `dir` (or one of its pipeline stages) has a complete checkpoint.
+pub fn has_checkpoint(dir: &Path) -> bool {
+    let stages = std::fs::read_dir(dir.join("stages")).into_iter().flatten().flatten().map(|e| e.path().join("checkpoints"));
+    std::iter::once(dir.join("checkpoints")).chain(stages).any(|c| checkpoint::list(&c).is_ok_and(|l| !l.is_empty()))
+}
+
+/// A new run's folder, taken back if the run fails before its first checkpoint (an error, or a panic that
+/// unwinds): a folder ganzoo created is removed, and in a folder that was there (an empty `--out`) what the
+/// run wrote is removed, so the same `--out` can be used again. A run with a checkpoint is kept for `--resume`.
+pub struct FreshRun {
+    dir: PathBuf,
+    /// The names in the folder before the run, when it existed.
+    before: Option<std::collections::HashSet<std::ffi::OsString>>,
+    done: bool,
+}
+
+impl FreshRun {
+    pub fn create(dir: &Path) -> Result<FreshRun> {
+        let before = dir.is_dir().then(|| std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.file_name()).collect());
+        std::fs::create_dir_all(dir).map_err(PipelineError::io(dir))?;
+        Ok(FreshRun { dir: dir.to_path_buf(), before, done: false })
+    }
+
+    /// The run succeeded: keep everything.
+    pub fn keep(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for FreshRun {
+    fn drop(&mut self) {
+        if self.done || has_checkpoint(&self.dir) {
+            return;
+        }
+        match &self.before {
+            None => {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
+            Some(before) => {
+                for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten().filter(|e| !before.contains(&e.file_name())) {
+                    let p = e.path();
+                    let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                }
+            }
+        }
+    }
 }
 
 /// The header of a resolved config: where it came from.

@@ -20,6 +20,33 @@ pub struct Loaded<T> {
     pub value: Value,
     /// The files read, the base of the `extends` chain first.
     pub sources: Vec<Source>,
+    /// The `--set` overrides applied: (dotted key, the text as typed).
+    pub overrides: Vec<(String, String)>,
+}
+
+impl<T> Loaded<T> {
+    /// Where a problem of the dotted key `key` came from: `--set KEY=VALUE` when an override set it (or a
+    /// section above it), else the config file.
+    pub fn origin(&self, key: &str) -> String {
+        match override_of(key, &self.overrides) {
+            Some(text) => format!("--set {}", clip(text)),
+            None => self.sources.last().map(|s| s.path.display().to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The `--set` text that set the dotted key `key` or a section above it (the last such), if any.
+pub fn override_of<'a>(key: &str, overrides: &'a [(String, String)]) -> Option<&'a str> {
+    overrides.iter().rev().find(|(k, _)| key == k || key.starts_with(&format!("{k}."))).map(|(_, t)| t.as_str())
+}
+
+/// A user's text as quoted in a message: at most 120 characters (a 10 MB value is not echoed back).
+pub fn clip(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= 120 {
+        return text.to_string();
+    }
+    format!("{}… ({n} characters)", text.chars().take(100).collect::<String>())
 }
 
 /// The one place YAML text is parsed (serde_yaml is archived upstream: swap it here only).
@@ -44,7 +71,7 @@ pub fn load<T: DeserializeOwned>(path: &Path, overrides: &[String]) -> Result<Lo
         override_keys.push(apply_override(&mut value, o)?);
     }
     let config = from_value(value.clone(), &sources, &override_keys)?;
-    Ok(Loaded { config, value, sources })
+    Ok(Loaded { config, value, sources, overrides: override_keys })
 }
 
 /// Deserializes a merged tree, turning serde's message into one that points at the file and line.
@@ -142,26 +169,28 @@ pub fn merge(base: &mut Value, over: Value) {
 }
 
 /// Applies `a.b.c=value` to the tree; returns (dotted key, the override as typed).
-fn apply_override(value: &mut Value, text: &str) -> Result<(String, String)> {
-    let Some((key, raw)) = text.split_once('=') else {
+fn apply_override(value: &mut Value, typed: &str) -> Result<(String, String)> {
+    let text = &clip(typed);
+    let Some((key, raw)) = typed.split_once('=') else {
         return Err(PipelineError::Config(format!("--set {text}: expected dotted.key=value")));
     };
+    let shown_key = clip(key);
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(PipelineError::Config(format!("--set {text}: `{key}` is not a dotted key such as train.steps")));
+        return Err(PipelineError::Config(format!("--set {text}: `{shown_key}` is not a dotted key such as train.steps")));
     }
     let new = parse_yaml(raw).map_err(|e| PipelineError::Config(format!("--set {text}: the value is not valid YAML: {e}")))?;
     let new = if raw.trim().is_empty() { Value::Null } else { new };
     let parts: Vec<&str> = key.split('.').collect();
     if parts[0] == "stages" {
-        return set_in_stage(value, text, &parts[1..], new).map(|()| (key.to_string(), text.to_string()));
+        return set_in_stage(value, text, &parts[1..], new).map(|()| (key.to_string(), typed.to_string()));
     }
     let mut node = value;
     for (i, part) in parts.iter().enumerate() {
         let Value::Mapping(map) = node else {
             return Err(PipelineError::Config(format!(
-                "--set {text}: `{}` is not a section, so it has no key `{part}`",
-                parts[..i].join(".")
+                "--set {text}: `{}` is not a section, so it has no key `{}`",
+                clip(&parts[..i].join(".")), clip(part)
             )));
         };
         let k = Value::String(part.to_string());
@@ -171,7 +200,7 @@ fn apply_override(value: &mut Value, text: &str) -> Result<(String, String)> {
         }
         node = map.entry(k).or_insert_with(|| Value::Mapping(Mapping::new()));
     }
-    Ok((key.to_string(), text.to_string()))
+    Ok((key.to_string(), typed.to_string()))
 }
 
 /// `--set stages.NAME.a.b=value`: sets the dotted key `a.b` in the `set` of the pipeline stage NAME, so it
@@ -246,9 +275,9 @@ fn describe(path: &str, message: &str, sources: &[Source], overrides: &[(String,
         (format!("{key}: {message}"), None)
     };
     let mut out = String::new();
-    let from_override = overrides.iter().find(|(k, _)| *k == dotted || dotted.starts_with(&format!("{k}.")) || k.starts_with(&format!("{dotted}.")) && unknown_field.is_some());
-    if let Some((_, typed)) = from_override {
-        out.push_str(&format!("--set {typed}: "));
+    let below = || unknown_field.as_ref().and_then(|_| overrides.iter().find(|(k, _)| k.starts_with(&format!("{dotted}."))).map(|(_, t)| t.as_str()));
+    if let Some(typed) = override_of(&dotted, overrides).or_else(below) {
+        out.push_str(&format!("--set {}: ", clip(typed)));
     } else if let Some((src, line)) = sources.iter().rev().find_map(|s| locate(&s.text, &key).map(|l| (s, l))) {
         out.push_str(&format!("{}:{line}: ", src.path.display()));
     } else if let Some(src) = sources.last() {

@@ -3,6 +3,7 @@
 //! (`crate::families::<family>`); `crate::families` joins the two into a `Config`.
 //!
 //! Every struct rejects unknown keys (`deny_unknown_fields`, never `flatten`); choices are enums.
+pub mod limits;
 pub mod load;
 
 pub use ganzoo_data::resize::ResizeProtocol;
@@ -420,6 +421,9 @@ impl<M> RunConfig<M> {
     /// The family's own checks come from `crate::families`.
     pub fn shared_problems(&self) -> Vec<String> {
         let mut p = Vec::new();
+        if let Some(problem) = name_problem(&self.name) {
+            p.push(format!("name: {problem}"));
+        }
         if let Err(e) = crate::device::parse_device(&self.device) {
             p.push(format!("device: {e}"));
         }
@@ -505,6 +509,22 @@ impl<M> RunConfig<M> {
         }
         p
     }
+}
+
+/// The longest run name (it is a folder name under `runs/`).
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Why `name` cannot be a run's folder name under `runs/`: it must be one path component (no `/`, not `.`
+/// or `..`) of printable characters, at most [`MAX_NAME_LEN`] long. A long name is not repeated.
+pub fn name_problem(name: &str) -> Option<String> {
+    let n = name.chars().count();
+    if n > MAX_NAME_LEN {
+        return Some(format!("must be at most {MAX_NAME_LEN} characters (it is the run's folder name), got {n}"));
+    }
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+        return Some(format!("{name:?} is not a folder name: use one path component of letters, digits, `-`, `_` or `.` (no `/`, not `.` or `..`)"));
+    }
+    None
 }
 
 /// An adversarial loss as written in configs.

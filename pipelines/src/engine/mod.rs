@@ -57,9 +57,15 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
     let ckpt_dir = run_dir.join("checkpoints");
     let samples_dir = run_dir.join("samples");
     std::fs::create_dir_all(&samples_dir).map_err(PipelineError::io(&samples_dir))?;
-    remove_temp_files(&ckpt_dir);
-    remove_temp_files(&samples_dir);
-    let (start, mut train_seconds, mut last_checkpoint) = match checkpoint::load_latest(&ckpt_dir)? {
+    // A killed run's half-written files (its temp files) go before anything is written.
+    for dir in [run_dir, &ckpt_dir, &samples_dir] {
+        checkpoint::remove_stale_temps(dir);
+    }
+    let (latest, damaged) = checkpoint::load_latest_intact(&ckpt_dir)?;
+    for d in &damaged {
+        eprintln!("note: skipping a damaged checkpoint: {d}");
+    }
+    let (start, mut train_seconds, mut last_checkpoint) = match latest {
         Some((meta, tensors)) => {
             (id.same_config)(&meta, &ckpt_dir)?;
             let origin = ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string();
@@ -185,14 +191,4 @@ fn truncate_metrics(path: &Path, step: i64) -> Result<()> {
         }
     }
     checkpoint::write_text_atomic(path, &kept)
-}
-
-fn remove_temp_files(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.path().extension().is_some_and(|x| x == "tmp") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
 }

@@ -80,6 +80,9 @@ impl Config {
         let s = self.settings();
         let mut p = s.shared_problems();
         self.model.section().problems(self.model.family(), &s, &mut p);
+        if let Ok(value) = serde_yaml::to_value(self) {
+            p.extend(crate::config::limits::problems(&value));
+        }
         p
     }
 
