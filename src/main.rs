@@ -198,8 +198,9 @@ struct MeasureArgs {
 
 impl MeasureArgs {
     fn options(&self) -> anyhow::Result<run::MeasureOptions> {
-        if self.batch_size == 0 {
-            anyhow::bail!(PipelineError::Usage("--batch-size must be at least 1".into()));
+        let (max, _) = ganzoo_pipelines::config::limits::maximum("batch_size");
+        if self.batch_size == 0 || self.batch_size as i64 > max {
+            anyhow::bail!(PipelineError::Usage(format!("--batch-size must be between 1 and {max}, got {}", self.batch_size)));
         }
         let resize = match self.resize.as_str() {
             "legacy" => ganzoo_pipelines::config::ResizeProtocol::Legacy,
@@ -415,8 +416,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 t
             })?;
-            if r["problems"].as_array().is_some_and(|p| !p.is_empty()) {
-                anyhow::bail!(PipelineError::Usage(format!("{} does not have the captioned layout yet", root.display())));
+            if let Some(problems) = r["problems"].as_array().filter(|p| !p.is_empty()) {
+                // The headline says what is wrong (the first problem), not that the whole layout is missing.
+                let first = problems[0].as_str().unwrap_or_default();
+                let more = match problems.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more, listed above)", n - 1),
+                };
+                anyhow::bail!(PipelineError::Usage(format!("{}: {} problem(s) in the captioned data: {first}{more}", root.display(), problems.len())));
             }
             Ok(())
         }

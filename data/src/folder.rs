@@ -134,11 +134,26 @@ fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 
 /// All images under `dir`, recursively, sorted by path.
 fn walk_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    walk_below(dir, out, &mut Vec::new())
+}
+
+/// `walk_images` with the real paths of the folders above `dir`: a linked folder that leads back to one of
+/// them is a loop, reported by its link (not by the 40-level path the system gives up at).
+fn walk_below(dir: &Path, out: &mut Vec<PathBuf>, above: &mut Vec<PathBuf>) -> Result<()> {
+    let real = dir.canonicalize().map_err(|e| DataError::io(dir, e))?;
+    if let Some(a) = above.iter().find(|a| **a == real) {
+        return Err(DataError::Format {
+            path: dir.into(),
+            reason: format!("a link back to {} (a folder above it): a symlink loop; remove the link", a.display()),
+        });
+    }
     let (dirs, files) = list_dir(dir)?;
     out.extend(files);
+    above.push(real);
     for d in dirs {
-        walk_images(&d, out)?;
+        walk_below(&d, out, above)?;
     }
+    above.pop();
     Ok(())
 }
 

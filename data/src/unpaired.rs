@@ -331,14 +331,16 @@ impl Unpaired {
     }
 }
 
-/// Decodes a side-by-side image and checks it can be halved.
+/// Decodes a side-by-side image and checks that it is an A|B pair: its width twice its height (two square
+/// halves, as every pix2pix dataset stores them). A single photo in a split would otherwise be cut in two and
+/// its halves taken for a true pair.
 fn decode_side(path: &Path) -> Result<DynamicImage> {
     let img = decode_image(path)?;
-    if img.width() < 2 {
+    if img.width() != 2 * img.height() {
         return Err(DataError::Format {
             path: path.into(),
             reason: format!(
-                "side-by-side image is {}x{}: too narrow to split into A|B halves",
+                "side-by-side image is {}x{}: an A|B pair is twice as wide as high (e.g. 512x256), so this is not a pair (`on_bad_input: skip` leaves such files out, counted)",
                 img.width(),
                 img.height()
             ),

@@ -32,6 +32,9 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
     Ok(r)
 }
 
+/// The most samples `ganzoo sample` draws into one grid (a 100 × 100 grid).
+pub const MAX_GRID: usize = 10_000;
+
 /// `ganzoo train --resume RUN_DIR`: continues from the newest checkpoint (or from scratch if there is none).
 pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json::Value> {
     let loaded = run_config(run_dir, overrides)?;
@@ -98,6 +101,9 @@ fn open_run_with(run_dir: &Path, with_data: bool, overrides: &[String], best: bo
 pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64, cond: Option<&Condition>) -> Result<serde_json::Value> {
     if n == 0 {
         return Err(PipelineError::Usage("--n must be at least 1".into()));
+    }
+    if n > MAX_GRID {
+        return Err(PipelineError::Usage(format!("--n {n} is above the maximum of {MAX_GRID} samples in one grid")));
     }
     let (_, fam, step) = open_run(run_dir, false)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -188,6 +194,10 @@ fn features_of(side: &Side, ev: &Evaluator, opts: &MeasureOptions) -> Result<cra
         Side::Run(dir) => {
             let (cfg, fam, step) = open_run(dir, false)?;
             let n = opts.n.unwrap_or(cfg.eval.samples);
+            let (max, what) = crate::config::limits::maximum("samples");
+            if n as i64 > max {
+                return Err(PipelineError::Usage(format!("--n {n} is above the maximum of {max} {what}")));
+            }
             let sets = fam.metric_sets(n)?;
             let Some(set) = sets.first() else {
                 return Err(PipelineError::Usage(format!("{}: this run ({}) makes no images to measure", dir.display(), cfg.data.kind())));

@@ -544,9 +544,13 @@ impl Family for Cond {
         let s = &eval["attribute_accuracy"]["seen_phrasing"];
         if s.is_object() {
             let u = &eval["attribute_accuracy"]["unseen_phrasing"];
-            let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN) * 100.0;
+            // A measure the evaluation could not make (too few samples: `eval.samples`) reads "n/a", not "NaN%".
+            let f = |v: &serde_json::Value, k: &str| match v[k].as_f64().filter(|x| x.is_finite()) {
+                Some(x) => format!("{:.1}%", x * 100.0),
+                None => String::from("n/a (too few eval.samples)"),
+            };
             return format!(
-                "attribute accuracy (training phrasing): shape {:.1}%, colour {:.1}%, size {:.1}%, background {:.1}%; unseen phrasing: shape {:.1}%, colour {:.1}%; images of one prompt differ {:.0}% as much as real ones; {heads}",
+                "attribute accuracy (training phrasing): shape {}, colour {}, size {}, background {}; unseen phrasing: shape {}, colour {}; images of one prompt differ {} as much as real ones; {heads}",
                 f(s, "shape"), f(s, "colour"), f(s, "size"), f(s, "background"), f(u, "shape"), f(u, "colour"), f(s, "diversity_vs_real")
             );
         }
