@@ -218,6 +218,16 @@ mod tests {
     }
 
     #[test]
+    fn wide_networks_are_counted_from_narrow_copies() {
+        let text = "data: {kind: shapes2, train: 8, test: 4, size: 32}\nmodel:\n  family: cyclegan\n  generator: {ngf: 200, n_blocks: 2}\n  discriminator: {ndf: 96, n_layers: 2}\n";
+        let cfg: crate::families::Config = crate::config::load::from_value(serde_yaml::from_str(text).unwrap(), &[], &[]).unwrap();
+        let estimate = estimate_parameters(&cfg).expect("wide enough to extrapolate") as f64;
+        let fam = cfg.build(tch::Device::Cpu, false, None).unwrap();
+        let actual = fam.parameter_counts().iter().map(|(_, n)| *n as f64).sum::<f64>();
+        assert!((estimate / actual - 1.0).abs() < 0.02, "estimate {estimate}, actual {actual}");
+    }
+
+    #[test]
     fn a_refusal_names_the_estimate_and_its_parts() {
         let e = MemoryEstimate { bytes: 3 << 30, parts: vec![("activations at batch 4".into(), 3 << 30)] };
         let m = memory_problem(&e, 1 << 30).unwrap();
