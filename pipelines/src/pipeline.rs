@@ -327,9 +327,17 @@ pub fn train(loaded: &Loaded<Config>, overrides: &[String], out: Option<&Path>, 
     let run_dir = rundir::new_run_dir(out, &loaded.config.name)?;
     preflight(Some(&run_dir), &stages)?;
     let fresh = rundir::FreshRun::create(&run_dir)?;
+    // A run of one stage (`--stage`) is kept even when that stage cannot run yet: it is resumed stage by stage.
+    let fresh = match only {
+        Some(_) => {
+            fresh.keep();
+            None
+        }
+        None => Some(fresh),
+    };
     write_resolved(&run_dir, loaded, overrides, &stages)?;
     let r = run_all(&run_dir, loaded, &stages, only, ui)?;
-    fresh.keep();
+    fresh.map(rundir::FreshRun::keep);
     Ok(r)
 }
 
