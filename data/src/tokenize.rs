@@ -70,6 +70,11 @@ impl TokenizerConfig {
     }
 }
 
+/// The message of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
+}
+
 /// A batch of token ids, row-major `n × len`, padded with the pad id; `mask` is 1 for tokens, 0 for padding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenBatch {
@@ -89,6 +94,8 @@ pub struct CaptionTokenizer {
     tok: Tokenizer,
     pad_id: i64,
     unk_id: Option<i64>,
+    /// `tok.get_vocab_size(true)`, which rebuilds the whole vocabulary map on each call.
+    vocab_size: usize,
 }
 
 /// Ids and special-token mask of one encoded text.
@@ -164,9 +171,48 @@ impl CaptionTokenizer {
     /// Errors name the file: missing, unreadable, or not a tokenizer.json.
     pub fn from_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-        let tok = Tokenizer::from_bytes(&bytes)
-            .map_err(|e| DataError::Decode { path: path.into(), reason: format!("not a valid tokenizer.json: {e}") })?;
-        Ok(Self::wrap(tok))
+        let invalid = |e: String| DataError::Decode { path: path.into(), reason: format!("not a valid tokenizer.json: {e}") };
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        // The `tokenizers` crate panics (`expect`) on some malformed sections: a `decoder` that is not JSON,
+        // when it reads bytes (reading the parsed value avoids that), or a bad `Precompiled` normalizer (which
+        // catching the unwind turns into this error).
+        let tok = std::panic::catch_unwind(|| serde_json::from_value::<Tokenizer>(value))
+            .map_err(|p| invalid(format!("the tokenizers crate failed on it ({})", panic_message(&*p))))?
+            .map_err(|e| invalid(e.to_string()))?;
+        let wrapped = Self::wrap(tok);
+        wrapped.check_ids().map_err(|reason| DataError::Decode { path: path.into(), reason })?;
+        // Nor does the crate check a `TemplateProcessing` post-processor when it reads one: a template naming a
+        // special token it does not define, or `$B` in the single template, panics on every encoding. One
+        // encoding now finds that while the file can still be named.
+        let probe = std::panic::AssertUnwindSafe(|| wrapped.tok.encode("a", true).map(|_| ()));
+        if let Err(p) = std::panic::catch_unwind(probe) {
+            return Err(invalid(format!(
+                "encoding a test word fails inside the tokenizers crate ({}); is the post_processor's template \
+                 consistent with its special_tokens?",
+                panic_message(&*p)
+            )));
+        }
+        Ok(wrapped)
+    }
+
+    /// Token ids must lie below the vocabulary size: the text encoder's embedding table has that many rows,
+    /// and the `tokenizers` crate's serializer walks every id up to the largest (a file with an id of 4e9
+    /// made `save` allocate gigabytes).
+    fn check_ids(&self) -> std::result::Result<(), String> {
+        let n = self.vocab_size();
+        if n == 0 {
+            return Err("the vocabulary is empty".into());
+        }
+        let vocab = self.tok.get_vocab(true);
+        if let Some((token, id)) = vocab.iter().max_by_key(|(_, &id)| id).filter(|(_, &id)| id as usize >= n) {
+            return Err(format!(
+                "token {token:?} has id {id}, outside the vocabulary of {n} tokens (ids must be 0..{n})"
+            ));
+        }
+        if self.pad_id < 0 || self.pad_id as usize >= n {
+            return Err(format!("the padding id {} is outside the vocabulary of {n} tokens", self.pad_id));
+        }
+        Ok(())
     }
 
     fn wrap(mut tok: Tokenizer) -> Self {
@@ -183,7 +229,8 @@ impl CaptionTokenizer {
         };
         let unk_id = model_unk.as_deref().and_then(id).or_else(|| id(UNK_TOKEN)).or_else(|| id("<unk>"));
         let pad_id = id(PAD_TOKEN).or(file_pad).unwrap_or(0);
-        CaptionTokenizer { tok, pad_id, unk_id }
+        let vocab_size = tok.get_vocab_size(true);
+        CaptionTokenizer { tok, pad_id, unk_id, vocab_size }
     }
 
     /// Saves the tokenizer as a `tokenizer.json` (temp file + rename); [`CaptionTokenizer::from_file`]
@@ -198,7 +245,7 @@ impl CaptionTokenizer {
 
     /// Vocabulary size, added (special) tokens included.
     pub fn vocab_size(&self) -> usize {
-        self.tok.get_vocab_size(true)
+        self.vocab_size
     }
 
     /// The id used for padding.
@@ -224,6 +271,13 @@ impl CaptionTokenizer {
     fn encode_raw(&self, text: &str) -> Result<Encoded> {
         let enc =
             self.tok.encode(text, true).map_err(|e| DataError::Invalid(format!("cannot tokenize {text:?}: {e}")))?;
+        // A post-processor may add special tokens by id, not checked against the vocabulary at load.
+        let n = self.vocab_size;
+        if let Some(id) = enc.get_ids().iter().find(|&&id| id as usize >= n) {
+            return Err(DataError::Invalid(format!(
+                "tokenizing {text:?} gave id {id}, outside the tokenizer's vocabulary of {n} tokens"
+            )));
+        }
         Ok(Encoded {
             ids: enc.get_ids().iter().map(|&i| i64::from(i)).collect(),
             special: enc.get_special_tokens_mask().iter().map(|&m| m != 0).collect(),

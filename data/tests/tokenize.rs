@@ -148,3 +148,57 @@ fn config_parses_with_defaults_and_rejects_unknown_keys() {
         CaptionTokenizer::train(&TokenizerConfig::Bpe { vocab_size: 2, min_frequency: 1 }, &captions()).unwrap_err();
     assert!(err.to_string().contains("tokenizer.vocab_size"), "{err}");
 }
+
+/// Writes the committed WordPiece fixture with `from` replaced by `to` (which must occur) and loads it.
+fn load_edited_fixture(from: &str, to: &str) -> (tempfile::TempDir, std::path::PathBuf, Result<CaptionTokenizer, DataError>) {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wordpiece_tokenizer.json");
+    let text = std::fs::read_to_string(fixture).unwrap();
+    assert!(text.contains(from), "fixture lacks {from:?}");
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("tokenizer.json");
+    std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    let r = CaptionTokenizer::from_file(&p);
+    (t, p, r)
+}
+
+fn assert_load_error(from: &str, to: &str, fragment: &str) {
+    let (_t, p, r) = load_edited_fixture(from, to);
+    let e = r.err().unwrap_or_else(|| panic!("{from:?} -> {to:?} loaded")).to_string();
+    assert!(e.contains(&p.display().to_string()) && e.contains(fragment), "{e}");
+}
+
+#[test]
+fn wordpiece_fixture_loads_and_encodes() {
+    let (_t, _p, r) = load_edited_fixture("\"bird\"", "\"bird\"");
+    let tok = r.unwrap();
+    let ids = tok.encode("a small bird").unwrap();
+    assert_eq!((ids.first(), ids.last()), (tok.token_to_id("[CLS]").as_ref(), tok.token_to_id("[SEP]").as_ref()));
+}
+
+// Regression tests from the fuzzing of issue #16: each input made `from_file`, or the first encoding, panic or
+// allocate without bound inside the `tokenizers` crate.
+
+#[test]
+fn malformed_decoder_section_is_an_error_not_a_panic() {
+    // Read from bytes, the crate's decoder deserializer `expect`s on a syntax error inside the section.
+    assert_load_error("\"decoder\": {", "\"decoder\": {1: 2, ", "not a valid tokenizer.json");
+}
+
+#[test]
+fn bad_precompiled_normalizer_is_an_error_not_a_panic() {
+    // The crate `expect`s a Precompiled normalizer to hold a valid charsmap.
+    assert_load_error("\"type\": \"BertNormalizer\"", "\"type\": \"Precompiled\"", "tokenizers crate failed");
+}
+
+#[test]
+fn template_naming_an_undefined_special_token_is_an_error_not_a_panic() {
+    // The single template uses [SEP], which special_tokens no longer defines: every encoding panicked.
+    assert_load_error("\"[SEP]\": {", "\"[S,P]\": {", "post_processor");
+}
+
+#[test]
+fn token_id_past_the_vocabulary_is_an_error() {
+    // With an id of 4e9, saving the tokenizer walked (and printed) 4e9 vocabulary "holes", gigabytes; the text
+    // encoder's embedding table, sized by the vocabulary, could not hold such an id either.
+    assert_load_error("\"bird\": 8", "\"bird\": 4000000000", "outside the vocabulary");
+}
