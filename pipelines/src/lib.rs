@@ -15,6 +15,7 @@ pub mod feed;
 pub mod hash;
 pub mod imagemap;
 pub mod judge;
+pub mod memory;
 pub mod metrics;
 pub mod pipeline;
 pub mod plot;

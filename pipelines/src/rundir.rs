@@ -139,16 +139,16 @@ pub fn build(cfg: &Config, with_data: bool, run_dir: Option<&Path>) -> Result<Bo
 /// their gradients and optimizer state (extrapolated from narrow copies of wide networks; counted again once
 /// the networks exist). On the CPU; CUDA reports its own.
 pub fn build_for_training(cfg: &Config, run_dir: &Path) -> Result<Box<dyn Family>> {
-    use crate::config::limits;
+    use crate::{config::limits, memory};
     let on_cpu = resolve_device(&cfg.device)? == tch::Device::Cpu;
     let check = |parameters: Option<i64>| match limits::available_memory().filter(|_| on_cpu) {
-        Some(available) => match limits::memory_problem(&limits::estimate(cfg, parameters), available) {
+        Some(available) => match memory::memory_problem(&memory::estimate(cfg, parameters), available) {
             Some(m) => Err(PipelineError::Usage(m)),
             None => Ok(()),
         },
         None => Ok(()),
     };
-    check(limits::estimate_parameters(cfg))?;
+    check(memory::estimate_parameters(cfg))?;
     let fam = build(cfg, true, Some(run_dir))?;
     check(Some(fam.parameter_counts().iter().map(|(_, n)| n).sum()))?;
     Ok(fam)
