@@ -221,7 +221,7 @@ pub fn report(run_dir: &Path, cfg: &Config, fam: &dyn Family, outcome: &Outcome)
 pub fn new_run_dir(out: Option<&Path>, name: &str) -> Result<PathBuf> {
     if let Some(out) = out {
         if out.join("config.resolved.yaml").exists() {
-            let state = if has_checkpoint(out) { "holds a run" } else { "holds a run that stopped before its first checkpoint" };
+            let state = if has_checkpoint(out) { "already holds a run" } else { "already holds a run that stopped before its first checkpoint" };
             return Err(PipelineError::Usage(format!(
                 "{} {state}; continue it with `ganzoo train --resume {}` or choose another --out",
                 out.display(),

@@ -332,7 +332,7 @@ fn output_paths() {
         case("sample --out an existing folder", &["sample", "ringrun", "--out", "dir"], 2, &["dir", "a folder where a file is needed"]).with(|d| std::fs::create_dir_all(d.join("dir")).unwrap()).then(|d| assert!(nothing_named(d, "dir.tmp"))),
         case("sample --out below a file", &["sample", "ringrun", "--out", "f/s.png"], 2, &["f", "a file"]).with(|d| std::fs::write(d.join("f"), b"x").unwrap()),
         case("train --out a file", &["train", "ring.yaml", "--out", "f"], 2, &["f", "--out is a file"]).with(|d| std::fs::write(d.join("f"), b"x").unwrap()).then(|d| assert_eq!(std::fs::read(d.join("f")).unwrap(), b"x")),
-        case("train --out a run", &["train", "ring.yaml", "--out", "ringrun"], 2, &["ringrun holds a run; continue it with `ganzoo train --resume ringrun`"]),
+        case("train --out a run", &["train", "ring.yaml", "--out", "ringrun"], 2, &["ringrun already holds a run; continue it with `ganzoo train --resume ringrun`"]),
         case("train --out a run stopped before its first checkpoint", &["train", "ring.yaml", "--out", "r"], 2, &["stopped before its first checkpoint", "--resume"]).with(|d| {
             std::fs::create_dir_all(d.join("r")).unwrap();
             std::fs::copy(d.join("ringrun/config.resolved.yaml"), d.join("r/config.resolved.yaml")).unwrap();
