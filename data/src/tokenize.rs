@@ -195,9 +195,9 @@ impl CaptionTokenizer {
         Ok(wrapped)
     }
 
-    /// Token ids must lie below the vocabulary size: the text encoder's embedding table has that many rows,
-    /// and the `tokenizers` crate's serializer walks every id up to the largest (a file with an id of 4e9
-    /// made `save` allocate gigabytes).
+    /// Token ids must be distinct and lie below the vocabulary size: the text encoder's embedding table has
+    /// that many rows, and the `tokenizers` crate's serializer walks every id up to the largest (a file with an
+    /// id of 4e9 made `save` allocate gigabytes).
     fn check_ids(&self) -> std::result::Result<(), String> {
         let n = self.vocab_size();
         if n == 0 {
@@ -208,6 +208,12 @@ impl CaptionTokenizer {
             return Err(format!(
                 "token {token:?} has id {id}, outside the vocabulary of {n} tokens (ids must be 0..{n})"
             ));
+        }
+        // Two tokens on one id: `save` would keep one of them (and print a warning about the "hole" left).
+        let mut by_id: Vec<(u32, &String)> = vocab.iter().map(|(t, &id)| (id, t)).collect();
+        by_id.sort_unstable();
+        if let Some(w) = by_id.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(format!("tokens {:?} and {:?} share the id {}", w[0].1, w[1].1, w[0].0));
         }
         if self.pad_id < 0 || self.pad_id as usize >= n {
             return Err(format!("the padding id {} is outside the vocabulary of {n} tokens", self.pad_id));

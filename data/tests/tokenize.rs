@@ -202,3 +202,9 @@ fn token_id_past_the_vocabulary_is_an_error() {
     // encoder's embedding table, sized by the vocabulary, could not hold such an id either.
     assert_load_error("\"bird\": 8", "\"bird\": 4000000000", "outside the vocabulary");
 }
+
+#[test]
+fn two_tokens_on_one_id_are_an_error() {
+    // `save` kept one of the two (a run's copy of the tokenizer would differ from the file) and printed a warning.
+    assert_load_error("\"bird\": 8", "\"bird\": 9", "share the id 9");
+}
