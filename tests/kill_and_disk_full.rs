@@ -4,7 +4,7 @@
 //! uninterrupted run; a write that fails on a full disk says so, leaves no temp file, keeps the previous
 //! checkpoint loadable, and a resume after space is freed finishes bitwise.
 mod common;
-use common::{ganzoo, read, repo, TINY_RING};
+use common::{ganzoo, is_temp, read, repo, tree, TINY_RING};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -22,19 +22,7 @@ fn spawn(dir: &Path, args: &[&str], pause_ms: u64) -> std::process::Child {
 }
 
 fn temp_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".tmp") || n.to_string_lossy().contains(".tmp-")) {
-                out.push(p);
-            }
-        }
-    }
-    out
+    tree(dir).into_iter().filter(|p| is_temp(p)).collect()
 }
 
 /// Kills `run` (started by `args`, resumed by `--resume run`) after each of `delays`, resuming in between;

@@ -10,29 +10,14 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "support/npy.rs"]
+mod npy_file;
+use npy_file::npy;
+
 use ganzoo_data::embeddings::{read_embeddings, read_names, write_npy_f32, Embeddings};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// An NPY file of format `major`.0 with header dict `dict` (padding added) and raw `data`.
-fn npy(major: u8, dict: &str, data: &[u8]) -> Vec<u8> {
-    let pre = if major == 1 { 10 } else { 12 };
-    let mut h = dict.to_string();
-    let pad = (64 - (pre + h.len() + 1) % 64) % 64;
-    h.push_str(&" ".repeat(pad));
-    h.push('\n');
-    let mut out = b"\x93NUMPY".to_vec();
-    out.extend_from_slice(&[major, 0]);
-    if major == 1 {
-        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    } else {
-        out.extend_from_slice(&(h.len() as u32).to_le_bytes());
-    }
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(data);
-    out
 }
 
 fn dict(descr: &str, fortran: &str, shape: &str) -> String {

@@ -12,11 +12,14 @@
 
 #[path = "fuzz_support/mod.rs"]
 mod fuzz_support;
+#[path = "support/npy.rs"]
+mod npy_file;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fuzz_support::{cases, fuzz};
+use npy_file::npy;
 use ganzoo_data::captions::{check_layout, CaptionedConfig, CaptionedImages};
 use ganzoo_data::embeddings::{read_embeddings, read_names, write_npy_f32};
 use ganzoo_data::fid_stats::{read_fid_stats, write_fid_stats, GaussianStats};
@@ -33,24 +36,6 @@ fn fixtures() -> PathBuf {
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
-}
-
-/// An NPY file of format `major`.0 with header dict `dict` (padded as numpy pads) and raw `data`.
-fn npy(major: u8, dict: &str, data: &[u8]) -> Vec<u8> {
-    let pre = if major == 1 { 10 } else { 12 };
-    let mut h = dict.to_string();
-    h.push_str(&" ".repeat((64 - (pre + h.len() + 1) % 64) % 64));
-    h.push('\n');
-    let mut out = b"\x93NUMPY".to_vec();
-    out.extend_from_slice(&[major, 0]);
-    if major == 1 {
-        out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    } else {
-        out.extend_from_slice(&(h.len() as u32).to_le_bytes());
-    }
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(data);
-    out
 }
 
 fn f32_bytes(n: usize) -> Vec<u8> {

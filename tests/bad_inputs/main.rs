@@ -3,7 +3,7 @@
 //! run folder (a run without a checkpoint) is left behind.
 #[path = "../common/mod.rs"]
 mod common;
-use common::{ganzoo, TINY_RING};
+use common::{ganzoo, is_temp, tree, TINY_RING};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -67,26 +67,6 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(e.path(), t).unwrap();
         }
     }
-}
-
-/// Every file and folder under `dir` (links not followed).
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(e.path());
-            }
-            out.push(e.path());
-        }
-    }
-    out
-}
-
-fn is_temp(p: &Path) -> bool {
-    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    n.ends_with(".tmp") || n.contains(".tmp-")
 }
 
 /// Runs the cases; returns the failures (all of them, not just the first).

@@ -129,3 +129,24 @@ pub fn eval_metrics(dir: &Path, run: &str, n: usize, sets: &[(&str, u64, u64)]) 
     }
     m
 }
+
+/// Every file and folder under `dir` (links not followed).
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+/// Whether `p` is the temp file of an atomic write (`X.tmp`, or the data layer's `.X.tmp-PID`).
+pub fn is_temp(p: &Path) -> bool {
+    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    n.ends_with(".tmp") || n.contains(".tmp-")
+}
