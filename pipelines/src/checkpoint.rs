@@ -179,23 +179,24 @@ pub fn list(dir: &Path) -> Result<Vec<(i64, PathBuf)>> {
     Ok(out)
 }
 
+/// A loaded checkpoint: its metadata and tensors by name.
+pub type Loaded = (CheckpointMeta, HashMap<String, Tensor>);
+
 /// The newest complete checkpoint: its metadata and tensors. A damaged one is an error naming its file and
 /// the newest older checkpoint that loads.
-pub fn load_latest(dir: &Path) -> Result<Option<(CheckpointMeta, HashMap<String, Tensor>)>> {
-    let mut all = list(dir)?;
-    let Some((_, json)) = all.pop() else { return Ok(None) };
-    load(&json).map(Some).map_err(|e| {
-        let older = all.iter().rev().find(|(_, j)| load(j).is_ok());
-        let hint = match older {
-            Some((step, _)) => format!("; the newest intact checkpoint is step {step}: `ganzoo train --resume` continues from it (and then replaces the damaged one)"),
-            None => String::from("; no older checkpoint of this run loads"),
-        };
-        PipelineError::Runtime(format!("{e}{hint}"))
-    })
+pub fn load_latest(dir: &Path) -> Result<Option<Loaded>> {
+    // `load_latest_intact` fails itself when checkpoints exist and none loads.
+    match load_latest_intact(dir)? {
+        (Some((meta, _)), damaged) if !damaged.is_empty() => Err(PipelineError::Runtime(format!(
+            "{}; the newest intact checkpoint is step {}: `ganzoo train --resume` continues from it (and then replaces the damaged one)",
+            damaged[0], meta.step
+        ))),
+        (intact, _) => Ok(intact),
+    }
 }
 
 /// The newest checkpoint that loads, and what was wrong with each newer (damaged) one, for `--resume`.
-pub fn load_latest_intact(dir: &Path) -> Result<(Option<(CheckpointMeta, HashMap<String, Tensor>)>, Vec<String>)> {
+pub fn load_latest_intact(dir: &Path) -> Result<(Option<Loaded>, Vec<String>)> {
     let mut damaged = Vec::new();
     for (_, json) in list(dir)?.iter().rev() {
         match load(json) {
@@ -213,12 +214,10 @@ pub fn load_latest_intact(dir: &Path) -> Result<(Option<(CheckpointMeta, HashMap
 /// The newest complete checkpoint's metadata (its tensors not read).
 pub fn latest_meta(dir: &Path) -> Result<Option<CheckpointMeta>> {
     let all = list(dir)?;
-    // A damaged newest description is skipped here as `--resume` skips it.
-    let newest_readable = all.iter().rev().find_map(|(_, json)| read_meta(json).ok());
-    match (newest_readable, all.last()) {
-        (Some(meta), _) => Ok(Some(meta)),
-        (None, Some((_, json))) => read_meta(json).map(Some),
-        (None, None) => Ok(None),
+    // A damaged newest description is skipped here as `--resume` skips it; when none reads, the newest's error.
+    match all.iter().rev().find_map(|(_, json)| read_meta(json).ok()) {
+        Some(meta) => Ok(Some(meta)),
+        None => all.last().map(|(_, json)| read_meta(json)).transpose(),
     }
 }
 

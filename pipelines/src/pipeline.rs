@@ -337,7 +337,9 @@ pub fn train(loaded: &Loaded<Config>, overrides: &[String], out: Option<&Path>, 
     };
     write_resolved(&run_dir, loaded, overrides, &stages)?;
     let r = run_all(&run_dir, loaded, &stages, only, ui)?;
-    fresh.map(rundir::FreshRun::keep);
+    if let Some(fresh) = fresh {
+        fresh.keep();
+    }
     Ok(r)
 }
 
