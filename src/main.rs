@@ -433,6 +433,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     ganzoo_pipelines::alloc::keep_freed_memory();
     std::panic::set_hook(Box::new(|info| {
+        if ganzoo_data::error::panic_is_caught() {
+            return; // turned into an error naming its file
+        }
         let msg = info
             .payload()
             .downcast_ref::<String>()

@@ -80,7 +80,7 @@ fn translate_keeps_names_lists_skips_and_names_bad_files() {
     // An unreadable image stops the command and is named; --skip-bad lists it instead.
     std::fs::write(input.join("c.png"), b"").unwrap();
     let (code, _, err) = ganzoo(dir.path(), &["translate", "r", "--direction", "a2b", "in", "out2"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("c.png"), "{err}");
     assert!(!dir.path().join("out2/c.png").exists(), "nothing half-written");
     let (code, out, err) = ganzoo(dir.path(), &["translate", "r", "--direction", "a2b", "in", "out3", "--skip-bad", "--json"]);

@@ -91,7 +91,7 @@ fn translate_goes_through_the_shared_latent_and_names_bad_input() {
     // An unreadable image stops the command naming it, and nothing of it is written; --skip-bad counts it.
     std::fs::write(input.join("c.png"), b"\x89PNG but truncated").unwrap();
     let (code, _, err) = ganzoo(dir.path(), &["translate", "r", "--direction", "a2b", "in", "out2"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("c.png"), "{err}");
     assert!(!dir.path().join("out2/c.png").exists(), "nothing half-written");
     let (code, out, err) = ganzoo(dir.path(), &["translate", "r", "--direction", "a2b", "in", "out3", "--skip-bad", "--json"]);
@@ -161,12 +161,12 @@ fn empty_or_unreadable_training_folders_are_named_and_leave_no_run() {
     }
     write(dir.path(), "e.yaml", "name: e\ndata: {kind: unpaired, root: d, size: 16}\nmodel: {family: unit, generator: {dim: 4, n_res: 1}, discriminator: {dim: 4, n_layer: 2, num_scales: 1}}\ntrain: {steps: 2, batch_size: 1}\n");
     let (code, _, err) = ganzoo(dir.path(), &["train", "e.yaml", "--out", "r1"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("trainA: no readable images found"), "{err}");
     assert!(!dir.path().join("r1").exists(), "no half-made run directory");
     std::fs::write(dir.path().join("d/trainA/bad.png"), b"x").unwrap();
     let (code, _, err) = ganzoo(dir.path(), &["train", "e.yaml", "--out", "r2"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("bad.png: cannot decode"), "{err}");
     assert!(!dir.path().join("r2").exists());
 }

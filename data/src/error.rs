@@ -37,10 +37,12 @@ pub enum DataError {
 pub type Result<T> = std::result::Result<T, DataError>;
 
 impl DataError {
-    /// Whether the user can fix this by changing a path or a file (exit 2), rather than a failure.
+    /// Whether the user can fix this by changing a path, a file or their data (exit 2), rather than a failure:
+    /// an undecodable or wrongly laid out file and an empty folder are named in the message, so the user can
+    /// replace, remove or skip them (`on_bad_input: skip`).
     pub fn is_usage(&self) -> bool {
         match self {
-            DataError::Usage(_) => true,
+            DataError::Usage(_) | DataError::Decode { .. } | DataError::Format { .. } | DataError::Empty { .. } => true,
             DataError::Io { source, .. } => io_is_usage(source.kind()),
             _ => false,
         }
@@ -69,4 +71,26 @@ pub fn io_hint(kind: std::io::ErrorKind) -> &'static str {
         StorageFull => " — the disk is full; free some space (the newest complete checkpoint stays loadable) and run again",
         _ => "",
     }
+}
+
+thread_local! {
+    /// How many [`catch_panic`] calls are running on this thread.
+    static CATCHING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f`, returning a panic inside it as `Err(its message)`. For code of other crates that panics on bad
+/// input (the `tokenizers` crate): the caller turns the message into an error naming the file. A process-wide
+/// panic hook asks [`panic_is_caught`] so that it neither prints such a panic nor ends the process for it.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    CATCHING.with(|c| c.set(c.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(c.get() - 1));
+    result.map_err(|p| {
+        p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
+    })
+}
+
+/// Whether a panic on this thread now will be caught by [`catch_panic`] (for a panic hook).
+pub fn panic_is_caught() -> bool {
+    CATCHING.with(|c| c.get() > 0)
 }

@@ -16,7 +16,7 @@ use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::{AddedToken, Tokenizer};
 
-use crate::error::{DataError, Result};
+use crate::error::{catch_panic, DataError, Result};
 use crate::grid::write_atomic;
 
 /// The padding token of trained tokenizers (id 0).
@@ -68,11 +68,6 @@ impl TokenizerConfig {
     pub fn build(&self, captions: &[String]) -> Result<CaptionTokenizer> {
         CaptionTokenizer::train(self, captions)
     }
-}
-
-/// The message of a caught panic.
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
 }
 
 /// A batch of token ids, row-major `n × len`, padded with the pad id; `mask` is 1 for tokens, 0 for padding.
@@ -176,20 +171,18 @@ impl CaptionTokenizer {
         // The `tokenizers` crate panics (`expect`) on some malformed sections: a `decoder` that is not JSON,
         // when it reads bytes (reading the parsed value avoids that), or a bad `Precompiled` normalizer (which
         // catching the unwind turns into this error).
-        let tok = std::panic::catch_unwind(|| serde_json::from_value::<Tokenizer>(value))
-            .map_err(|p| invalid(format!("the tokenizers crate failed on it ({})", panic_message(&*p))))?
+        let tok = catch_panic(|| serde_json::from_value::<Tokenizer>(value))
+            .map_err(|p| invalid(format!("the tokenizers crate failed on it ({p})")))?
             .map_err(|e| invalid(e.to_string()))?;
         let wrapped = Self::wrap(tok);
         wrapped.check_ids().map_err(|reason| DataError::Decode { path: path.into(), reason })?;
         // Nor does the crate check a `TemplateProcessing` post-processor when it reads one: a template naming a
         // special token it does not define, or `$B` in the single template, panics on every encoding. One
         // encoding now finds that while the file can still be named.
-        let probe = std::panic::AssertUnwindSafe(|| wrapped.tok.encode("a", true).map(|_| ()));
-        if let Err(p) = std::panic::catch_unwind(probe) {
+        if let Err(p) = catch_panic(|| wrapped.tok.encode("a", true).map(|_| ())) {
             return Err(invalid(format!(
-                "encoding a test word fails inside the tokenizers crate ({}); is the post_processor's template \
-                 consistent with its special_tokens?",
-                panic_message(&*p)
+                "encoding a test word fails inside the tokenizers crate ({p}); is the post_processor's template \
+                 consistent with its special_tokens?"
             )));
         }
         Ok(wrapped)

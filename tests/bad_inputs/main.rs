@@ -10,6 +10,9 @@ use std::sync::OnceLock;
 /// A tiny CycleGAN on the procedural two-domain shapes (a run of it is the translate fixture).
 const CG: &str = "name: cg\nseed: 1\nthreads: 1\ndata: {kind: shapes2, train: 8, test: 4, size: 16}\nmodel:\n  family: cyclegan\n  generator: {ngf: 4, n_blocks: 1}\n  discriminator: {ndf: 4, n_layers: 1}\n  pool_size: 0\ntrain: {steps: 2, batch_size: 2, log_every: 1, sample_every: 2, checkpoint_every: 2}\neval: {samples: 4, metrics: []}\n";
 
+/// A tiny text-to-image run whose trainable encoder reads a user's tokenizer file `tok.json`.
+const T2I: &str = "name: t2i\nseed: 4\nthreads: 1\ndata: {kind: shapes, size: 32, train_count: 16, test_count: 8}\nmodel:\n  family: gan_cls\n  z_dim: 8\n  generator: {arch: dcgan, ngf: 8, cond_proj: 8}\n  discriminator: {arch: dcgan, ndf: 8, cond_proj: 8}\n  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 2}\n    tokenizer: {kind: file, path: tok.json}\ntrain: {steps: 2, batch_size: 8}\n";
+
 /// One bad input: files to add to a fresh copy of the fixtures, the command, its exit code, the words its
 /// stderr must contain, and an extra check of what it left.
 struct Case {
@@ -204,28 +207,28 @@ fn configs_and_overrides() {
 #[test]
 fn images_captions_and_data_folders() {
     run(vec![
-        case("corrupt PNG in the data", &["train", "f.yaml", "--out", "r"], 1, &["bad.png"]).with(|d| folder_with(d, "bad.png", b"\x89PNG\r\n\x1a\nnot really")),
-        case("zero-byte JPEG in the data", &["train", "f.yaml", "--out", "r"], 1, &["empty.jpg", "0 bytes"]).with(|d| folder_with(d, "empty.jpg", b"")),
-        case("text file named .png", &["train", "f.yaml", "--out", "r"], 1, &["notes.png"]).with(|d| folder_with(d, "notes.png", b"hello, this is not an image")),
-        case("a 20000 x 20000 PNG header", &["train", "f.yaml", "--out", "r"], 1, &["huge.png"]).with(|d| folder_with(d, "huge.png", &png_header(20_000, 20_000))),
+        case("corrupt PNG in the data", &["train", "f.yaml", "--out", "r"], 2, &["bad.png"]).with(|d| folder_with(d, "bad.png", b"\x89PNG\r\n\x1a\nnot really")),
+        case("zero-byte JPEG in the data", &["train", "f.yaml", "--out", "r"], 2, &["empty.jpg", "0 bytes"]).with(|d| folder_with(d, "empty.jpg", b"")),
+        case("text file named .png", &["train", "f.yaml", "--out", "r"], 2, &["notes.png"]).with(|d| folder_with(d, "notes.png", b"hello, this is not an image")),
+        case("a 20000 x 20000 PNG header", &["train", "f.yaml", "--out", "r"], 2, &["huge.png"]).with(|d| folder_with(d, "huge.png", &png_header(20_000, 20_000))),
         case("reusing --out after a failed start", &["train", "f.yaml", "--out", "r"], 0, &[]).with(|d| {
             folder_with(d, "bad.png", b"garbage");
             let (code, _, _) = ganzoo(d, &["train", "f.yaml", "--out", "r", "--quiet"]);
             assert_ne!(code, 0);
             std::fs::remove_file(d.join("data/bad.png")).unwrap();
         }),
-        case("symlink loop in the data", &["train", "f.yaml", "--out", "r"], 1, &["symlink loop", "back"]).with(|d| {
+        case("symlink loop in the data", &["train", "f.yaml", "--out", "r"], 2, &["symlink loop", "back"]).with(|d| {
             std::fs::create_dir_all(d.join("data/a")).unwrap();
             std::fs::write(d.join("f.yaml"), FOLDER).unwrap();
             std::fs::copy(d.join("imgs/0.png"), d.join("data/a/0.png")).unwrap();
             std::os::unix::fs::symlink("..", d.join("data/a/up")).unwrap();
         }),
-        case("empty image folder", &["train", "f.yaml", "--out", "r"], 1, &["data: no readable images found"]).with(|d| {
+        case("empty image folder", &["train", "f.yaml", "--out", "r"], 2, &["data: no readable images found"]).with(|d| {
             std::fs::create_dir_all(d.join("data")).unwrap();
             std::fs::write(d.join("f.yaml"), FOLDER).unwrap();
         }),
         case("missing image folder", &["train", "f.yaml", "--out", "r"], 2, &["data"]).with(|d| std::fs::write(d.join("f.yaml"), FOLDER).unwrap()),
-        case("a single photo in a side-by-side split", &["train", "s.yaml", "--out", "r"], 1, &["x.png", "twice as wide as high"]).with(|d| {
+        case("a single photo in a side-by-side split", &["train", "s.yaml", "--out", "r"], 2, &["x.png", "twice as wide as high"]).with(|d| {
             for split in ["train", "test"] {
                 std::fs::create_dir_all(d.join("p").join(split)).unwrap();
                 image::RgbImage::new(32, 16).save(d.join("p").join(split).join("pair.png")).unwrap();
@@ -234,7 +237,7 @@ fn images_captions_and_data_folders() {
             image::RgbImage::new(256, 255).save(d.join("p/train/x.png")).unwrap();
             std::fs::write(d.join("s.yaml"), CG.replace("{kind: shapes2, train: 8, test: 4, size: 16}", "{kind: unpaired, root: p, layout: side_by_side, size: 16}").replace("batch_size: 2", "batch_size: 1")).unwrap();
         }),
-        case("two-domain folders without trainB", &["train", "s.yaml", "--out", "r"], 1, &["missing folder p/trainB"]).with(|d| {
+        case("two-domain folders without trainB", &["train", "s.yaml", "--out", "r"], 2, &["missing folder p/trainB"]).with(|d| {
             std::fs::create_dir_all(d.join("p/trainA")).unwrap();
             std::fs::copy(d.join("imgs/0.png"), d.join("p/trainA/0.png")).unwrap();
             std::fs::write(d.join("s.yaml"), CG.replace("{kind: shapes2, train: 8, test: 4, size: 16}", "{kind: unpaired, root: p, size: 16}")).unwrap();
@@ -253,6 +256,14 @@ fn images_captions_and_data_folders() {
             std::fs::write(root.join("testclasses.txt"), "002.B\n").unwrap();
         }),
         case("captioned root missing", &["data", "check", "captioned", "nothere"], 2, &["nothere"]),
+        case("a tokenizer.json the tokenizers crate panics on", &["train", "t.yaml", "--out", "r"], 2, &["tok.json", "the tokenizers crate failed on it"]).with(|d| {
+            // A Precompiled normalizer without a valid charsmap: the crate `expect`s; the error must name the file
+            // and nothing about a panic may reach stderr.
+            let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tests/fixtures/wordpiece_tokenizer.json");
+            let text = std::fs::read_to_string(fixture).unwrap();
+            std::fs::write(d.join("tok.json"), text.replacen("\"type\": \"BertNormalizer\"", "\"type\": \"Precompiled\"", 1)).unwrap();
+            std::fs::write(d.join("t.yaml"), T2I).unwrap();
+        }),
     ]);
 }
 
@@ -305,7 +316,7 @@ fn output_paths() {
         case("translate IN into IN/./", &["translate", "cgrun", "--direction", "b2a", "imgs", "./imgs/../imgs"], 2, &["is the input folder"]).then(originals_kept),
         case("reconstruct IN into IN with a run of another family", &["reconstruct", "cgrun", "imgs", "imgs"], 2, &["needs a vaegan run"]).then(originals_kept),
         case("translate to a file", &["translate", "cgrun", "--direction", "a2b", "imgs", "f"], 2, &["f", "already there"]).with(|d| std::fs::write(d.join("f"), b"x").unwrap()),
-        case("translate stops at a bad input before writing", &["translate", "cgrun", "--direction", "a2b", "in", "out"], 1, &["in/1.png"]).with(|d| {
+        case("translate stops at a bad input before writing", &["translate", "cgrun", "--direction", "a2b", "in", "out"], 2, &["in/1.png"]).with(|d| {
             copy_tree(&d.join("imgs"), &d.join("in"));
             std::fs::write(d.join("in/1.png"), b"broken").unwrap();
         }).then(|d| assert!(!d.join("out").exists() || std::fs::read_dir(d.join("out")).unwrap().next().is_none(), "outputs written before the bad input")),
