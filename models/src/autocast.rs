@@ -5,8 +5,8 @@
 //! libtorch's CUDA default, fp16 (which needs a gradient scaler tch does not have). libtorch exports the
 //! setters and getters that torch.autocast's Python binding calls, `at::autocast::set_autocast_dtype(DeviceType,
 //! ScalarType)`, `get_autocast_dtype`, `is_autocast_enabled` and `set_autocast_enabled`, from libtorch_cpu.so;
-//! they are declared here by their C++ (Itanium ABI) names. `c10::DeviceType` and `c10::ScalarType` are
-//! `enum class : int8_t`, passed as `i8`. The nesting counter and the cast cache come from torch-sys.
+//! ganzoo calls them through its C++ shim (models/ext), with `c10::DeviceType` and `c10::ScalarType` codes.
+//! The nesting counter and the cast cache come from torch-sys.
 //!
 //! All of this state is thread-local in libtorch (as PyTorch's autocast is per thread): a region affects the
 //! calling thread only. Under autocast, ops on libtorch's lower-precision list (convolutions, linear, matmul,
@@ -22,20 +22,26 @@ const DT_CUDA: i8 = 1;
 /// `c10::ScalarType::BFloat16`.
 const ST_BFLOAT16: i8 = 15;
 
+/// libtorch's autocast state, through the shim (models/ext).
 mod ffi {
-    extern "C" {
-        #[link_name = "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE"]
-        pub fn get_autocast_dtype(device_type: i8) -> i8;
-        #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
-        pub fn set_autocast_dtype(device_type: i8, dtype: i8);
-        #[link_name = "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE"]
-        pub fn is_autocast_enabled(device_type: i8) -> bool;
-        #[link_name = "_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb"]
-        pub fn set_autocast_enabled(device_type: i8, enabled: bool);
-        #[link_name = "_ZN2at8autocast25is_autocast_cache_enabledEv"]
-        pub fn is_autocast_cache_enabled() -> bool;
-        #[link_name = "_ZN2at8autocast26set_autocast_cache_enabledEb"]
-        pub fn set_autocast_cache_enabled(enabled: bool);
+    use ganzoo_torch_ext::autocast as a;
+    pub fn get_autocast_dtype(device_type: i8) -> i8 {
+        a::dtype(device_type.into()) as i8
+    }
+    pub fn set_autocast_dtype(device_type: i8, dtype: i8) {
+        a::set_dtype(device_type.into(), dtype.into())
+    }
+    pub fn is_autocast_enabled(device_type: i8) -> bool {
+        a::enabled(device_type.into())
+    }
+    pub fn set_autocast_enabled(device_type: i8, enabled: bool) {
+        a::set_enabled(device_type.into(), enabled)
+    }
+    pub fn is_autocast_cache_enabled() -> bool {
+        a::cache_enabled()
+    }
+    pub fn set_autocast_cache_enabled(enabled: bool) {
+        a::set_cache_enabled(enabled)
     }
 }
 
@@ -61,14 +67,12 @@ fn kind_of(code: i8) -> Option<Kind> {
 /// The dtype autocast uses on `d`'s device type on this thread (libtorch's defaults: CPU BFloat16, CUDA
 /// Half; `None` for a dtype with no tch kind).
 pub fn autocast_dtype(d: Device) -> Option<Kind> {
-    // SAFETY: a getter of a thread-local array indexed by a valid DeviceType; no pointers involved.
-    kind_of(unsafe { ffi::get_autocast_dtype(device_type(d)) })
+    kind_of(ffi::get_autocast_dtype(device_type(d)))
 }
 
 /// Whether autocast is on for `d`'s device type on this thread.
 pub fn autocast_enabled(d: Device) -> bool {
-    // SAFETY: as in `autocast_dtype`.
-    unsafe { ffi::is_autocast_enabled(device_type(d)) }
+    ffi::is_autocast_enabled(device_type(d))
 }
 
 /// An open bf16 autocast region; dropping it closes the region and restores what was there before, also

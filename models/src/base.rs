@@ -79,15 +79,9 @@ impl DataShape {
     }
 }
 
-/// LeakyReLU with `slope` (tch 0.24 offers `leaky_relu` only with slope 0.01): x · f with the factor
-/// f = max(sign(x), 0)·(1 − slope) + slope computed without gradient and in place, so the backward is one
-/// multiplication by f. `prelu` with a fixed weight (the previous form) has a scalar, non-vectorized backward
-/// (7.8 % of a DCGAN step) and max(x, slope·x) six full-size passes in its backward (bench/README.md). Forward +
-/// backward over the DCGAN D's activations (1 thread, 10 × (128, 64, 14, 14) and (128, 128, 7, 7), fastest of 15):
-/// this form 3.3 ms, `F.leaky_relu` 1.8, prelu 15.0. Equal to `F.leaky_relu(x, 0.2)` bit for bit (f is exactly 1
-/// or 0.2 in float32 and bfloat16, also at x = ±0), and twice differentiable (WGAN-GP, R1).
+/// LeakyReLU with `slope`: libtorch's own kernel (`torch.nn.functional.leaky_relu`), forward, backward and
+/// double backward, through the shim (tch 0.24 binds it only with slope 0.01). It replaced a sign-mask product
+/// (and before that `prelu` with a fixed weight, whose scalar backward took 7.8 % of a DCGAN step); bench/README.md.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
-    let mut f = x.detach().sign(); // same shape, no graph: 1, 0 or −1
-    let _ = f.clamp_min_(0.0).g_mul_scalar_(1.0 - slope).g_add_scalar_(slope); // 1 where x > 0, else slope
-    x * f
+    ganzoo_torch_ext::leaky_relu(x, slope)
 }

@@ -329,13 +329,19 @@ fn spectral_norm_survives_two_training_forwards_before_backward() {
 }
 
 #[test]
-fn leaky_relu_equals_the_fused_form_bit_for_bit_and_is_twice_differentiable() {
+fn leaky_relu_is_libtorchs_kernel_and_twice_differentiable() {
     let mut rng = derived_rng(9, "leaky", 0);
     let x = randn(&mut rng, &[4, 3, 5, 5], Device::Cpu);
     // Zeros of both signs too.
     let x = Tensor::cat(&[x.flatten(0, -1), Tensor::from_slice(&[0.0f32, -0.0])], 0).set_requires_grad(true);
+    // Slope 0.01 is the one tch binds: the same kernel, bit for bit (slope 0.2 against PyTorch: models/ext's test).
+    let ours01 = ganzoo_models::nets::leaky_relu(&x, 0.01);
+    assert!(ours01.equal(&x.leaky_relu()), "forward, slope 0.01");
+    let g01 = Tensor::run_backward(&[ours01.sum(Kind::Float)], &[&x], false, false).remove(0);
+    let gt = Tensor::run_backward(&[x.leaky_relu().sum(Kind::Float)], &[&x], false, false).remove(0);
+    assert!(g01.equal(&gt), "gradient, slope 0.01");
     let ours = ganzoo_models::nets::leaky_relu(&x, 0.2);
-    let fused = x.prelu(&Tensor::full([1], 0.2, (Kind::Float, Device::Cpu))); // the previous form (= F.leaky_relu)
+    let fused = x.prelu(&Tensor::full([1], 0.2, (Kind::Float, Device::Cpu))); // the form of an earlier version
     assert!(ours.equal(&fused), "forward");
     let g_ours = Tensor::run_backward(&[ours.sum(Kind::Float)], &[&x], true, true).remove(0);
     let g_fused = Tensor::run_backward(&[fused.sum(Kind::Float)], &[&x], true, true).remove(0);
@@ -359,6 +365,5 @@ fn leaky_relu_equals_the_fused_form_bit_for_bit_and_is_twice_differentiable() {
     assert!(grads(false).allclose(&grads(true), 1e-6, 1e-7, false), "GP's gradient on the weights");
     // bf16 too.
     let xb = x.detach().to_kind(Kind::BFloat16);
-    let fb = xb.prelu(&Tensor::full([1], 0.2, (Kind::BFloat16, Device::Cpu)));
-    assert!(ganzoo_models::nets::leaky_relu(&xb, 0.2).equal(&fb), "bf16");
+    assert!(ganzoo_models::nets::leaky_relu(&xb, 0.01).equal(&xb.leaky_relu()), "bf16");
 }
