@@ -83,11 +83,14 @@ pub struct LoaderConfig {
     /// Drop the last incomplete batch of each epoch.
     pub drop_last: bool,
     pub seed: u64,
+    /// Data-parallel rank and world size: each batch holds rows `rank·b/world .. (rank+1)·b/world` of the batch
+    /// one process would build (the same items, decoded with the same randomness); (0, 1) for one process.
+    pub shard: (usize, usize),
 }
 
 impl Default for LoaderConfig {
     fn default() -> Self {
-        LoaderConfig { batch_size: 64, workers: 0, prefetch: 2, drop_last: true, seed: 0 }
+        LoaderConfig { batch_size: 64, workers: 0, prefetch: 2, drop_last: true, seed: 0, shard: (0, 1) }
     }
 }
 
@@ -230,6 +233,9 @@ fn make_batch(ds: &dyn Dataset, cfg: &LoaderConfig, perm: &[usize], e: usize, k:
     }
     let shape = ds.shape();
     let per: i64 = shape.iter().product();
+    let (rank, world) = (cfg.shard.0, cfg.shard.1.max(1));
+    let rows = end - start;
+    let (start, end) = (start + rank * rows / world, start + (rank + 1) * rows / world);
     let items: Vec<Result<Example>> = perm[start..end]
         .par_iter()
         .map(|&i| {

@@ -28,7 +28,7 @@ impl Dataset for Numbers {
 }
 
 fn loader(n: usize, workers: usize, drop_last: bool) -> Loader {
-    let cfg = LoaderConfig { batch_size: 4, workers, prefetch: 2, drop_last, seed: 42 };
+    let cfg = LoaderConfig { batch_size: 4, workers, prefetch: 2, drop_last, seed: 42, shard: (0, 1) };
     Loader::new(Arc::new(Numbers { n, bad: None }), cfg)
 }
 
@@ -151,4 +151,19 @@ fn loader_config_rejects_unknown_keys() {
     let c: LoaderConfig = serde_json::from_str(r#"{"batch_size": 8}"#).unwrap();
     assert_eq!((c.batch_size, c.prefetch, c.drop_last, c.workers), (8, 2, true, 0));
     assert!(serde_json::from_str::<LoaderConfig>(r#"{"batch": 8}"#).is_err());
+}
+
+#[test]
+fn data_parallel_shards_together_are_one_process_batches() {
+    let whole = take(&loader(18, 2, true), 1, 2, 5);
+    let shard = |rank| {
+        let cfg = LoaderConfig { batch_size: 4, workers: 1, prefetch: 2, drop_last: true, seed: 42, shard: (rank, 2) };
+        take(&Loader::new(Arc::new(Numbers { n: 18, bad: None }), cfg), 1, 2, 5)
+    };
+    let (r0, r1) = (shard(0), shard(1));
+    for ((w, a), b) in whole.iter().zip(&r0).zip(&r1) {
+        assert_eq!((a.0, a.1), (w.0, w.1));
+        assert_eq!([a.2.clone(), b.2.clone()].concat(), w.2, "items and their random draws");
+        assert_eq!([a.3.clone(), b.3.clone()].concat(), w.3);
+    }
 }

@@ -118,7 +118,7 @@ fn domains_differ_but_share_geometry() {
 fn loader_is_deterministic_across_worker_counts() {
     let ds: Arc<dyn Dataset> = Arc::new(Shapes2::open(&small(), Split::Train, false, 1).unwrap());
     let run = |workers: usize| -> Vec<Vec<f32>> {
-        let lc = LoaderConfig { batch_size: 16, workers, prefetch: 2, drop_last: true, seed: 9 };
+        let lc = LoaderConfig { batch_size: 16, workers, prefetch: 2, drop_last: true, seed: 9, shard: (0, 1) };
         Loader::new(ds.clone(), lc)
             .iter_from(0, 0)
             .take(6)

@@ -93,7 +93,7 @@ fn loader_batches_do_not_depend_on_worker_count() {
     let cfg = UnpairedConfig { load_size: Some(10), flip: true, ..UnpairedConfig::new(t.path(), 8) };
     let ds: Arc<dyn Dataset> = Arc::new(Unpaired::open(&cfg, Split::Train, false).unwrap());
     let run = |workers: usize| -> Vec<Vec<f32>> {
-        let lc = LoaderConfig { batch_size: 2, workers, prefetch: 2, drop_last: false, seed: 3 };
+        let lc = LoaderConfig { batch_size: 2, workers, prefetch: 2, drop_last: false, seed: 3, shard: (0, 1) };
         let loader = Loader::new(ds.clone(), lc);
         loader
             .iter_from(0, 0)
@@ -108,7 +108,7 @@ fn loader_batches_do_not_depend_on_worker_count() {
     let one = run(1);
     assert_eq!(one, run(3));
     // Resume in the middle gives the same batches.
-    let lc = LoaderConfig { batch_size: 2, workers: 2, prefetch: 1, drop_last: false, seed: 3 };
+    let lc = LoaderConfig { batch_size: 2, workers: 2, prefetch: 1, drop_last: false, seed: 3, shard: (0, 1) };
     let resumed: Vec<Vec<f32>> = Loader::new(ds.clone(), lc)
         .iter_from(1, 1)
         .take(3)

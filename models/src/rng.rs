@@ -42,19 +42,44 @@ fn numel(shape: &[i64]) -> usize {
     shape.iter().map(|d| (*d).max(0) as usize).product()
 }
 
+thread_local! {
+    /// This thread's rows of every batch-shaped draw: (rank, world); (0, 1) outside data-parallel steps.
+    static ROW_SHARD: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 1)) };
+}
+
+/// Runs `f` as rank `rank` of `world` data-parallel ranks: inside it, a draw of `n` rows ([`randn`],
+/// [`uniform`], [`randint`]) is rows `rank·n .. (rank+1)·n` of the draw of `world·n` rows one process would make
+/// from the same stream, so the ranks' draws together are exactly one process's draw for the global batch.
+/// (The rows before this rank's are drawn and dropped: the stream stays in step.)
+pub fn with_row_shard<T>(rank: usize, world: usize, f: impl FnOnce() -> T) -> T {
+    struct Restore((usize, usize));
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ROW_SHARD.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(ROW_SHARD.with(|c| c.replace((rank, world.max(1)))));
+    f()
+}
+
+/// Values of this rank's rows of a draw of `count` values per rank: skips the other ranks' earlier rows.
+fn sharded<T>(rng: &mut ChaCha8Rng, count: usize, mut draw: impl FnMut(&mut ChaCha8Rng) -> T) -> Vec<T> {
+    let (rank, _) = ROW_SHARD.with(|c| c.get());
+    for _ in 0..rank * count {
+        draw(rng);
+    }
+    (0..count).map(|_| draw(rng)).collect()
+}
+
 /// An f32 tensor of N(0, 1) samples drawn from `rng`, placed on `device`.
 pub fn randn(rng: &mut ChaCha8Rng, shape: &[i64], device: Device) -> Tensor {
-    let v: Vec<f32> = (0..numel(shape))
-        .map(|_| rng.sample::<f32, _>(StandardNormal))
-        .collect();
+    let v: Vec<f32> = sharded(rng, numel(shape), |r| r.sample::<f32, _>(StandardNormal));
     Tensor::from_slice(&v).reshape(shape).to_device(device)
 }
 
 /// An f32 tensor of U[lo, hi) samples drawn from `rng`, placed on `device`.
 pub fn uniform(rng: &mut ChaCha8Rng, shape: &[i64], lo: f64, hi: f64, device: Device) -> Tensor {
-    let v: Vec<f32> = (0..numel(shape))
-        .map(|_| (lo + (hi - lo) * rng.gen::<f64>()) as f32)
-        .collect();
+    let v: Vec<f32> = sharded(rng, numel(shape), |r| (lo + (hi - lo) * r.gen::<f64>()) as f32);
     Tensor::from_slice(&v).reshape(shape).to_device(device)
 }
 
@@ -63,7 +88,7 @@ pub fn randint(rng: &mut ChaCha8Rng, n: usize, lo: i64, hi: i64) -> Vec<i64> {
     if hi < lo {
         return vec![];
     }
-    (0..n).map(|_| rng.gen_range(lo..=hi)).collect()
+    sharded(rng, n, |r| r.gen_range(lo..=hi))
 }
 
 /// Fills `t` in place (no grad) with N(mean, std^2) samples from `rng`, keeping its kind and device.

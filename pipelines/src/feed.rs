@@ -2,6 +2,7 @@
 //! with exactly the batch an uninterrupted run would have drawn next; or procedural 2-D points drawn per batch;
 //! or, for benchmarks, one fixed batch.
 use crate::config::TrainConfig;
+use crate::dist::Place;
 use crate::error::{PipelineError, Result};
 use crate::family::Batch;
 use ganzoo_data::loader::{BatchIter, Dataset, Loader, LoaderConfig};
@@ -16,6 +17,7 @@ pub struct Feed {
     batch_size: i64,
     seed: u64,
     device: Device,
+    place: Place,
 }
 
 enum Kind {
@@ -37,6 +39,12 @@ fn capped_workers(workers: usize) -> usize {
 impl Feed {
     /// Batches of `train.batch_size` from `source` on `device`.
     pub fn new(source: Source, train: &TrainConfig, seed: u64, device: Device) -> Self {
+        Self::for_rank(source, train, seed, device, Place::ALONE)
+    }
+
+    /// This rank's rows of each batch of `train.batch_size` (the same examples, with the same random draws, as
+    /// those rows of one process's batch); the batch size must divide by the world size.
+    pub fn for_rank(source: Source, train: &TrainConfig, seed: u64, device: Device, place: Place) -> Self {
         let kind = match source {
             Source::Points { set, std } => Kind::Points { set, std },
             Source::Items(dataset) => {
@@ -46,18 +54,19 @@ impl Feed {
                     prefetch: train.prefetch.max(1),
                     drop_last: true,
                     seed,
+                    shard: (place.rank, place.world),
                 };
                 Kind::Items { loader: Loader::new(dataset, lc), iter: None }
             }
         };
-        Feed { kind, batch_size: train.batch_size, seed, device }
+        Feed { kind, batch_size: train.batch_size, seed, device, place }
     }
 
     /// The same batch every draw (for step-time benchmarks that time the update, not the loader).
     pub fn fixed(x: Tensor, y: Option<Vec<i64>>, seed: u64) -> Self {
         let n = x.size()[0];
         let device = x.device();
-        Feed { kind: Kind::Fixed { x, y }, batch_size: n, seed, device }
+        Feed { kind: Kind::Fixed { x, y }, batch_size: n, seed, device, place: Place::ALONE }
     }
 
     /// The `draw`-th batch of the run. Draws are consecutive; the first one fixes the loader position.
@@ -66,7 +75,10 @@ impl Feed {
             Kind::Points { set, std } => {
                 let pts = set.sample(self.batch_size as usize, *std, &mut derived_rng(self.seed, "data", draw as u64));
                 let flat: Vec<f32> = pts.iter().flat_map(|p| [p[0], p[1]]).collect();
-                (Tensor::from_slice(&flat).view([pts.len() as i64, 2]), None)
+                let x = Tensor::from_slice(&flat).view([pts.len() as i64, 2]);
+                let (rank, world) = (self.place.rank as i64, self.place.world as i64);
+                let rows = x.size()[0] / world;
+                (x.narrow(0, rank * rows, rows), None)
             }
             Kind::Items { loader, iter } => {
                 let per_epoch = loader.batches_per_epoch();

@@ -7,6 +7,7 @@ pub mod alloc;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+pub mod dist;
 pub mod engine;
 pub mod error;
 pub mod families;

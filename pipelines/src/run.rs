@@ -22,6 +22,15 @@ pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) ->
         return crate::pipeline::train(&loaded, overrides, out, None, ui);
     }
     let cfg = &loaded.config;
+    let place = crate::dist::place()?;
+    if !place.writes() {
+        // Another rank of a data-parallel job: it trains with rank 0 and writes nothing (rank 0 writes the run).
+        let scratch = scratch_dir(place)?;
+        let r = build_for_training(cfg, &scratch).and_then(|mut fam| crate::rundir::train(fam.as_mut(), cfg, &scratch, ui));
+        let _ = std::fs::remove_dir_all(&scratch);
+        r?;
+        return Ok(serde_json::json!({ "rank": place.rank, "world_size": place.world }));
+    }
     let run_dir = new_run_dir(out, &cfg.name)?;
     let fresh = crate::rundir::FreshRun::create(&run_dir)?;
     let mut fam = build_for_training(cfg, &run_dir)?;
@@ -45,11 +54,25 @@ pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json
     // Refuse a changed model before anything in the run is rewritten.
     check_resumable(run_dir, cfg)?;
     let mut fam = build_for_training(cfg, run_dir)?;
+    let place = crate::dist::place()?;
+    if !place.writes() {
+        // Another rank of a data-parallel job: resumes from the run's checkpoints, writes nothing.
+        crate::rundir::train(fam.as_mut(), cfg, run_dir, ui)?;
+        return Ok(serde_json::json!({ "rank": place.rank, "world_size": place.world }));
+    }
     if !overrides.is_empty() {
         write_resolved(run_dir, &loaded, overrides)?;
     }
     let outcome = crate::rundir::train(fam.as_mut(), cfg, run_dir, ui)?;
     report(run_dir, cfg, fam.as_ref(), &outcome)
+}
+
+/// The folder of a rank other than 0 in a new run: empty (no checkpoint to resume), for what a family derives
+/// at build (a tokenizer trained on the captions), removed when the rank stops.
+fn scratch_dir(place: crate::dist::Place) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("ganzoo-rank{}-of-{}-{}", place.rank, place.world, std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(PipelineError::io(&dir))?;
+    Ok(dir)
 }
 
 /// `ganzoo inspect CONFIG`: the resolved config and each network's parameter count.

@@ -217,6 +217,17 @@ pub struct TrainConfig {
     /// generated, in D's and G's updates, e.g. `[color, translation, cutout]` (empty: off).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diffaugment: Vec<AugOp>,
+    /// Data-parallel training (launched by torchrun): a collective that does not complete in this many seconds
+    /// (a rank died or hangs) stops every rank with an error.
+    #[serde(default = "default_collective_timeout", skip_serializing_if = "is_default_collective_timeout")]
+    pub collective_timeout_s: u64,
+}
+
+fn default_collective_timeout() -> u64 {
+    300
+}
+fn is_default_collective_timeout(v: &u64) -> bool {
+    *v == default_collective_timeout()
 }
 
 /// The arithmetic of the forward passes.
@@ -271,6 +282,7 @@ impl Default for TrainConfig {
             accumulate: 1,
             precision: Precision::Fp32,
             diffaugment: Vec::new(),
+            collective_timeout_s: default_collective_timeout(),
         }
     }
 }

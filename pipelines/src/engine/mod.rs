@@ -54,15 +54,19 @@ pub struct Identity<'a> {
 pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Path, ui: Ui, periodic: Option<&dyn PeriodicEval>) -> Result<Outcome> {
     let device = crate::device::resolve_device(&s.device)?;
     let mut trainer = Trainer::new(family, s, device)?;
+    // In a data-parallel job rank 0 alone writes the run; the others read its checkpoints (to resume).
+    let writes = trainer.place().writes();
     let ckpt_dir = run_dir.join("checkpoints");
     let samples_dir = run_dir.join("samples");
-    std::fs::create_dir_all(&samples_dir).map_err(PipelineError::io(&samples_dir))?;
-    // A killed run's half-written files (its temp files) go before anything is written.
-    for dir in [run_dir, &ckpt_dir, &samples_dir] {
-        checkpoint::remove_stale_temps(dir);
+    if writes {
+        std::fs::create_dir_all(&samples_dir).map_err(PipelineError::io(&samples_dir))?;
+        // A killed run's half-written files (its temp files) go before anything is written.
+        for dir in [run_dir, &ckpt_dir, &samples_dir] {
+            checkpoint::remove_stale_temps(dir);
+        }
     }
     let (latest, damaged) = checkpoint::load_latest_intact(&ckpt_dir)?;
-    for d in &damaged {
+    for d in damaged.iter().filter(|_| writes) {
         eprintln!("note: skipping a damaged checkpoint: {d}");
     }
     let (start, mut train_seconds, mut last_checkpoint) = match latest {
@@ -74,15 +78,17 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
         }
         None => (0, 0.0, None),
     };
+    trainer.join(family)?;
     let metrics_path = run_dir.join("metrics.jsonl");
-    truncate_metrics(&metrics_path, start)?;
-    let mut metrics = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .map_err(PipelineError::io(&metrics_path))?;
+    let mut metrics: Box<dyn Write> = if writes {
+        truncate_metrics(&metrics_path, start)?;
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(PipelineError::io(&metrics_path))?;
+        Box::new(MetricsFile(f))
+    } else {
+        Box::new(std::io::sink())
+    };
     let t = &s.train;
-    let mut progress = crate::progress::Progress::new(start, t.steps, ui.quiet);
+    let mut progress = crate::progress::Progress::new(start, t.steps, ui.quiet || !writes);
     let started = Instant::now();
     let mut last_losses = Losses::new();
     let mut last_samples = None;
@@ -90,7 +96,8 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
     let mut best = checkpoint::read_best(&ckpt_dir)?.and_then(|m| m.best);
     for step in start..t.steps {
         trainer.scale_lr(t.lr_schedule.factor(step, t.steps));
-        let losses = trainer.step(family, step)?;
+        let mut losses = trainer.step(family, step)?;
+        trainer.mean_losses(&mut losses)?;
         if let Some((name, value)) = losses.iter().find(|(_, v)| !v.is_finite()) {
             return Err(PipelineError::NonFinite {
                 step: step + 1,
@@ -118,13 +125,16 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
             writeln!(metrics, "{}", serde_json::Value::Object(line)).map_err(PipelineError::io(&metrics_path))?;
             progress.log(done, &losses);
         }
+        if !writes {
+            continue; // rank 0 writes samples, checkpoints and evaluations
+        }
         if done % t.sample_every == 0 || last {
             let p = samples_dir.join(format!("{}.png", checkpoint::stem(done)));
             trainer.with_ema(|| family.write_samples(&p))?;
             last_samples = Some(p);
         }
         if done % t.checkpoint_every == 0 || last {
-            metrics.sync_data().map_err(PipelineError::io(&metrics_path))?;
+            metrics.flush().map_err(PipelineError::io(&metrics_path))?;
             let meta = CheckpointMeta {
                 step: done,
                 config_hash: id.hash.to_string(),
@@ -176,6 +186,18 @@ pub fn restore_networks(family: &dyn Family, tensors: &std::collections::HashMap
         checkpoint::restore_vars(n.vs, tensors, prefix, origin)?;
     }
     Ok(())
+}
+
+/// `metrics.jsonl`, whose `flush` also syncs it to the disk (before each checkpoint).
+struct MetricsFile(std::fs::File);
+
+impl Write for MetricsFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
 }
 
 /// Keeps only the metrics lines of steps up to `step` (what a resumed run must not repeat).

@@ -11,7 +11,9 @@
 use crate::config::{Precision, Settings};
 use crate::error::{PipelineError, Result};
 use crate::family::{scalar, Batch, CriticInput, Ctx, Family, Losses, Phase};
+use crate::dist::Place;
 use crate::feed::Feed;
+use ganzoo_torch_ext::ProcessGroup;
 use ganzoo_models::augment::DiffAugment;
 use ganzoo_models::losses::{clip_grad_norm, clip_weights, gradient_penalty, max_norm, r1_penalty};
 use ganzoo_models::optim::Optimizer;
@@ -70,6 +72,9 @@ pub struct Trainer {
     ema: Vec<Ema>,
     feed: Option<Feed>,
     augment: Option<DiffAugment>,
+    /// This process's rank in a data-parallel job (torchrun's variables), and its process group once joined.
+    place: Place,
+    group: Option<ProcessGroup>,
 }
 
 impl Trainer {
@@ -98,9 +103,48 @@ impl Trainer {
             }
             opts.push(Opt { net: n.name, name, phase: n.role.phase(), opt });
         }
-        let feed = fam.train_source().map(|src| Feed::new(src, &s.train, s.seed, device));
+        let place = crate::dist::place()?;
+        if s.train.batch_size % place.world as i64 != 0 {
+            return Err(PipelineError::Usage(format!(
+                "train.batch_size: {} does not divide among WORLD_SIZE={} data-parallel ranks (it is the global batch)",
+                s.train.batch_size, place.world
+            )));
+        }
+        let feed = fam.train_source().map(|src| Feed::for_rank(src, &s.train, s.seed, device, place));
         let augment = (!s.train.diffaugment.is_empty()).then(|| DiffAugment { ops: s.train.diffaugment.clone() });
-        Ok(Trainer { s: s.clone(), device, opts, ema, feed, augment })
+        Ok(Trainer { s: s.clone(), device, opts, ema, feed, augment, place, group: None })
+    }
+
+    /// This process's rank and the job's world size.
+    pub fn place(&self) -> Place {
+        self.place
+    }
+
+    /// In a data-parallel job, meets the other ranks and makes every rank's networks and EMA weights rank 0's
+    /// (they start equal already, from the same seed or checkpoint: a check that costs one copy).
+    pub fn join(&mut self, fam: &dyn Family) -> Result<()> {
+        if self.place.world == 1 {
+            return Ok(());
+        }
+        let mut group = crate::dist::join(self.place, std::time::Duration::from_secs(self.s.train.collective_timeout_s))?;
+        let mut ts: Vec<Tensor> = fam.networks().iter().flat_map(|n| crate::checkpoint::named_vars(n.vs, n.name).into_iter().map(|(_, t)| t)).collect();
+        ts.extend(self.ema.iter().flat_map(|e| e.vars.iter().map(|(_, _, avg, _)| avg.shallow_clone())));
+        group.broadcast(&ts, 0).map_err(|e| crate::dist::collective_error(self.place, "the broadcast of rank 0's weights", e))?;
+        self.group = Some(group);
+        Ok(())
+    }
+
+    /// The mean of every rank's losses (each rank's are of its rows of the batch), so that all ranks log and
+    /// judge the same numbers (a non-finite loss on one rank stops every rank).
+    pub fn mean_losses(&mut self, losses: &mut Losses) -> Result<()> {
+        let Some(g) = self.group.as_mut() else { return Ok(()) };
+        let v: Vec<f64> = losses.values().copied().collect();
+        let t = Tensor::from_slice(&v);
+        g.all_reduce(&[t.shallow_clone()], true).map_err(|e| crate::dist::collective_error(self.place, "averaging the losses", e))?;
+        for (slot, x) in losses.values_mut().zip(Vec::<f64>::try_from(&t).unwrap_or(v)) {
+            *slot = x;
+        }
+        Ok(())
     }
 
     /// Replaces the feed (benchmarks time the update on one fixed batch).
@@ -178,6 +222,12 @@ impl Trainer {
 
     /// One step (`step` counts from 0): the family's phases with every regularizer; returns what to log.
     pub fn step(&mut self, fam: &mut dyn Family, step: i64) -> Result<Losses> {
+        let Place { rank, world } = self.place;
+        // Every batch-shaped random draw of the step is this rank's rows of one process's draw.
+        ganzoo_models::rng::with_row_shard(rank, world, || self.step_rows(fam, step))
+    }
+
+    fn step_rows(&mut self, fam: &mut dyn Family, step: i64) -> Result<Losses> {
         let mut logs = fam.begin_step(step)?;
         let phases = fam.phases();
         // Batches of one D update (k) are drawn once; G's update reuses the last D update's (D first) or the
@@ -224,6 +274,11 @@ impl Trainer {
         let r = self.backward(fam, phase, step, batches, &mine, logs);
         self.set_requires_grad(&frozen, true);
         let hold = r?;
+        if let Some(g) = self.group.as_mut() {
+            // DDP's rule: every network's gradients averaged across ranks before its optimizer step.
+            let grads: Vec<Tensor> = mine.iter().flat_map(|&i| self.opts[i].opt.params().map(|(_, p)| p.grad()).collect::<Vec<_>>()).filter(Tensor::defined).collect();
+            g.all_reduce(&grads, true).map_err(|e| crate::dist::collective_error(self.place, "the gradient all-reduce", e))?;
+        }
         let (t, l) = (&self.s.train, &self.s.loss);
         for &i in &mine {
             let o = &mut self.opts[i];

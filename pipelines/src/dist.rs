@@ -1,0 +1,97 @@
+//! Data-parallel training on libtorch's own distributed engine (c10d, through models/ext's shim): the job
+//! torchrun describes in its variables, and the process group of this rank.
+//!
+//! `torchrun --no-python --nproc-per-node N ganzoo train CONFIG` sets `RANK`, `WORLD_SIZE`, `MASTER_ADDR` and
+//! `MASTER_PORT` in every process; with `WORLD_SIZE` above 1 a run is one rank of a job: `train.batch_size` is
+//! the global batch, each rank takes its rows of it (data and random draws alike), gradients are averaged
+//! across ranks after every backward, and rank 0 alone writes the run.
+use crate::error::{PipelineError, Result};
+use ganzoo_torch_ext::{ProcessGroup, Rendezvous};
+use std::time::Duration;
+
+/// This process's place in a data-parallel job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub rank: usize,
+    pub world: usize,
+}
+
+impl Place {
+    /// One process: rank 0 of 1.
+    pub const ALONE: Place = Place { rank: 0, world: 1 };
+
+    /// Whether this process writes the run (rank 0).
+    pub fn writes(&self) -> bool {
+        self.rank == 0
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn number(name: &str, v: &str, max: usize) -> Result<usize> {
+    v.trim().parse::<usize>().ok().filter(|&n| n <= max).ok_or_else(|| {
+        PipelineError::Usage(format!("environment variable {name}={v:?}: expected a whole number up to {max} (torchrun sets it)"))
+    })
+}
+
+/// Where this process stands, from torchrun's `RANK` and `WORLD_SIZE` (one process when `WORLD_SIZE` is unset).
+pub fn place() -> Result<Place> {
+    let Some(world) = var("WORLD_SIZE") else { return Ok(Place::ALONE) };
+    let world = number("WORLD_SIZE", &world, 65_536)?.max(1);
+    let rank = match var("RANK") {
+        Some(r) => number("RANK", &r, 65_535)?,
+        None if world == 1 => 0,
+        None => return Err(PipelineError::Usage(format!("WORLD_SIZE={world} but RANK is not set; start the ranks with torchrun"))),
+    };
+    if rank >= world {
+        return Err(PipelineError::Usage(format!("RANK={rank} is not below WORLD_SIZE={world}")));
+    }
+    Ok(Place { rank, world })
+}
+
+/// The rendezvous of this rank from torchrun's variables (`MASTER_ADDR`, `MASTER_PORT`, and torchrun's
+/// `TORCHELASTIC_USE_AGENT_STORE`, `TORCHELASTIC_RESTART_COUNT`; `GLOO_SOCKET_IFNAME` picks the interface).
+pub fn rendezvous(p: Place, timeout: Duration) -> Result<Rendezvous> {
+    let need = |name: &str| {
+        var(name).ok_or_else(|| PipelineError::Usage(format!("WORLD_SIZE={} but {name} is not set; start the ranks with torchrun", p.world)))
+    };
+    let host = need("MASTER_ADDR")?;
+    let port = number("MASTER_PORT", &need("MASTER_PORT")?, 65_535)? as u16;
+    let attempt = var("TORCHELASTIC_RESTART_COUNT").unwrap_or_else(|| "0".into());
+    Ok(Rendezvous {
+        host,
+        port,
+        rank: p.rank,
+        world: p.world,
+        agent_store: var("TORCHELASTIC_USE_AGENT_STORE").is_some_and(|v| v == "True"),
+        prefix: format!("ganzoo/attempt_{attempt}/"),
+        interface: var("GLOO_SOCKET_IFNAME").unwrap_or_default(),
+        timeout,
+    })
+}
+
+/// Opens this rank's process group (waiting up to `timeout` for the others).
+pub fn join(p: Place, timeout: Duration) -> Result<ProcessGroup> {
+    let r = rendezvous(p, timeout)?;
+    ProcessGroup::new(&r).map_err(|e| {
+        PipelineError::Runtime(format!(
+            "rank {} of {}: cannot meet the other ranks at {}:{} within {} s: {e}",
+            p.rank,
+            p.world,
+            r.host,
+            r.port,
+            timeout.as_secs()
+        ))
+    })
+}
+
+/// The error of a failed collective, naming this rank and what to look at.
+pub fn collective_error(p: Place, what: &str, e: ganzoo_torch_ext::Error) -> PipelineError {
+    PipelineError::Runtime(format!(
+        "rank {} of {}: {what} failed: {e}. Another rank stopped or hangs (see its output); the newest checkpoint \
+         stays loadable: start the job again with `--resume`",
+        p.rank, p.world
+    ))
+}
