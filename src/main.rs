@@ -327,6 +327,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(cfg), None) => run::train(&cfg, &set, out.as_deref(), ui)?,
                 (None, None) => anyhow::bail!(PipelineError::Usage("give a CONFIG or --resume RUN_DIR".into())),
             };
+            if r["rank"].as_u64().is_some_and(|rank| rank > 0) {
+                return Ok(()); // another rank of a data-parallel job: rank 0 reports the run
+            }
             print(&r, json, || report_text(&r))
         }
         Command::Inspect { config, set, json } => {

@@ -87,11 +87,37 @@ pub fn join(p: Place, timeout: Duration) -> Result<ProcessGroup> {
     })
 }
 
-/// The error of a failed collective, naming this rank and what to look at.
-pub fn collective_error(p: Place, what: &str, e: ganzoo_torch_ext::Error) -> PipelineError {
+/// The error of a failed collective, naming the ranks that did not report the failure too (they died or hang):
+/// this rank marks itself in the job's store, gives the others two seconds to do the same, and lists those
+/// that did not.
+pub fn collective_error(group: &mut ProcessGroup, p: Place, what: &str, e: ganzoo_torch_ext::Error) -> PipelineError {
+    let key = |r: usize| format!("failed/rank{r}");
+    let culprits = match group.store_set(&key(p.rank), "1") {
+        Ok(()) => {
+            std::thread::sleep(Duration::from_secs(2));
+            let silent: std::result::Result<Vec<usize>, _> = (0..p.world)
+                .filter(|&r| r != p.rank)
+                .filter_map(|r| match group.store_get(&key(r)) {
+                    Ok(Some(_)) => None,
+                    Ok(None) => Some(Ok(r)),
+                    Err(e) => Some(Err(e)),
+                })
+                .collect();
+            match silent {
+                Ok(v) if v.is_empty() => "every rank saw it fail".to_string(),
+                Ok(v) => format!(
+                    "rank{} {} stopped or hangs (see its output)",
+                    if v.len() > 1 { "s" } else { "" },
+                    v.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+                ),
+                Err(_) => "rank 0, which hosts the job's store, or torchrun stopped".to_string(),
+            }
+        }
+        Err(_) => "rank 0, which hosts the job's store, or torchrun stopped".to_string(),
+    };
     PipelineError::Runtime(format!(
-        "rank {} of {}: {what} failed: {e}. Another rank stopped or hangs (see its output); the newest checkpoint \
-         stays loadable: start the job again with `--resume`",
+        "rank {} of {}: {what} failed: {e}. {culprits}; the newest checkpoint stays loadable: start the job again \
+         with `--resume`",
         p.rank, p.world
     ))
 }

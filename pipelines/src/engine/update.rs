@@ -129,7 +129,9 @@ impl Trainer {
         let mut group = crate::dist::join(self.place, std::time::Duration::from_secs(self.s.train.collective_timeout_s))?;
         let mut ts: Vec<Tensor> = fam.networks().iter().flat_map(|n| crate::checkpoint::named_vars(n.vs, n.name).into_iter().map(|(_, t)| t)).collect();
         ts.extend(self.ema.iter().flat_map(|e| e.vars.iter().map(|(_, _, avg, _)| avg.shallow_clone())));
-        group.broadcast(&ts, 0).map_err(|e| crate::dist::collective_error(self.place, "the broadcast of rank 0's weights", e))?;
+        if let Err(e) = group.broadcast(&ts, 0) {
+            return Err(crate::dist::collective_error(&mut group, self.place, "the broadcast of rank 0's weights", e));
+        }
         self.group = Some(group);
         Ok(())
     }
@@ -140,7 +142,9 @@ impl Trainer {
         let Some(g) = self.group.as_mut() else { return Ok(()) };
         let v: Vec<f64> = losses.values().copied().collect();
         let t = Tensor::from_slice(&v);
-        g.all_reduce(&[t.shallow_clone()], true).map_err(|e| crate::dist::collective_error(self.place, "averaging the losses", e))?;
+        if let Err(e) = g.all_reduce(&[t.shallow_clone()], true) {
+            return Err(crate::dist::collective_error(g, self.place, "averaging the losses", e));
+        }
         for (slot, x) in losses.values_mut().zip(Vec::<f64>::try_from(&t).unwrap_or(v)) {
             *slot = x;
         }
@@ -277,7 +281,9 @@ impl Trainer {
         if let Some(g) = self.group.as_mut() {
             // DDP's rule: every network's gradients averaged across ranks before its optimizer step.
             let grads: Vec<Tensor> = mine.iter().flat_map(|&i| self.opts[i].opt.params().map(|(_, p)| p.grad()).collect::<Vec<_>>()).filter(Tensor::defined).collect();
-            g.all_reduce(&grads, true).map_err(|e| crate::dist::collective_error(self.place, "the gradient all-reduce", e))?;
+            if let Err(e) = g.all_reduce(&grads, true) {
+                return Err(crate::dist::collective_error(g, self.place, "the gradient all-reduce", e));
+            }
         }
         let (t, l) = (&self.s.train, &self.s.loss);
         for &i in &mine {
