@@ -161,31 +161,39 @@ fn wait_for(path: &Path) {
     }
 }
 
+/// Runs `config` as an uninterrupted 2-rank job and as one SIGKILLed whole (both ranks) once `cut_at` exists
+/// (checkpoint writes paused 300 ms so the kill lands before the end), then resumed with 2 ranks; the final
+/// checkpoints must be bitwise equal.
+fn killed_whole_resumes_bitwise(config: &str, cut_at: &str, last: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("c.yaml"), config).unwrap();
+    for (code, err) in ranks(d, 2, &["train", "c.yaml", "--out", "whole", "--quiet"]) {
+        assert_eq!(code, 0, "{err}");
+    }
+    let mut job = spawn_ranks(d, 2, &["train", "c.yaml", "--out", "cut", "--quiet"], &[("GANZOO_TEST_PAUSE_WRITE_MS", "300")]);
+    wait_for(&d.join("cut/checkpoints").join(cut_at));
+    for c in &mut job {
+        let _ = c.kill();
+        c.wait().unwrap();
+    }
+    assert!(!d.join("cut/checkpoints").join(last).exists(), "killed before the end");
+    for (code, err) in ranks(d, 2, &["train", "--resume", "cut", "--quiet"]) {
+        assert_eq!(code, 0, "{err}");
+    }
+    let last = format!("checkpoints/{}", last.replace(".json", ".safetensors"));
+    assert!(std::fs::read(d.join("cut").join(&last)).unwrap() == std::fs::read(d.join("whole").join(&last)).unwrap(), "bitwise: {last}");
+}
+
 #[test]
 fn a_two_rank_job_killed_whole_resumes_bitwise() {
     if !gloo() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(d.join("c.yaml"), TINY_RING).unwrap(); // 40 steps, a checkpoint every 10
-    for (code, err) in ranks(d, 2, &["train", "c.yaml", "--out", "whole", "--quiet"]) {
-        assert_eq!(code, 0, "{err}");
-    }
-    // Each checkpoint write paused 300 ms, so the job is killed (both ranks, SIGKILL) between its second
-    // checkpoint and its end.
-    let mut job = spawn_ranks(d, 2, &["train", "c.yaml", "--out", "cut", "--quiet"], &[("GANZOO_TEST_PAUSE_WRITE_MS", "300")]);
-    wait_for(&d.join("cut/checkpoints/step_00000020.json"));
-    for c in &mut job {
-        let _ = c.kill();
-        c.wait().unwrap();
-    }
-    assert!(!d.join("cut/checkpoints/step_00000040.json").exists(), "killed before the end");
-    for (code, err) in ranks(d, 2, &["train", "--resume", "cut", "--quiet"]) {
-        assert_eq!(code, 0, "{err}");
-    }
-    let last = "checkpoints/step_00000040.safetensors";
-    assert!(std::fs::read(d.join("cut").join(last)).unwrap() == std::fs::read(d.join("whole").join(last)).unwrap(), "bitwise");
+    killed_whole_resumes_bitwise(TINY_RING, "step_00000020.json", "step_00000040.json");
+    // CycleGAN with image pools: each rank's pool is saved by rank 0 (`rank1/pool_A`) and taken back by its rank.
+    let cg = CG.replace("pool_size: 0", "pool_size: 3").replace("steps: 3", "steps: 8").replace("checkpoint_every: 1", "checkpoint_every: 2").replace("sample_every: 3", "sample_every: 8");
+    killed_whole_resumes_bitwise(&cg, "step_00000004.json", "step_00000008.json");
 }
 
 #[test]

@@ -28,6 +28,17 @@ pub struct CheckpointMeta {
     /// The best checkpoint (`best.json`): the metric it is best by, and its value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best: Option<Best>,
+    /// The data-parallel ranks that trained it (1: one process); each rank's own state (an image pool) is in
+    /// the tensors as `rank<r>/<name>` for ranks above 0.
+    #[serde(default = "one_rank", skip_serializing_if = "is_one_rank")]
+    pub world_size: usize,
+}
+
+fn one_rank() -> usize {
+    1
+}
+fn is_one_rank(n: &usize) -> bool {
+    *n == 1
 }
 
 /// What makes `checkpoints/best.*` the best: the lowest value so far of a metric (`eval.best`), by its

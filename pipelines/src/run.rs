@@ -339,6 +339,7 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
         train_seconds: 0.0,
         losses: Default::default(),
         best: None,
+        world_size: 1,
     };
     let trainer = engine::Trainer::new(fam.as_ref(), &cfg.settings(), resolve_device(&cfg.device)?)?;
     let path = checkpoint::save(&run_dir.join("checkpoints"), &trainer.state(fam.as_ref()), &meta, 1)?;

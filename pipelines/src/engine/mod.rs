@@ -73,6 +73,14 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
         Some((meta, tensors)) => {
             (id.same_config)(&meta, &ckpt_dir)?;
             let origin = ckpt_dir.join(checkpoint::stem(meta.step)).display().to_string();
+            let world = trainer.place().world;
+            if meta.world_size != world && writes {
+                eprintln!(
+                    "note: {origin} was written by {} data-parallel rank(s), this job has {world}: it resumes, but not \
+                     bitwise as the same job uninterrupted would (each rank's image pool and share of the batch differ)",
+                    meta.world_size
+                );
+            }
             trainer.restore(family, &tensors, &origin)?;
             (meta.step, meta.train_seconds, Some(PathBuf::from(origin + ".safetensors")))
         }
@@ -125,6 +133,8 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
             writeln!(metrics, "{}", serde_json::Value::Object(line)).map_err(PipelineError::io(&metrics_path))?;
             progress.log(done, &losses);
         }
+        // Each rank's own state (image pools) goes into rank 0's checkpoint: every rank takes part.
+        let ranks_state = if done % t.checkpoint_every == 0 || last { trainer.gather_rank_state(family)? } else { Vec::new() };
         if !writes {
             continue; // rank 0 writes samples, checkpoints and evaluations
         }
@@ -143,8 +153,11 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
                 train_seconds: elapsed,
                 losses: losses.clone().into_iter().collect(),
                 best: None,
+                world_size: trainer.place().world,
             };
-            last_checkpoint = Some(checkpoint::save(&ckpt_dir, &trainer.state(family), &meta, t.keep_checkpoints)?);
+            let mut state = trainer.state(family);
+            state.extend(ranks_state);
+            last_checkpoint = Some(checkpoint::save(&ckpt_dir, &state, &meta, t.keep_checkpoints)?);
         }
         if let Some(pe) = periodic.filter(|p| done % p.every() == 0 || last) {
             let (eval, score) = progress.suspend(|| trainer.with_ema(|| pe.evaluate(family)))?;
@@ -161,6 +174,7 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
                         train_seconds: train_seconds + started.elapsed().as_secs_f64(),
                         losses: losses.clone().into_iter().collect(),
                         best: Some(b.clone()),
+                        world_size: trainer.place().world,
                     };
                     checkpoint::save_best(&ckpt_dir, &trainer.state(family), meta)?;
                     best = Some(b);

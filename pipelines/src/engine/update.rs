@@ -221,7 +221,31 @@ impl Trainer {
                 return Err(PipelineError::Runtime(format!("{origin}: no EMA weights for `{}` ({})", e.net, missing.join(", "))));
             }
         }
+        // A rank above 0 takes its own state (image pools), which rank 0 saved as `rank<r>/<name>`.
+        let prefix = format!("rank{}/", self.place.rank);
+        if self.place.rank > 0 && tensors.keys().any(|k| k.starts_with(&prefix)) {
+            let mut own: HashMap<String, Tensor> = tensors.iter().filter(|(k, _)| !k.starts_with("rank")).map(|(k, t)| (k.clone(), t.shallow_clone())).collect();
+            for (k, t) in tensors.iter().filter_map(|(k, t)| k.strip_prefix(&prefix).map(|k| (k, t))) {
+                own.insert(k.to_string(), t.shallow_clone());
+            }
+            return fam.load_extra_state(&own);
+        }
         fam.load_extra_state(tensors)
+    }
+
+    /// In a data-parallel job, every rank's own state (the family's extra state, e.g. image pools) gathered on
+    /// every rank, as `rank<r>/<name>` for ranks above 0 (rank 0 saves it beside its own). Empty for one process.
+    pub fn gather_rank_state(&mut self, fam: &dyn Family) -> Result<Vec<(String, Tensor)>> {
+        let Some(g) = self.group.as_mut() else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for (k, t) in fam.extra_state() {
+            // Pools fill at the same rate on every rank (the same number of images a step): the same shapes.
+            match g.all_gather(&t) {
+                Ok(all) => out.extend((1..self.place.world).map(|r| (format!("rank{r}/{k}"), all.get(r as i64)))),
+                Err(e) => return Err(crate::dist::collective_error(g, self.place, "gathering the ranks' image pools", e)),
+            }
+        }
+        Ok(out)
     }
 
     /// One step (`step` counts from 0): the family's phases with every regularizer; returns what to log.
