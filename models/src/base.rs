@@ -3,7 +3,7 @@
 //! architecture modules import it without importing `nets` back.
 
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use tch::{nn, Tensor};
 
 /// A generator network G: z (N, z_dim) -> samples.
 pub trait Generator: Send {
@@ -84,4 +84,45 @@ impl DataShape {
 /// (and before that `prelu` with a fixed weight, whose scalar backward took 7.8 % of a DCGAN step); bench/README.md.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
     ganzoo_torch_ext::leaky_relu(x, slope)
+}
+
+/// Batch norm: tch's, or, in training inside a data-parallel step with `train.sync_batch_norm`, synchronized
+/// over the ranks (the statistics of the whole global batch, as torch.nn.SyncBatchNorm). Its variables are
+/// tch's (`weight`, `bias`, `running_mean`, `running_var`), so checkpoints and state_dicts are unchanged.
+#[derive(Debug)]
+pub struct BatchNorm {
+    bn: nn::BatchNorm,
+    momentum: f64,
+    eps: f64,
+}
+
+impl std::ops::Deref for BatchNorm {
+    type Target = nn::BatchNorm;
+    fn deref(&self) -> &nn::BatchNorm {
+        &self.bn
+    }
+}
+
+impl nn::ModuleT for BatchNorm {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        if train && ganzoo_torch_ext::sync_batch_norm_active() {
+            if let (Some(w), Some(b)) = (&self.bn.ws, &self.bn.bs) {
+                return ganzoo_torch_ext::sync_batch_norm(xs, w, b, &self.bn.running_mean, &self.bn.running_var, self.momentum, self.eps)
+                    .unwrap_or_else(|e| panic!("synchronized batch norm: {e}"));
+            }
+        }
+        self.bn.forward_t(xs, train)
+    }
+}
+
+/// [`BatchNorm`] over (N, C).
+pub fn batch_norm1d<'a, T: std::borrow::Borrow<nn::Path<'a>>>(p: T, c: i64, cfg: nn::BatchNormConfig) -> BatchNorm {
+    let (momentum, eps) = (cfg.momentum, cfg.eps);
+    BatchNorm { bn: nn::batch_norm1d(p, c, cfg), momentum, eps }
+}
+
+/// [`BatchNorm`] over (N, C, H, W).
+pub fn batch_norm2d<'a, T: std::borrow::Borrow<nn::Path<'a>>>(p: T, c: i64, cfg: nn::BatchNormConfig) -> BatchNorm {
+    let (momentum, eps) = (cfg.momentum, cfg.eps);
+    BatchNorm { bn: nn::batch_norm2d(p, c, cfg), momentum, eps }
 }

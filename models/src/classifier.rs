@@ -82,8 +82,8 @@ impl ClassifierConfig {
 /// `train_classifier` for 1,000 steps of 64 at width 32: 98.7 % on the other 1,000 digits, 36 s of CPU
 /// on one libtorch thread (800 steps: 98.5 %, 28 s).
 pub struct Classifier {
-    stem: (Tensor, nn::BatchNorm),
-    stages: Vec<(Tensor, nn::BatchNorm)>,
+    stem: (Tensor, crate::base::BatchNorm),
+    stages: Vec<(Tensor, crate::base::BatchNorm)>,
     heads: Vec<(Tensor, Tensor)>,
     /// (tensor, bound) pairs drawn U(±bound); BN scales/shifts are set to 1/0.
     uniform_inits: Vec<(Tensor, f64)>,
@@ -123,7 +123,7 @@ impl Classifier {
                 bs_init: nn::Init::Const(0.0),
                 ..Default::default()
             };
-            let bn = nn::batch_norm2d(q / "bn", c_out, bn_cfg);
+            let bn = crate::base::batch_norm2d(q / "bn", c_out, bn_cfg);
             if let (Some(ws), Some(bs)) = (&bn.ws, &bn.bs) {
                 bn_inits.push((ws.shallow_clone(), 1.0));
                 bn_inits.push((bs.shallow_clone(), 0.0));

@@ -486,11 +486,11 @@ fn check_image(shape: &DataShape, width_key: &str, width: i64) -> Vec<String> {
     p
 }
 
-fn bn1d(p: &nn::Path, c: i64) -> nn::BatchNorm {
-    nn::batch_norm1d(p, c, pytorch_bn())
+fn bn1d(p: &nn::Path, c: i64) -> crate::base::BatchNorm {
+    crate::base::batch_norm1d(p, c, pytorch_bn())
 }
 
-fn apply_bn(bn: &Option<nn::BatchNorm>, x: Tensor, train: bool) -> Tensor {
+fn apply_bn(bn: &Option<crate::base::BatchNorm>, x: Tensor, train: bool) -> Tensor {
     match bn {
         Some(b) => b.forward_t(&x, train), // same shape
         None => x,
@@ -517,7 +517,7 @@ impl Act {
 /// Names `conv1..3`, `bn1..3`.
 struct ResBlock {
     convs: Vec<Box<dyn ModuleT>>,
-    bns: Vec<Option<nn::BatchNorm>>,
+    bns: Vec<Option<crate::base::BatchNorm>>,
     act: Act,
 }
 
@@ -604,7 +604,7 @@ impl CondDcganGConfig {
 
 struct GStage {
     deconv: nn::ConvTranspose2D,
-    bn: Option<nn::BatchNorm>,
+    bn: Option<crate::base::BatchNorm>,
     /// Conditional gain and bias (`cond_bn`): Linear(P -> c_out) each.
     cbn: Option<(nn::Linear, nn::Linear)>,
     res: Option<ResBlock>,
@@ -783,7 +783,7 @@ impl CondDcganDConfig {
 /// `main_cls_int.lua` has no LeakyReLU after its third stage's BN (`main_cls.lua` and the paper do):
 /// every stage here has one.
 struct Trunk {
-    stages: Vec<(Box<dyn ModuleT>, Option<nn::BatchNorm>)>,
+    stages: Vec<(Box<dyn ModuleT>, Option<crate::base::BatchNorm>)>,
     res: Option<ResBlock>,
     channels: i64,
     base: i64,
@@ -847,7 +847,7 @@ impl Trunk {
 
 /// The condition branch of a D: FC (+ BN) + LeakyReLU(0.2), or c itself. Names `cond_proj`, `cond_bn`.
 struct CondProj {
-    fc: Option<(Box<dyn ModuleT>, Option<nn::BatchNorm>)>,
+    fc: Option<(Box<dyn ModuleT>, Option<crate::base::BatchNorm>)>,
     width: i64,
 }
 
@@ -883,7 +883,7 @@ impl CondProj {
 /// conv -> 1. Names `head.mix`, `head.bn`, `head.conv`.
 struct MatchHead {
     mix: Box<dyn ModuleT>,
-    bn: Option<nn::BatchNorm>,
+    bn: Option<crate::base::BatchNorm>,
     conv: Box<dyn ModuleT>,
 }
 

@@ -73,7 +73,7 @@ pub enum Padding {
 #[derive(Debug)]
 enum NormLayer {
     Instance,
-    Batch(nn::BatchNorm),
+    Batch(crate::base::BatchNorm),
     Identity,
 }
 
@@ -88,7 +88,7 @@ impl NormLayer {
                     bs_init: nn::Init::Const(0.0),
                     ..Default::default()
                 };
-                NormLayer::Batch(nn::batch_norm2d(p, channels, cfg))
+                NormLayer::Batch(crate::base::batch_norm2d(p, channels, cfg))
             }
             Norm::None => NormLayer::Identity,
         }

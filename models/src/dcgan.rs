@@ -56,8 +56,8 @@ pub(crate) fn pytorch_bn() -> nn::BatchNormConfig {
     nn::BatchNormConfig { ws_init: nn::Init::Const(1.0), bs_init: nn::Init::Const(0.0), ..Default::default() }
 }
 
-pub(crate) fn bn(p: &nn::Path, c: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(p, c, pytorch_bn())
+pub(crate) fn bn(p: &nn::Path, c: i64) -> crate::base::BatchNorm {
+    crate::base::batch_norm2d(p, c, pytorch_bn())
 }
 
 /// DCGAN generator settings.
@@ -116,7 +116,7 @@ impl DcganDConfig {
 
 struct GStage {
     conv: nn::ConvTranspose2D,
-    bn: Option<nn::BatchNorm>,
+    bn: Option<crate::base::BatchNorm>,
 }
 
 /// The DCGAN generator: z (N, nz) -> (N, C, S, S) in [-1, 1].
@@ -195,7 +195,7 @@ impl Generator for DcganGenerator {
 
 struct DStage {
     conv: Box<dyn ModuleT>,
-    bn: Option<nn::BatchNorm>,
+    bn: Option<crate::base::BatchNorm>,
 }
 
 /// The DCGAN discriminator: (N, C, S, S) -> (N,) logits.

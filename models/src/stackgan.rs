@@ -105,7 +105,7 @@ fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, bias: bool) -> nn::Con
 /// spectral norm each conv's weight is spectrally normalized ([`crate::spectral`]).
 struct ConvBn {
     conv: Box<dyn ModuleT>,
-    bn: Option<nn::BatchNorm>,
+    bn: Option<crate::base::BatchNorm>,
 }
 
 impl ConvBn {
@@ -250,7 +250,7 @@ impl Up {
 pub struct Stage1Generator {
     pub ca: CondAug,
     fc: nn::Linear,
-    fc_bn: nn::BatchNorm,
+    fc_bn: crate::base::BatchNorm,
     res1: Bottleneck,
     up1: Up,
     res2: Bottleneck,
@@ -268,7 +268,7 @@ impl Stage1Generator {
         Ok(Stage1Generator {
             ca: CondAug::new(&(p / "ca"), text_dim, cfg.ef_dim),
             fc: nn::linear(p / "fc", cfg.ef_dim + cfg.z_dim, s16 * s16 * gf * 8, no_bias),
-            fc_bn: nn::batch_norm1d(p / "fc_bn", s16 * s16 * gf * 8, pytorch_bn()),
+            fc_bn: crate::base::batch_norm1d(p / "fc_bn", s16 * s16 * gf * 8, pytorch_bn()),
             res1: Bottleneck::new(&(p / "res1"), gf * 8, gf * 2, false, Layers::default()),
             up1: Up::new(&(p / "up1"), gf * 8, gf * 4),
             res2: Bottleneck::new(&(p / "res2"), gf * 4, gf, false, Layers::default()),

@@ -158,11 +158,11 @@ fn down_stack(
     widths: &[i64],
     cfg: &VaeganNetConfig,
     sn: bool,
-) -> (Vec<Box<dyn ModuleT>>, Vec<nn::BatchNorm>, i64) {
+) -> (Vec<Box<dyn ModuleT>>, Vec<crate::base::BatchNorm>, i64) {
     let (mut convs, mut bns, mut c_in) = (Vec::new(), Vec::new(), c_in);
     for (i, &c) in widths.iter().enumerate() {
         convs.push(down(&(p / "convs" / i), c_in, c, sn));
-        bns.push(nn::batch_norm2d(p / "bns" / i, c, cfg.bn_config()));
+        bns.push(crate::base::batch_norm2d(p / "bns" / i, c, cfg.bn_config()));
         c_in = c;
     }
     (convs, bns, c_in)
@@ -190,9 +190,9 @@ fn checked(cfg: &VaeganNetConfig, channels: i64, size: i64) -> Result<()> {
 #[derive(Debug)]
 pub struct VaeEncoder {
     convs: Vec<Box<dyn ModuleT>>,
-    bns: Vec<nn::BatchNorm>,
+    bns: Vec<crate::base::BatchNorm>,
     fc: nn::Linear,
-    fc_bn: nn::BatchNorm,
+    fc_bn: crate::base::BatchNorm,
     mu: nn::Linear,
     logvar: nn::Linear,
 }
@@ -203,7 +203,7 @@ impl VaeEncoder {
         let (convs, bns, c_in) = down_stack(p, channels, &cfg.enc_channels, cfg, false);
         let s = size >> cfg.enc_channels.len();
         let fc = linear(&(p / "fc"), c_in * s * s, cfg.enc_fc, false);
-        let fc_bn = nn::batch_norm1d(p / "fc_bn", cfg.enc_fc, cfg.bn_config());
+        let fc_bn = crate::base::batch_norm1d(p / "fc_bn", cfg.enc_fc, cfg.bn_config());
         let mu = linear(&(p / "mu"), cfg.enc_fc, cfg.z_dim, true);
         let logvar = linear(&(p / "logvar"), cfg.enc_fc, cfg.z_dim, true);
         Ok(VaeEncoder { convs, bns, fc, fc_bn, mu, logvar })
@@ -248,9 +248,9 @@ pub fn gaussian_nll(x_rec: &Tensor, x: &Tensor, sigma: f64) -> Tensor {
 #[derive(Debug)]
 pub struct VaeDecoder {
     fc: nn::Linear,
-    fc_bn: nn::BatchNorm,
+    fc_bn: crate::base::BatchNorm,
     ups: Vec<nn::ConvTranspose2D>,
-    up_bns: Vec<nn::BatchNorm>,
+    up_bns: Vec<crate::base::BatchNorm>,
     out: nn::Conv2D,
     c0: i64,
     s0: i64,
@@ -262,12 +262,12 @@ impl VaeDecoder {
         let s0 = size >> cfg.dec_channels.len();
         let c0 = cfg.dec_fc_channels;
         let fc = linear(&(p / "fc"), cfg.z_dim, c0 * s0 * s0, false);
-        let fc_bn = nn::batch_norm1d(p / "fc_bn", c0 * s0 * s0, cfg.bn_config());
+        let fc_bn = crate::base::batch_norm1d(p / "fc_bn", c0 * s0 * s0, cfg.bn_config());
         let (mut ups, mut up_bns) = (Vec::new(), Vec::new());
         let mut c_in = c0;
         for (i, &c) in cfg.dec_channels.iter().enumerate() {
             ups.push(up(&(p / "ups" / i), c_in, c));
-            up_bns.push(nn::batch_norm2d(p / "up_bns" / i, c, cfg.bn_config()));
+            up_bns.push(crate::base::batch_norm2d(p / "up_bns" / i, c, cfg.bn_config()));
             c_in = c;
         }
         let out = nn::conv2d(p / "out", c_in, channels, 5, nn::ConvConfig { padding: 2, ..Default::default() });
@@ -296,9 +296,9 @@ impl VaeDecoder {
 pub struct VaeDiscriminator {
     conv0: Box<dyn ModuleT>,
     convs: Vec<Box<dyn ModuleT>>,
-    bns: Vec<nn::BatchNorm>,
+    bns: Vec<crate::base::BatchNorm>,
     fc: Box<dyn ModuleT>,
-    fc_bn: nn::BatchNorm,
+    fc_bn: crate::base::BatchNorm,
     out: Box<dyn ModuleT>,
     feature_conv: usize,
 }
@@ -313,7 +313,7 @@ impl VaeDiscriminator {
         let (convs, bns, c_in) = down_stack(p, cfg.dis_first, &cfg.dis_channels, cfg, sn);
         let s = size >> cfg.dis_channels.len();
         let fc = spectral::linear(&(p / "fc"), c_in * s * s, cfg.dis_fc, false, sn);
-        let fc_bn = nn::batch_norm1d(p / "fc_bn", cfg.dis_fc, cfg.bn_config());
+        let fc_bn = crate::base::batch_norm1d(p / "fc_bn", cfg.dis_fc, cfg.bn_config());
         let out = spectral::linear(&(p / "out"), cfg.dis_fc, 1, true, sn);
         Ok(VaeDiscriminator { conv0, convs, bns, fc, fc_bn, out, feature_conv: cfg.feature_conv })
     }

@@ -42,6 +42,18 @@ mod ffi {
         pub fn gz_barrier(g: *mut c_void, err: *mut *mut c_char) -> c_int;
         pub fn gz_store_set(g: *mut c_void, key: *const c_char, value: *const c_char, err: *mut *mut c_char) -> c_int;
         pub fn gz_store_get(g: *mut c_void, key: *const c_char, err: *mut *mut c_char) -> *mut c_char;
+        #[allow(clippy::too_many_arguments)]
+        pub fn gz_sync_batch_norm(
+            g: *mut c_void,
+            x: *const C_tensor,
+            w: *const C_tensor,
+            b: *const C_tensor,
+            running_mean: *const C_tensor,
+            running_var: *const C_tensor,
+            momentum: f64,
+            eps: f64,
+            err: *mut *mut c_char,
+        ) -> *mut C_tensor;
     }
 }
 
@@ -135,7 +147,6 @@ pub struct Rendezvous {
 
 /// A c10d Gloo process group: this process is one rank of `world`.
 pub struct ProcessGroup {
-    #[cfg_attr(not(ganzoo_gloo), allow(dead_code))]
     ptr: *mut c_void,
     pub rank: usize,
     pub world: usize,
@@ -204,6 +215,61 @@ impl ProcessGroup {
         let k = cstr(key);
         let p = call(|e| unsafe { ffi::gz_store_get(self.ptr, k.as_ptr(), e) })?;
         Ok((!p.is_null()).then(|| take(p)))
+    }
+}
+
+thread_local! {
+    /// Whether this thread's batch norms use the synchronized arithmetic, and over which group (null: one
+    /// process) ([`SyncBatchNormScope`]).
+    static SYNC_BN: std::cell::Cell<Option<*mut c_void>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether batch norms in training mode on this thread use [`sync_batch_norm`].
+pub fn sync_batch_norm_active() -> bool {
+    SYNC_BN.with(|c| c.get().is_some())
+}
+
+/// Batch norm in training mode over every rank's rows (torch.nn.SyncBatchNorm), inside a
+/// [`SyncBatchNormScope`]: statistics of the whole global batch (float64 per-rank mean and M2, combined in rank
+/// order), running statistics updated in place, and a backward that sums the per-channel terms over ranks. In a
+/// scope without a group (one process) the same arithmetic with nothing to exchange, so that one process and N
+/// ranks compute the same numbers.
+#[allow(clippy::too_many_arguments)]
+pub fn sync_batch_norm(x: &Tensor, w: &Tensor, b: &Tensor, running_mean: &Tensor, running_var: &Tensor, momentum: f64, eps: f64) -> Result<Tensor, Error> {
+    let Some(g) = SYNC_BN.with(|c| c.get()) else {
+        return Err(Error("sync_batch_norm outside a SyncBatchNormScope".into()));
+    };
+    #[cfg(ganzoo_gloo)]
+    {
+        let p = call(|e| unsafe {
+            ffi::gz_sync_batch_norm(g, x.as_ptr(), w.as_ptr(), b.as_ptr(), running_mean.as_ptr(), running_var.as_ptr(), momentum, eps, e)
+        })?;
+        // SAFETY: a new at::Tensor the shim allocated.
+        Ok(unsafe { Tensor::from_ptr(p) })
+    }
+    #[cfg(not(ganzoo_gloo))]
+    {
+        let _ = (g, x, w, b, running_mean, running_var, momentum, eps);
+        Err(Error(ProcessGroup::MISSING.into()))
+    }
+}
+
+/// While it lives, this thread's batch norms in training use [`sync_batch_norm`] (`train.sync_batch_norm`);
+/// dropping it restores what was before.
+pub struct SyncBatchNormScope(Option<*mut c_void>);
+
+impl SyncBatchNormScope {
+    /// Over `group`'s ranks, or, without one, in this process alone.
+    /// The group must outlive the scope and every backward through what ran inside it.
+    pub fn enter(group: Option<&ProcessGroup>) -> SyncBatchNormScope {
+        let ptr = group.map_or(std::ptr::null_mut(), |g| g.ptr);
+        SyncBatchNormScope(SYNC_BN.with(|c| c.replace(Some(ptr))))
+    }
+}
+
+impl Drop for SyncBatchNormScope {
+    fn drop(&mut self) {
+        SYNC_BN.with(|c| c.set(self.0));
     }
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #ifdef GANZOO_GLOO
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -172,6 +173,112 @@ int gz_barrier(void* gp, char** err) {
     auto* g = static_cast<GzGroup*>(gp);
     wait(g, g->pg->barrier());
     return 0;
+  })
+}
+
+// Synchronized batch norm (torch.nn.SyncBatchNorm's arithmetic, in training): the batch statistics of every
+// rank's rows together. Forward: each rank's per-channel count, mean and M2 (two passes) gathered and combined
+// in rank order in float64 (Chan et al.); y = (x - mean)·invstd·w + b; running statistics updated with the
+// unbiased variance. Backward: the per-channel sums of dy and dy·x̂ summed over ranks give dx; the weight's and
+// bias's gradients stay this rank's own (the engine averages every gradient across ranks afterwards).
+namespace {
+struct SyncBn : public torch::autograd::Function<SyncBn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor x, at::Tensor w, at::Tensor b,
+                            at::Tensor running_mean, at::Tensor running_var, double momentum, double eps,
+                            int64_t group) {
+    auto* g = reinterpret_cast<GzGroup*>(group);
+    const auto c = x.size(1);
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+    std::vector<int64_t> shape(x.dim(), 1);
+    shape[1] = c;
+    auto xd = x.to(at::kDouble);
+    const double n_local = static_cast<double>(x.numel() / c);
+    auto mean_l = xd.mean(dims);
+    auto m2_l = (xd - mean_l.view(shape)).pow(2).sum(dims);
+    auto mine = at::cat({at::full({1}, n_local, xd.options()), mean_l, m2_l}).contiguous();
+    std::vector<at::Tensor> in{mine};
+    std::vector<std::vector<at::Tensor>> out(1);
+    if (g) {
+      for (int r = 0; r < g->world; ++r) out[0].push_back(at::empty_like(mine));
+      wait(g, g->pg->allgather(out, in));
+    } else {
+      out[0].push_back(mine);  // one process: the same arithmetic, nothing to exchange
+    }
+    double n = 0;
+    at::Tensor mean = at::zeros({c}, xd.options()), m2 = at::zeros({c}, xd.options());
+    for (size_t r = 0; r < out[0].size(); ++r) {
+      auto& t = out[0][r];
+      double nr = t[0].item<double>();
+      auto mr = t.narrow(0, 1, c), m2r = t.narrow(0, 1 + c, c);
+      if (n == 0) {
+        mean = mr.clone();
+        m2 = m2r.clone();
+      } else {
+        auto delta = mr - mean;
+        mean = mean + delta * (nr / (n + nr));
+        m2 = m2 + m2r + delta.pow(2) * (n * nr / (n + nr));
+      }
+      n += nr;
+    }
+    auto var = m2 / n;
+    auto invstd = (var + eps).rsqrt();
+    {
+      at::NoGradGuard ng;
+      if (running_mean.defined()) {
+        running_mean.mul_(1 - momentum).add_(mean.to(running_mean.scalar_type()), momentum);
+        running_var.mul_(1 - momentum).add_((m2 / std::max(n - 1, 1.0)).to(running_var.scalar_type()), momentum);
+      }
+    }
+    // As libtorch's CPU kernel: float mean and invstd, y = x·α + β with α = invstd·w, β = b − mean·α.
+    auto meanf = mean.to(x.scalar_type()), invstdf = invstd.to(x.scalar_type());
+    auto alpha = invstdf * w.detach(), beta = b.detach() - meanf * alpha;
+    auto y = at::addcmul(beta.view(shape), x, alpha.view(shape));
+    ctx->save_for_backward({x, w, meanf, invstdf});
+    ctx->saved_data["group"] = group;
+    ctx->saved_data["n"] = n;
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto x = saved[0], w = saved[1], meanf = saved[2], invstdf = saved[3];
+    auto* g = reinterpret_cast<GzGroup*>(ctx->saved_data["group"].toInt());
+    const double n = ctx->saved_data["n"].toDouble();
+    auto dy = grads[0];
+    const auto c = x.size(1);
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+    std::vector<int64_t> shape(x.dim(), 1);
+    shape[1] = c;
+    // As libtorch's CPU kernel: sums of dy and dy·(x − mean) in float64, dx = (dy − (x − mean)·k − Σdy/N)·invstd·w
+    // with k = Σdy·(x − mean)·invstd²/N; here both sums over every rank's rows.
+    auto xmu = x - meanf.view(shape);
+    auto dyd = dy.to(at::kDouble);
+    auto sum_dy = dyd.sum(dims), dot = (dyd * xmu.to(at::kDouble)).sum(dims);
+    auto both = at::cat({sum_dy, dot}).contiguous();
+    std::vector<at::Tensor> v{both};
+    if (g) wait(g, g->pg->allreduce(v));
+    auto invstd_d = invstdf.to(at::kDouble);
+    auto grad_mean = (both.narrow(0, 0, c) / n).to(x.scalar_type());
+    auto k = (both.narrow(0, c, c) * invstd_d * invstd_d / n).to(x.scalar_type());
+    auto dx = (dy - xmu * k.view(shape) - grad_mean.view(shape)) * (invstdf * w).view(shape);
+    auto sum_dy_xhat = (dot * invstd_d).to(x.scalar_type());
+    auto sum_dyf = sum_dy.to(x.scalar_type());
+    return {dx, sum_dy_xhat, sum_dyf, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+}  // namespace
+
+// Synchronized batch norm over the ranks of `gp` (training mode; null: one process, the same arithmetic);
+// running statistics updated in place.
+at::Tensor* gz_sync_batch_norm(void* gp, const at::Tensor* x, const at::Tensor* w, const at::Tensor* b,
+                               const at::Tensor* running_mean, const at::Tensor* running_var, double momentum,
+                               double eps, char** err) {
+  GZ_TRY(err, nullptr, {
+    return new at::Tensor(SyncBn::apply(*x, *w, *b, *running_mean, *running_var, momentum, eps,
+                                        reinterpret_cast<int64_t>(gp)));
   })
 }
 

@@ -221,6 +221,11 @@ pub struct TrainConfig {
     /// (a rank died or hangs) stops every rank with an error.
     #[serde(default = "default_collective_timeout", skip_serializing_if = "is_default_collective_timeout")]
     pub collective_timeout_s: u64,
+    /// Data-parallel training: batch norms in training use the statistics of the whole global batch (all
+    /// ranks' rows, as torch.nn.SyncBatchNorm) instead of each rank's own (as PyTorch DDP by default). In one
+    /// process it selects the same arithmetic (float64 statistics), so that 1 and N ranks give the same numbers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync_batch_norm: bool,
 }
 
 fn default_collective_timeout() -> u64 {
@@ -283,6 +288,7 @@ impl Default for TrainConfig {
             precision: Precision::Fp32,
             diffaugment: Vec::new(),
             collective_timeout_s: default_collective_timeout(),
+            sync_batch_norm: false,
         }
     }
 }

@@ -251,6 +251,8 @@ impl Trainer {
     /// One step (`step` counts from 0): the family's phases with every regularizer; returns what to log.
     pub fn step(&mut self, fam: &mut dyn Family, step: i64) -> Result<Losses> {
         let Place { rank, world } = self.place;
+        // `train.sync_batch_norm`: the synchronized arithmetic, over the ranks (or in this one process alone).
+        let _sync = self.s.train.sync_batch_norm.then(|| ganzoo_torch_ext::SyncBatchNormScope::enter(self.group.as_ref()));
         // Every batch-shaped random draw of the step is this rank's rows of one process's draw.
         ganzoo_models::rng::with_row_shard(rank, world, || self.step_rows(fam, step))
     }
