@@ -50,7 +50,7 @@ thread_local! {
 /// Runs `f` as rank `rank` of `world` data-parallel ranks: inside it, a draw of `n` rows ([`randn`],
 /// [`uniform`], [`randint`]) is rows `rank·n .. (rank+1)·n` of the draw of `world·n` rows one process would make
 /// from the same stream, so the ranks' draws together are exactly one process's draw for the global batch.
-/// (The rows before this rank's are drawn and dropped: the stream stays in step.)
+/// (The other ranks' rows are drawn and dropped: the stream stays in step for the next draw.)
 pub fn with_row_shard<T>(rank: usize, world: usize, f: impl FnOnce() -> T) -> T {
     struct Restore((usize, usize));
     impl Drop for Restore {
@@ -62,13 +62,18 @@ pub fn with_row_shard<T>(rank: usize, world: usize, f: impl FnOnce() -> T) -> T 
     f()
 }
 
-/// Values of this rank's rows of a draw of `count` values per rank: skips the other ranks' earlier rows.
+/// Values of this rank's rows of a draw of `count` values per rank: the whole draw of `world · count` values is
+/// made (so a next draw from the same stream starts where one process's would), this rank's part kept.
 fn sharded<T>(rng: &mut ChaCha8Rng, count: usize, mut draw: impl FnMut(&mut ChaCha8Rng) -> T) -> Vec<T> {
-    let (rank, _) = ROW_SHARD.with(|c| c.get());
+    let (rank, world) = ROW_SHARD.with(|c| c.get());
     for _ in 0..rank * count {
         draw(rng);
     }
-    (0..count).map(|_| draw(rng)).collect()
+    let mine = (0..count).map(|_| draw(rng)).collect();
+    for _ in 0..(world - rank - 1) * count {
+        draw(rng);
+    }
+    mine
 }
 
 /// An f32 tensor of N(0, 1) samples drawn from `rng`, placed on `device`.
