@@ -238,3 +238,22 @@ fn a_rank_killed_mid_run_stops_the_other_with_an_error_naming_it() {
     let (code, _, e) = ganzoo(d, &["sample", "r", "--out", "s.png"]);
     assert_eq!(code, 0, "{e}");
 }
+
+#[test]
+fn a_two_rank_run_resumes_in_one_process_and_says_it_is_not_bitwise() {
+    if !gloo() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("c.yaml"), TINY_RING.replace("steps: 40", "steps: 20")).unwrap();
+    for (code, err) in ranks(d, 2, &["train", "c.yaml", "--out", "r", "--quiet"]) {
+        assert_eq!(code, 0, "{err}");
+    }
+    let meta = std::fs::read_to_string(d.join("r/checkpoints/step_00000020.json")).unwrap();
+    assert!(meta.contains("\"world_size\": 2") || meta.contains("\"world_size\":2"), "{meta}");
+    let (code, _, err) = ganzoo(d, &["train", "--resume", "r", "--set", "train.steps=30", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("was written by 2 data-parallel rank(s), this job has 1") && err.contains("not bitwise"), "{err}");
+    assert!(d.join("r/checkpoints/step_00000030.json").exists());
+}
