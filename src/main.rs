@@ -40,6 +40,9 @@ enum Command {
         /// Print the final report as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Data-parallel training on this machine: start N ranks (as `torchrun --nproc-per-node N` would).
+        #[arg(long, value_name = "N")]
+        nproc: Option<usize>,
     },
     /// Show the resolved config and each network's parameter count.
     Inspect {
@@ -317,7 +320,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut Cli::command(), "ganzoo", &mut std::io::stdout());
             Ok(())
         }
-        Command::Train { config, resume, set, out, stage, quiet, json } => {
+        Command::Train { nproc: Some(n), .. } if n != 1 => {
+            // The same command without --nproc, as N ranks.
+            let mut args: Vec<String> = Vec::new();
+            let mut skip = false;
+            for a in std::env::args().skip(1) {
+                if std::mem::take(&mut skip) {
+                    continue;
+                }
+                if a == "--nproc" {
+                    skip = true;
+                } else if !a.starts_with("--nproc=") {
+                    args.push(a);
+                }
+            }
+            let exe = std::env::current_exe().context("finding the ganzoo binary to start the ranks")?;
+            let code = ganzoo_pipelines::dist::launch_local(&exe, &args, n)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
+        Command::Train { config, resume, set, out, stage, quiet, json, .. } => {
             let ui = Ui { quiet };
             let r = match (config, resume) {
                 (c, r) if stage.is_some() => ganzoo_pipelines::pipeline::train_one_stage(

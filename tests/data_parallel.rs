@@ -257,3 +257,30 @@ fn a_two_rank_run_resumes_in_one_process_and_says_it_is_not_bitwise() {
     assert!(err.contains("was written by 2 data-parallel rank(s), this job has 1") && err.contains("not bitwise"), "{err}");
     assert!(d.join("r/checkpoints/step_00000030.json").exists());
 }
+
+#[test]
+fn nproc_starts_the_ranks_itself_and_refuses_bad_counts_and_pipelines() {
+    if !gloo() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("c.yaml"), TINY_RING.replace("steps: 40", "steps: 20")).unwrap();
+    let (code, out, err) = ganzoo(d, &["train", "c.yaml", "--out", "n", "--nproc", "2", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"run_dir\""), "rank 0's report on stdout: {out}");
+    for (code, err) in ranks(d, 2, &["train", "c.yaml", "--out", "t", "--quiet"]) {
+        assert_eq!(code, 0, "{err}");
+    }
+    let last = "checkpoints/step_00000020.safetensors";
+    assert!(std::fs::read(d.join("n").join(last)).unwrap() == std::fs::read(d.join("t").join(last)).unwrap(), "--nproc 2 = two ranks");
+    let (code, _, err) = ganzoo(d, &["train", "c.yaml", "--out", "z", "--nproc", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--nproc 0: give 1 to 1024 processes") && !d.join("z").exists(), "{err}");
+    // Multi-stage pipelines are refused in a job, by name, before anything is written.
+    let pipe = format!("{}stages:\n  - name: s1\n    set: {{train.steps: 4}}\n", TINY_RING);
+    std::fs::write(d.join("p.yaml"), pipe).unwrap();
+    let (code, _, err) = ganzoo(d, &["train", "p.yaml", "--out", "p", "--nproc", "2"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("multi-stage pipelines are not trained data-parallel yet") && !d.join("p").exists(), "{err}");
+}

@@ -121,3 +121,52 @@ pub fn collective_error(group: &mut ProcessGroup, p: Place, what: &str, e: ganzo
         p.rank, p.world
     ))
 }
+
+/// The most ranks `ganzoo train --nproc` starts on one machine.
+pub const MAX_NPROC: usize = 1024;
+
+/// `ganzoo train --nproc N`: starts `program args` as N ranks on this machine with the variables torchrun would
+/// set (`RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `LOCAL_WORLD_SIZE`, `MASTER_ADDR=127.0.0.1`, a free `MASTER_PORT`,
+/// `GLOO_SOCKET_IFNAME=lo` unless set) and waits for them. Rank 0 keeps stdout; every rank's stderr is shown.
+/// Returns the exit code of the job: rank 0's if it failed, else the first failing rank's, else 0.
+pub fn launch_local(program: &std::path::Path, args: &[String], nproc: usize) -> Result<i32> {
+    if nproc == 0 || nproc > MAX_NPROC {
+        return Err(PipelineError::Usage(format!("--nproc {nproc}: give 1 to {MAX_NPROC} processes")));
+    }
+    if var("WORLD_SIZE").is_some() {
+        return Err(PipelineError::Usage("--nproc inside a job that torchrun (or another launcher) started: give one or the other".into()));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| PipelineError::Runtime(format!("no free port for the ranks to meet on: {e}")))?
+        .port();
+    let mut children = Vec::new();
+    for rank in 0..nproc {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args)
+            .env("RANK", rank.to_string())
+            .env("LOCAL_RANK", rank.to_string())
+            .env("WORLD_SIZE", nproc.to_string())
+            .env("LOCAL_WORLD_SIZE", nproc.to_string())
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", port.to_string());
+        if var("GLOO_SOCKET_IFNAME").is_none() {
+            cmd.env("GLOO_SOCKET_IFNAME", "lo");
+        }
+        if rank > 0 {
+            cmd.stdout(std::process::Stdio::null());
+        }
+        match cmd.spawn() {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                for mut c in children {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                return Err(PipelineError::Runtime(format!("cannot start rank {rank}: {}: {e}", program.display())));
+            }
+        }
+    }
+    let codes: Vec<i32> = children.into_iter().map(|mut c| c.wait().ok().and_then(|s| s.code()).unwrap_or(1)).collect();
+    Ok(if codes[0] != 0 { codes[0] } else { codes.iter().copied().find(|&c| c != 0).unwrap_or(0) })
+}
