@@ -26,26 +26,25 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// `ganzoo ARGS` as rank `rank` of `world` meeting on loopback at `port`, as torchrun would start it.
+fn rank_command(dir: &Path, rank: usize, world: usize, port: u16, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganzoo"));
+    cmd.env("GANZOO_CACHE", cache())
+        .args(args)
+        .current_dir(dir)
+        .env("RANK", rank.to_string())
+        .env("WORLD_SIZE", world.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .env("GLOO_SOCKET_IFNAME", "lo")
+        .stdout(Stdio::null());
+    cmd
+}
+
 /// Runs `args` as `world` ranks on loopback; returns each rank's (exit code, stderr).
 fn ranks(dir: &Path, world: usize, args: &[&str]) -> Vec<(i32, String)> {
-    let port = free_port().to_string();
-    let children: Vec<_> = (0..world)
-        .map(|r| {
-            Command::new(env!("CARGO_BIN_EXE_ganzoo"))
-                .env("GANZOO_CACHE", cache())
-                .args(args)
-                .current_dir(dir)
-                .env("RANK", r.to_string())
-                .env("WORLD_SIZE", world.to_string())
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", &port)
-                .env("GLOO_SOCKET_IFNAME", "lo")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let port = free_port();
+    let children: Vec<_> = (0..world).map(|r| rank_command(dir, r, world, port, args).stderr(Stdio::piped()).spawn().unwrap()).collect();
     children
         .into_iter()
         .map(|c| {
@@ -151,23 +150,14 @@ fn a_batch_that_does_not_divide_among_the_ranks_is_refused_by_name() {
     }
 }
 
-/// Starts `args` as `world` ranks on loopback (each with `env`), output to files in `dir`.
+/// Starts `args` as `world` ranks on loopback (each with `env`), stderr to `rank<r>.err` in `dir`.
 fn spawn_ranks(dir: &Path, world: usize, args: &[&str], env: &[(&str, &str)]) -> Vec<std::process::Child> {
-    let port = free_port().to_string();
+    let port = free_port();
     (0..world)
         .map(|r| {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_ganzoo"));
-            cmd.env("GANZOO_CACHE", cache()).args(args)
-                .current_dir(dir)
-                .env("RANK", r.to_string())
-                .env("WORLD_SIZE", world.to_string())
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", &port)
-                .env("GLOO_SOCKET_IFNAME", "lo");
-            for (k, v) in env {
-                cmd.env(k, v);
-            }
-            cmd.stdout(Stdio::null()).stderr(std::fs::File::create(dir.join(format!("rank{r}.err"))).unwrap()).spawn().unwrap()
+            let mut cmd = rank_command(dir, r, world, port, args);
+            cmd.envs(env.iter().copied()).stderr(std::fs::File::create(dir.join(format!("rank{r}.err"))).unwrap());
+            cmd.spawn().unwrap()
         })
         .collect()
 }

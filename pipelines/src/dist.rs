@@ -122,6 +122,19 @@ pub fn collective_error(group: &mut ProcessGroup, p: Place, what: &str, e: ganzo
     ))
 }
 
+/// Multi-stage pipelines are not trained data-parallel yet (their stage folders are written by every process).
+pub(crate) fn refuse_stages_in_a_job() -> Result<()> {
+    let place = place()?;
+    if place.world > 1 {
+        return Err(PipelineError::Usage(format!(
+            "this config has `stages`: multi-stage pipelines are not trained data-parallel yet (WORLD_SIZE={}); \
+             run it in one process",
+            place.world
+        )));
+    }
+    Ok(())
+}
+
 /// The most ranks `ganzoo train --nproc` starts on one machine.
 pub const MAX_NPROC: usize = 1024;
 

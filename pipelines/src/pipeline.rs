@@ -394,7 +394,7 @@ pub fn newest_stage_dir(run_dir: &Path, cfg: &Config) -> Result<PathBuf> {
 /// (the stages it takes networks from must have finished in that run).
 pub fn train_one_stage(config: Option<&Path>, resume_dir: Option<&Path>, overrides: &[String], out: Option<&Path>, stage: &str, ui: Ui) -> Result<serde_json::Value> {
     let not_pipeline = |p: &Path| PipelineError::Usage(format!("--stage {stage}: {} has no `stages` list; it is a single-stage config", p.display()));
-    crate::run::refuse_stages_in_a_job()?;
+    crate::dist::refuse_stages_in_a_job()?;
     match (config, resume_dir) {
         (_, Some(dir)) => {
             let loaded = rundir::run_config(dir, overrides)?;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub fn train(config: &Path, overrides: &[String], out: Option<&Path>, ui: Ui) -> Result<serde_json::Value> {
     let loaded = load_config(config, overrides)?;
     if !loaded.config.stages.is_empty() {
-        refuse_stages_in_a_job()?;
+        crate::dist::refuse_stages_in_a_job()?;
         return crate::pipeline::train(&loaded, overrides, out, None, ui);
     }
     let cfg = &loaded.config;
@@ -49,7 +49,7 @@ pub const MAX_GRID: usize = 10_000;
 pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json::Value> {
     let loaded = run_config(run_dir, overrides)?;
     if !loaded.config.stages.is_empty() {
-        refuse_stages_in_a_job()?;
+        crate::dist::refuse_stages_in_a_job()?;
         return crate::pipeline::resume(run_dir, &loaded, overrides, None, ui);
     }
     let cfg = &loaded.config;
@@ -67,19 +67,6 @@ pub fn resume(run_dir: &Path, overrides: &[String], ui: Ui) -> Result<serde_json
     }
     let outcome = crate::rundir::train(fam.as_mut(), cfg, run_dir, ui)?;
     report(run_dir, cfg, fam.as_ref(), &outcome)
-}
-
-/// Multi-stage pipelines are not trained data-parallel yet (their stage folders are written by every process).
-pub(crate) fn refuse_stages_in_a_job() -> Result<()> {
-    let place = crate::dist::place()?;
-    if place.world > 1 {
-        return Err(PipelineError::Usage(format!(
-            "this config has `stages`: multi-stage pipelines are not trained data-parallel yet (WORLD_SIZE={}); \
-             run it in one process",
-            place.world
-        )));
-    }
-    Ok(())
 }
 
 /// The folder of a rank other than 0 in a new run: empty (no checkpoint to resume), for what a family derives
