@@ -274,3 +274,21 @@ fn nproc_starts_the_ranks_itself_and_refuses_bad_counts_and_pipelines() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("multi-stage pipelines are not trained data-parallel yet") && !d.join("p").exists(), "{err}");
 }
+
+#[test]
+fn rank_zeros_slow_writes_do_not_count_against_the_collective_timeout() {
+    if !gloo() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("c.yaml"), TINY_RING.replace("steps: 40", "steps: 20")).unwrap();
+    // Each checkpoint write of rank 0 takes 2.5 s; the collectives time out after 1 s.
+    let mut job = spawn_ranks(d, 2, &["train", "c.yaml", "--out", "r", "--quiet", "--set", "train.collective_timeout_s=1"], &[("GANZOO_TEST_PAUSE_WRITE_MS", "2500")]);
+    for (r, c) in job.iter_mut().enumerate() {
+        let status = c.wait().unwrap();
+        let err = std::fs::read_to_string(d.join(format!("rank{r}.err"))).unwrap();
+        assert_eq!(status.code(), Some(0), "rank {r}: {err}");
+    }
+    assert!(d.join("r/checkpoints/step_00000020.json").exists());
+}

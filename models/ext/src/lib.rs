@@ -42,6 +42,7 @@ mod ffi {
         pub fn gz_barrier(g: *mut c_void, err: *mut *mut c_char) -> c_int;
         pub fn gz_store_set(g: *mut c_void, key: *const c_char, value: *const c_char, err: *mut *mut c_char) -> c_int;
         pub fn gz_store_get(g: *mut c_void, key: *const c_char, err: *mut *mut c_char) -> *mut c_char;
+        pub fn gz_store_wait(g: *mut c_void, key: *const c_char, timeout_ms: i64, err: *mut *mut c_char) -> c_int;
         #[allow(clippy::too_many_arguments)]
         pub fn gz_sync_batch_norm(
             g: *mut c_void,
@@ -216,6 +217,13 @@ impl ProcessGroup {
         let p = call(|e| unsafe { ffi::gz_store_get(self.ptr, k.as_ptr(), e) })?;
         Ok((!p.is_null()).then(|| take(p)))
     }
+
+    /// Waits until some rank sets `key` in the job's store, at most `timeout` (not the collectives' timeout).
+    pub fn store_wait(&mut self, key: &str, timeout: Duration) -> Result<(), Error> {
+        let k = cstr(key);
+        let ms = timeout.as_millis().min(i64::MAX as u128) as i64;
+        call(|e| unsafe { ffi::gz_store_wait(self.ptr, k.as_ptr(), ms, e) }).map(drop)
+    }
 }
 
 thread_local! {
@@ -296,6 +304,9 @@ impl ProcessGroup {
         Err(Error(Self::MISSING.into()))
     }
     pub fn store_get(&mut self, _: &str) -> Result<Option<String>, Error> {
+        Err(Error(Self::MISSING.into()))
+    }
+    pub fn store_wait(&mut self, _: &str, _: Duration) -> Result<(), Error> {
         Err(Error(Self::MISSING.into()))
     }
 }

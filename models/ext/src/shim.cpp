@@ -292,6 +292,15 @@ int gz_store_set(void* gp, const char* key, const char* value, char** err) {
   })
 }
 
+// Waits until some rank sets `key` (at most timeout_ms).
+int gz_store_wait(void* gp, const char* key, long long timeout_ms, char** err) {
+  GZ_TRY(err, -1, {
+    auto* g = static_cast<GzGroup*>(gp);
+    g->store->wait({std::string(key)}, std::chrono::milliseconds(timeout_ms));
+    return 0;
+  })
+}
+
 // The value of `key`, or nullptr without an error when it is not set.
 char* gz_store_get(void* gp, const char* key, char** err) {
   GZ_TRY(err, nullptr, {

@@ -135,8 +135,12 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
         }
         // Each rank's own state (image pools) goes into rank 0's checkpoint: every rank takes part.
         let ranks_state = if done % t.checkpoint_every == 0 || last { trainer.gather_rank_state(family)? } else { Vec::new() };
+        let writes_now = done % t.sample_every == 0 || done % t.checkpoint_every == 0 || last || periodic.is_some_and(|p| done % p.every() == 0);
         if !writes {
-            continue; // rank 0 writes samples, checkpoints and evaluations
+            if writes_now {
+                trainer.rank0_writes(done)?; // rank 0 writes samples, checkpoints and evaluations
+            }
+            continue;
         }
         if done % t.sample_every == 0 || last {
             let p = samples_dir.join(format!("{}.png", checkpoint::stem(done)));
@@ -181,6 +185,9 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
                 }
             }
             last_eval = Some(eval);
+        }
+        if writes_now {
+            trainer.rank0_writes(done)?;
         }
         progress.tick(done, &losses);
         last_losses = losses;

@@ -136,6 +136,15 @@ impl Trainer {
         Ok(())
     }
 
+    /// Rank 0's writes of step `step` (samples, checkpoint, evaluation) do not count against the collectives'
+    /// timeout: rank 0 marks them done in the job's store, the other ranks wait for the mark (up to a day).
+    pub fn rank0_writes(&mut self, step: i64) -> Result<()> {
+        let Some(g) = self.group.as_mut() else { return Ok(()) };
+        let key = format!("written/step{step}");
+        let r = if self.place.rank == 0 { g.store_set(&key, "1") } else { g.store_wait(&key, std::time::Duration::from_secs(86_400)) };
+        r.map_err(|e| PipelineError::Runtime(format!("rank {} of {}: waiting for rank 0's writes of step {step} failed: {e} (rank 0 stopped?)", self.place.rank, self.place.world)))
+    }
+
     /// The mean of every rank's losses (each rank's are of its rows of the batch), so that all ranks log and
     /// judge the same numbers (a non-finite loss on one rank stops every rank).
     pub fn mean_losses(&mut self, losses: &mut Losses) -> Result<()> {
