@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <cstdlib>
+#include <mutex>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -85,6 +86,11 @@ struct GzGroup {
 void* gz_group_new(const char* host, int port, int rank, int world, long long timeout_ms, int agent_store,
                    const char* prefix, const char* iface, char** err) {
   GZ_TRY(err, nullptr, {
+    // c10d's process-wide flight recorder (a debugging trace of collectives) is not safe with several process
+    // groups enqueueing from several threads of one process (as the shim's tests run two ranks): a crash in
+    // its map of group statuses. ganzoo does not read its dumps: it is off unless the user asks for it.
+    static std::once_flag fr_off;
+    std::call_once(fr_off, [] { setenv("TORCH_FR_BUFFER_SIZE", "0", 0); });
     auto timeout = std::chrono::milliseconds(timeout_ms);
     c10d::TCPStoreOptions o;
     o.port = static_cast<std::uint16_t>(port);
