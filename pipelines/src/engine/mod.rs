@@ -133,21 +133,23 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
             writeln!(metrics, "{}", serde_json::Value::Object(line)).map_err(PipelineError::io(&metrics_path))?;
             progress.log(done, &losses);
         }
+        let (sample_now, checkpoint_now) = (done % t.sample_every == 0 || last, done % t.checkpoint_every == 0 || last);
+        let eval_now = periodic.filter(|p| done % p.every() == 0 || last);
+        let writes_now = sample_now || checkpoint_now || eval_now.is_some();
         // Each rank's own state (image pools) goes into rank 0's checkpoint: every rank takes part.
-        let ranks_state = if done % t.checkpoint_every == 0 || last { trainer.gather_rank_state(family)? } else { Vec::new() };
-        let writes_now = done % t.sample_every == 0 || done % t.checkpoint_every == 0 || last || periodic.is_some_and(|p| done % p.every() == 0);
+        let ranks_state = if checkpoint_now { trainer.gather_rank_state(family)? } else { Vec::new() };
         if !writes {
             if writes_now {
                 trainer.rank0_writes(done)?; // rank 0 writes samples, checkpoints and evaluations
             }
             continue;
         }
-        if done % t.sample_every == 0 || last {
+        if sample_now {
             let p = samples_dir.join(format!("{}.png", checkpoint::stem(done)));
             trainer.with_ema(|| family.write_samples(&p))?;
             last_samples = Some(p);
         }
-        if done % t.checkpoint_every == 0 || last {
+        if checkpoint_now {
             metrics.flush().map_err(PipelineError::io(&metrics_path))?;
             let meta = CheckpointMeta {
                 step: done,
@@ -163,7 +165,7 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
             state.extend(ranks_state);
             last_checkpoint = Some(checkpoint::save(&ckpt_dir, &state, &meta, t.keep_checkpoints)?);
         }
-        if let Some(pe) = periodic.filter(|p| done % p.every() == 0 || last) {
+        if let Some(pe) = eval_now {
             let (eval, score) = progress.suspend(|| trainer.with_ema(|| pe.evaluate(family)))?;
             let line = serde_json::json!({ "step": done, "eval": eval, "time": train_seconds + started.elapsed().as_secs_f64() });
             writeln!(metrics, "{line}").map_err(PipelineError::io(&metrics_path))?;
