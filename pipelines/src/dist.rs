@@ -26,6 +26,12 @@ impl Place {
     }
 }
 
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rank {} of {}", self.rank, self.world)
+    }
+}
+
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -76,21 +82,15 @@ pub fn rendezvous(p: Place, timeout: Duration) -> Result<Rendezvous> {
 pub fn join(p: Place, timeout: Duration) -> Result<ProcessGroup> {
     let r = rendezvous(p, timeout)?;
     ProcessGroup::new(&r).map_err(|e| {
-        PipelineError::Runtime(format!(
-            "rank {} of {}: cannot meet the other ranks at {}:{} within {} s: {e}",
-            p.rank,
-            p.world,
-            r.host,
-            r.port,
-            timeout.as_secs()
-        ))
+        PipelineError::Runtime(format!("{p}: cannot meet the other ranks at {}:{} within {} s: {e}", r.host, r.port, timeout.as_secs()))
     })
 }
 
 /// The error of a failed collective, naming the ranks that did not report the failure too (they died or hang):
 /// this rank marks itself in the job's store, gives the others two seconds to do the same, and lists those
 /// that did not.
-pub fn collective_error(group: &mut ProcessGroup, p: Place, what: &str, e: ganzoo_torch_ext::Error) -> PipelineError {
+pub fn collective_error(group: &mut ProcessGroup, what: &str, e: ganzoo_torch_ext::Error) -> PipelineError {
+    let p = Place { rank: group.rank, world: group.world };
     let key = |r: usize| format!("failed/rank{r}");
     let culprits = match group.store_set(&key(p.rank), "1") {
         Ok(()) => {
@@ -116,9 +116,7 @@ pub fn collective_error(group: &mut ProcessGroup, p: Place, what: &str, e: ganzo
         Err(_) => "rank 0, which hosts the job's store, or torchrun stopped".to_string(),
     };
     PipelineError::Runtime(format!(
-        "rank {} of {}: {what} failed: {e}. {culprits}; the newest checkpoint stays loadable: start the job again \
-         with `--resume`",
-        p.rank, p.world
+        "{p}: {what} failed: {e}. {culprits}; the newest checkpoint stays loadable: start the job again with `--resume`"
     ))
 }
 

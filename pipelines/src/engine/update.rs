@@ -130,7 +130,7 @@ impl Trainer {
         let mut ts: Vec<Tensor> = fam.networks().iter().flat_map(|n| crate::checkpoint::named_vars(n.vs, n.name).into_iter().map(|(_, t)| t)).collect();
         ts.extend(self.ema.iter().flat_map(|e| e.vars.iter().map(|(_, _, avg, _)| avg.shallow_clone())));
         if let Err(e) = group.broadcast(&ts, 0) {
-            return Err(crate::dist::collective_error(&mut group, self.place, "the broadcast of rank 0's weights", e));
+            return Err(crate::dist::collective_error(&mut group, "the broadcast of rank 0's weights", e));
         }
         self.group = Some(group);
         Ok(())
@@ -142,7 +142,7 @@ impl Trainer {
         let Some(g) = self.group.as_mut() else { return Ok(()) };
         let key = format!("written/step{step}");
         let r = if self.place.rank == 0 { g.store_set(&key, "1") } else { g.store_wait(&key, std::time::Duration::from_secs(86_400)) };
-        r.map_err(|e| PipelineError::Runtime(format!("rank {} of {}: waiting for rank 0's writes of step {step} failed: {e} (rank 0 stopped?)", self.place.rank, self.place.world)))
+        r.map_err(|e| PipelineError::Runtime(format!("{}: waiting for rank 0's writes of step {step} failed: {e} (rank 0 stopped?)", self.place)))
     }
 
     /// The mean of every rank's losses (each rank's are of its rows of the batch), so that all ranks log and
@@ -152,7 +152,7 @@ impl Trainer {
         let v: Vec<f64> = losses.values().copied().collect();
         let t = Tensor::from_slice(&v);
         if let Err(e) = g.all_reduce(&[t.shallow_clone()], true) {
-            return Err(crate::dist::collective_error(g, self.place, "averaging the losses", e));
+            return Err(crate::dist::collective_error(g, "averaging the losses", e));
         }
         for (slot, x) in losses.values_mut().zip(Vec::<f64>::try_from(&t).unwrap_or(v)) {
             *slot = x;
@@ -251,7 +251,7 @@ impl Trainer {
             // Pools fill at the same rate on every rank (the same number of images a step): the same shapes.
             match g.all_gather(&t) {
                 Ok(all) => out.extend((1..self.place.world).map(|r| (format!("rank{r}/{k}"), all.get(r as i64)))),
-                Err(e) => return Err(crate::dist::collective_error(g, self.place, "gathering the ranks' image pools", e)),
+                Err(e) => return Err(crate::dist::collective_error(g, "gathering the ranks' image pools", e)),
             }
         }
         Ok(out)
@@ -317,7 +317,7 @@ impl Trainer {
             // DDP's rule: every network's gradients averaged across ranks before its optimizer step.
             let grads: Vec<Tensor> = mine.iter().flat_map(|&i| self.opts[i].opt.params().map(|(_, p)| p.grad()).collect::<Vec<_>>()).filter(Tensor::defined).collect();
             if let Err(e) = g.all_reduce(&grads, true) {
-                return Err(crate::dist::collective_error(g, self.place, "the gradient all-reduce", e));
+                return Err(crate::dist::collective_error(g, "the gradient all-reduce", e));
             }
         }
         let (t, l) = (&self.s.train, &self.s.loss);
