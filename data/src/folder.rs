@@ -317,7 +317,7 @@ impl ImageFolder {
     }
 
     /// Decodes and transforms file `index` (no skipping).
-    fn load(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Example> {
+    pub(crate) fn load(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Example> {
         let (path, label) = &self.files[index];
         let img = decode_image(path)?;
         let x = transform(img, &self.cfg, rng);

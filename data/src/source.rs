@@ -115,10 +115,10 @@ impl DataConfig {
         !matches!(self, DataConfig::Mnist { .. } | DataConfig::ImageFolder(_)) && !self.is_points()
     }
 
-    /// Whether the test split pairs each A with its true B (side-by-side folders, shapes2).
+    /// Whether the test split pairs each A with its true B (side-by-side images, A and B folders, shapes2).
     pub fn has_ground_truth(&self) -> bool {
         match self {
-            DataConfig::Unpaired(u) => u.layout == crate::unpaired::Layout::SideBySide,
+            DataConfig::Unpaired(u) => u.layout.has_pairs(),
             DataConfig::Shapes2(_) => true,
             _ => false,
         }

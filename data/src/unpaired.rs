@@ -57,6 +57,11 @@ pub enum Layout {
     /// pix2pix layout: `root/train/*.jpg`, `root/test/*.jpg`, each image holding A on its left half and
     /// B on its right half (the true pair).
     SideBySide,
+    /// True pairs in two folders: `root/A/train`, `root/B/train` (and `test`), A's image and its counterpart
+    /// in B under the same file name (what the reference's `combine_A_and_B.py` reads). A file without its
+    /// namesake in the other folder is an error naming it, or with `on_bad_input: skip` left out and counted.
+    #[serde(rename = "a_b_folders")]
+    ABFolders,
 }
 
 fn three() -> i64 {
@@ -70,8 +75,9 @@ pub struct UnpairedConfig {
     pub root: PathBuf,
     #[serde(default)]
     pub layout: Layout,
-    /// Side by side only: take A from the right half and B from the left. (Facades hold the photo on the
-    /// left and the labels on the right; `swap: true` makes labels → photo the A → B direction.)
+    /// Side by side: take A from the right half and B from the left (facades hold the photo on the left and
+    /// the labels on the right; `swap: true` makes labels → photo the A → B direction). A and B folders: A
+    /// from `B/` and B from `A/`.
     #[serde(default)]
     pub swap: bool,
     /// Side of the square output images.
@@ -124,6 +130,9 @@ enum Source {
     /// One folder of `A|B` images; `files` lists and header-checks them, `bad` records decode failures
     /// (skip mode) so each is counted once.
     SideBySide { files: ImageFolder, bad: Mutex<BTreeSet<usize>> },
+    /// `A/<split>` and `B/<split>`: pair `i` is `a`'s file `pairs[i].0` and `b`'s `pairs[i].1` (same name);
+    /// `unmatched` the files left out for want of a namesake (skip mode), `bad` the pairs that failed to decode.
+    Matched { a: ImageFolder, b: ImageFolder, pairs: Vec<(usize, usize)>, unmatched: Vec<PathBuf>, bad: Mutex<BTreeSet<usize>> },
 }
 
 /// A two-domain dataset; item `i` is `x = [A, B]` with shape `[2, C, size, size]` in [-1, 1], no label.
@@ -161,7 +170,7 @@ impl Unpaired {
         }
         if cfg.swap && cfg.layout == Layout::Folders {
             return Err(DataError::Invalid(format!(
-                "{}: swap applies to layout side_by_side only; with folders, exchange the A and B folders instead",
+                "{}: swap applies to layouts side_by_side and a_b_folders only; with folders, exchange the A and B folders instead",
                 cfg.root.display()
             )));
         }
@@ -181,6 +190,7 @@ impl Unpaired {
                 let expect = match cfg.layout {
                     Layout::Folders => "layout folders expects trainA/, trainB/, testA/, testB/",
                     Layout::SideBySide => "layout side_by_side expects train/ and test/ of A|B images",
+                    Layout::ABFolders => "layout a_b_folders expects A/train, B/train, A/test, B/test",
                 };
                 return Err(DataError::Format {
                     path: cfg.root.clone(),
@@ -202,6 +212,13 @@ impl Unpaired {
                 let b = folder(format!("{split}B"))?;
                 Source::Folders { a, b }
             }
+            Layout::ABFolders => {
+                let (na, nb) = if cfg.swap { ("B", "A") } else { ("A", "B") };
+                let a = folder(format!("{na}/{split}"))?;
+                let b = folder(format!("{nb}/{split}"))?;
+                let (pairs, unmatched) = match_names(&a, &b, cfg.on_bad_input)?;
+                Source::Matched { a, b, pairs, unmatched, bad: Mutex::new(BTreeSet::new()) }
+            }
             Layout::SideBySide => {
                 let files = folder(split.as_str().to_string())?;
                 Source::SideBySide { files, bad: Mutex::new(BTreeSet::new()) }
@@ -215,6 +232,7 @@ impl Unpaired {
         match &self.src {
             Source::Folders { a, .. } => a.len(),
             Source::SideBySide { files, .. } => files.len(),
+            Source::Matched { pairs, .. } => pairs.len(),
         }
     }
 
@@ -223,12 +241,14 @@ impl Unpaired {
         match &self.src {
             Source::Folders { b, .. } => b.len(),
             Source::SideBySide { files, .. } => files.len(),
+            Source::Matched { pairs, .. } => pairs.len(),
         }
     }
 
-    /// True when B[i] is A[i]'s true counterpart (side by side), so paired evaluation is possible.
+    /// True when B[i] is A[i]'s true counterpart (side by side, A and B folders), so paired training and
+    /// evaluation are possible.
     pub fn has_ground_truth(&self) -> bool {
-        self.cfg.layout == Layout::SideBySide
+        self.cfg.layout.has_pairs()
     }
 
     /// Whether items pair A[i] with B[i] (evaluation) rather than a random B.
@@ -251,6 +271,7 @@ impl Unpaired {
         match &self.src {
             Source::Folders { a, .. } => a.files().get(i).map(|f| f.0.as_path()),
             Source::SideBySide { files, .. } => files.files().get(i).map(|f| f.0.as_path()),
+            Source::Matched { a, pairs, .. } => pairs.get(i).map(|p| a.files()[p.0].0.as_path()),
         }
     }
 
@@ -259,6 +280,7 @@ impl Unpaired {
         match &self.src {
             Source::Folders { b, .. } => b.files().get(i).map(|f| f.0.as_path()),
             Source::SideBySide { files, .. } => files.files().get(i).map(|f| f.0.as_path()),
+            Source::Matched { b, pairs, .. } => pairs.get(i).map(|p| b.files()[p.1].0.as_path()),
         }
     }
 
@@ -283,7 +305,52 @@ impl Unpaired {
                 }
                 v
             }
+            Source::Matched { a, b, pairs, unmatched, bad } => {
+                let mut v = a.skipped_files();
+                v.extend(b.skipped_files());
+                v.extend(unmatched.iter().cloned());
+                if let Ok(s) = bad.lock() {
+                    v.extend(s.iter().map(|&i| a.files()[pairs[i].0].0.clone()));
+                }
+                v
+            }
         }
+    }
+
+    /// Pair `index` of A and B folders (the same crop and flip for both when `paired`, else a B drawn at
+    /// random), or with `on_bad_input: skip` the next pair that decodes (cyclically), recording failures.
+    fn matched_pair(&self, a: &ImageFolder, b: &ImageFolder, pairs: &[(usize, usize)], bad: &Mutex<BTreeSet<usize>>, index: usize, rng: &mut ChaCha8Rng) -> Result<(Vec<f32>, Vec<f32>)> {
+        let n = pairs.len();
+        let j = if self.paired { None } else { Some(rng.gen_range(0..n)) };
+        let start = rng.clone();
+        for step in 0..n {
+            let i = (index + step) % n;
+            if bad.lock().map(|s| s.contains(&i)).unwrap_or(false) {
+                continue;
+            }
+            let mut r = start.clone();
+            let xa = a.load(pairs[i].0, &mut r);
+            let xb = match j {
+                None => b.load(pairs[i].1, &mut start.clone()),
+                Some(j) => b.load(pairs[j].1, &mut r),
+            };
+            match (xa, xb) {
+                (Ok(xa), Ok(xb)) => {
+                    *rng = r;
+                    return Ok((xa.x, xb.x));
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    let skippable = matches!(e, DataError::Decode { .. } | DataError::Io { .. });
+                    if self.cfg.on_bad_input == OnBadInput::Error || !skippable {
+                        return Err(e);
+                    }
+                    if let Ok(mut s) = bad.lock() {
+                        s.insert(i);
+                    }
+                }
+            }
+        }
+        Err(DataError::Empty { path: self.cfg.root.clone(), what: "decodable pairs (all failed)".into() })
     }
 
     /// Decodes side-by-side image `index`, or with `on_bad_input: skip` the next decodable one
@@ -329,6 +396,49 @@ impl Unpaired {
             (left, right)
         }
     }
+}
+
+impl Layout {
+    /// Whether B[i] is A[i]'s true counterpart.
+    pub fn has_pairs(self) -> bool {
+        self != Layout::Folders
+    }
+}
+
+/// Pairs the files of `a` and `b` by file name: (index in a, index in b) in a's order, and the files without
+/// a namesake (an error naming the first unless `on_bad_input: skip`).
+fn match_names(a: &ImageFolder, b: &ImageFolder, on_bad: OnBadInput) -> Result<(Vec<(usize, usize)>, Vec<PathBuf>)> {
+    let name = |p: &Path| p.file_name().map(|n| n.to_os_string());
+    let in_b: std::collections::HashMap<_, usize> = b.files().iter().enumerate().filter_map(|(i, f)| name(&f.0).map(|n| (n, i))).collect();
+    let mut pairs = Vec::with_capacity(a.len());
+    let mut unmatched = Vec::new();
+    let mut used = vec![false; b.len()];
+    for (i, f) in a.files().iter().enumerate() {
+        match name(&f.0).and_then(|n| in_b.get(&n)) {
+            Some(&j) => {
+                pairs.push((i, j));
+                used[j] = true;
+            }
+            None => unmatched.push(f.0.clone()),
+        }
+    }
+    let lone_a = unmatched.len();
+    unmatched.extend(b.files().iter().zip(&used).filter(|(_, u)| !**u).map(|(f, _)| f.0.clone()));
+    if !unmatched.is_empty() && on_bad == OnBadInput::Error {
+        return Err(DataError::Format {
+            path: unmatched[0].clone(),
+            reason: format!(
+                "no namesake in the other folder: {lone_a} file(s) of {} and {} of {} have none (a pair is two files of the same name; `on_bad_input: skip` leaves them out, counted)",
+                a.config().root.display(),
+                unmatched.len() - lone_a,
+                b.config().root.display()
+            ),
+        });
+    }
+    if pairs.is_empty() {
+        return Err(DataError::Empty { path: a.config().root.clone(), what: format!("images with a namesake in {}", b.config().root.display()) });
+    }
+    Ok((pairs, unmatched))
 }
 
 /// Decodes a side-by-side image and checks that it is an A|B pair: its width twice its height (two square
@@ -389,6 +499,7 @@ impl Dataset for Unpaired {
                     (xa, xb)
                 }
             }
+            Source::Matched { a, b, pairs, bad, .. } => self.matched_pair(a, b, pairs, bad, index, rng)?,
         };
         let mut x = xa;
         x.extend_from_slice(&xb);
@@ -419,6 +530,10 @@ impl Dataset for Unpaired {
         let (c, s) = (self.cfg.channels, self.cfg.size);
         let x = match &self.src {
             Source::Folders { a, b } => [a, b][d].get(index, rng)?.x,
+            Source::Matched { a, b, pairs, .. } => {
+                let (folder, i) = if d == 0 { (a, pairs[index].0) } else { (b, pairs[index].1) };
+                folder.get(i, rng)?.x
+            }
             Source::SideBySide { files, bad } => {
                 let img = self.decode_side_by_side(files, bad, index)?;
                 let (ha, hb) = self.halves(&img);

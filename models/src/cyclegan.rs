@@ -71,14 +71,14 @@ pub enum Padding {
 
 /// A normalization layer as built from [`Norm`].
 #[derive(Debug)]
-enum NormLayer {
+pub(crate) enum NormLayer {
     Instance,
     Batch(crate::base::BatchNorm),
     Identity,
 }
 
 impl NormLayer {
-    fn new(p: &nn::Path, norm: Norm, channels: i64) -> Self {
+    pub(crate) fn new(p: &nn::Path, norm: Norm, channels: i64) -> Self {
         match norm {
             Norm::Instance => NormLayer::Instance,
             Norm::Batch => {
@@ -94,7 +94,7 @@ impl NormLayer {
         }
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+    pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         match self {
             // Always the statistics of the input itself, as PyTorch's InstanceNorm2d without running stats.
             NormLayer::Instance => x.instance_norm(
@@ -111,10 +111,20 @@ impl NormLayer {
             NormLayer::Identity => x.shallow_clone(),       // (N, C, H, W) -> same
         }
     }
+
+    /// Batch norm on the statistics of `x` itself, leaving the running averages as they are (pix2pix's test
+    /// time: the reference evaluates in training mode, but a sample must not change the model); the other
+    /// norms as in [`NormLayer::forward_t`].
+    pub(crate) fn forward_untracked(&self, x: &Tensor) -> Tensor {
+        match self {
+            NormLayer::Batch(bn) => Tensor::batch_norm(x, bn.ws.as_ref(), bn.bs.as_ref(), None::<&Tensor>, None::<&Tensor>, true, 0.1, 1e-5, false), // (N, C, H, W) -> same
+            other => other.forward_t(x, false), // (N, C, H, W) -> same
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn conv(
+pub(crate) fn conv(
     p: &nn::Path,
     c_in: i64,
     c_out: i64,

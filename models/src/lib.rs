@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod mlp;
 pub mod nets;
 pub mod optim;
+pub mod pix2pix;
 pub mod rng;
 pub mod spectral;
 pub mod stackgan;

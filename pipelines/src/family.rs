@@ -212,6 +212,10 @@ pub enum Compared<'a> {
 pub trait Translate {
     /// x: (N, C, H, W) in [-1, 1] → its translation, A → B when `a2b`, else B → A.
     fn translate(&self, x: &Tensor, a2b: bool) -> Tensor;
+    /// Whether B → A exists too; a paired translator (pix2pix) has one G, A → B.
+    fn both_ways(&self) -> bool {
+        true
+    }
 }
 
 /// What a family's model section does: check itself against the rest of the config, and build the family.

@@ -1,6 +1,7 @@
-//! What the two-domain translation families (cyclegan, unit) share: opening the A/B data, the first test
-//! pairs, the sample grid, and the evaluation against the hidden ground truth (PSNR and L1 of each direction
-//! against the true counterpart, next to the identity baseline, plus the cycle error).
+//! What the two-domain translation families (cyclegan, unit, pix2pix) share: opening the A/B data, the first
+//! test pairs, the sample grid, and the evaluation against the hidden ground truth (PSNR and L1 of each
+//! direction against the true counterpart, next to the identity baseline, plus the cycle error of two-way
+//! translators).
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 pub use crate::family::scalar;
@@ -48,7 +49,8 @@ pub fn test_pairs(s: &Settings, device: Device, n: usize) -> Result<(Tensor, Ten
 pub fn metric_sets<'a>(s: &Settings, device: Device, t: &'a dyn Translate, n: usize) -> Result<Vec<MetricSet<'a>>> {
     let ds = open_domains(s, Split::Test, false)?;
     let mut sets = Vec::new();
-    for (d, name, a2b) in [(0usize, "A→B", true), (1, "B→A", false)] {
+    let directions: &[(usize, &str, bool)] = if t.both_ways() { &[(0, "A→B", true), (1, "B→A", false)] } else { &[(0, "A→B", true)] };
+    for &(d, name, a2b) in directions {
         let (ds, seed) = (ds.clone(), s.seed);
         let count = ds.domain_len(d).unwrap_or(0).min(n);
         let draw = move |first: usize, len: usize| {
@@ -76,29 +78,37 @@ pub fn psnr(x: &Tensor, y: &Tensor) -> f64 {
     scalar(&p)
 }
 
-/// The sample grid: one row per test pair, six columns A, A→B, A→B→A, B, B→A, B→A→B.
+/// The sample grid: one row per test pair, six columns A, A→B, A→B→A, B, B→A, B→A→B; three for a one-way
+/// translator: A, A→B, the true B.
 pub fn grid(t: &dyn Translate, a: &Tensor, b: &Tensor, path: &Path) -> Result<()> {
     let fake_b = t.translate(a, true);
-    let rec_a = t.translate(&fake_b, false);
-    let fake_a = t.translate(b, false);
-    let rec_b = t.translate(&fake_a, true);
+    let columns = if t.both_ways() {
+        let rec_a = t.translate(&fake_b, false);
+        let fake_a = t.translate(b, false);
+        let rec_b = t.translate(&fake_a, true);
+        vec![a.shallow_clone(), fake_b, rec_a, b.shallow_clone(), fake_a, rec_b]
+    } else {
+        vec![a.shallow_clone(), fake_b, b.shallow_clone()]
+    };
     let size = a.size();
     let (c, h, w) = (size[1], size[2], size[3]);
     let mut images = Vec::new();
     for i in 0..size[0] {
-        for x in [a, &fake_b, &rec_a, b, &fake_a, &rec_b] {
+        for x in &columns {
             let flat = x.get(i).to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]);
             images.push(Vec::<f32>::try_from(&flat).map_err(PipelineError::torch("reading images"))?);
         }
     }
-    ganzoo_data::grid::save_png_grid(&images, c, h, w, 6, path)?;
+    ganzoo_data::grid::save_png_grid(&images, c, h, w, columns.len(), path)?;
     Ok(())
 }
 
 /// The evaluation of a translator on the test split (`eval.samples` pairs at most): with ground truth, L1 and
-/// PSNR of each direction against the true counterpart and of the identity (A against B); always the cycle L1.
+/// PSNR of each direction against the true counterpart and of the identity (A against B); the cycle L1 of a
+/// two-way translator.
 pub fn evaluate(s: &Settings, device: Device, t: &dyn Translate) -> Result<serde_json::Value> {
     let gt = s.data.has_ground_truth();
+    let two_way = t.both_ways();
     let ds = open_domains(s, Split::Test, gt)?;
     let n = ds.len().min(s.eval.samples);
     let (a, b) = test_pairs(s, device, n)?;
@@ -110,15 +120,19 @@ pub fn evaluate(s: &Settings, device: Device, t: &dyn Translate) -> Result<serde
         let len = chunk.min(n - start as usize) as i64;
         let (a, b) = (a.narrow(0, start, len), b.narrow(0, start, len));
         let fake_b = t.translate(&a, true);
-        let fake_a = t.translate(&b, false);
         let w = len as f64;
-        *sums.entry("cycle_l1_A").or_default() += scalar(&l1(&t.translate(&fake_b, false), &a)) * w;
-        *sums.entry("cycle_l1_B").or_default() += scalar(&l1(&t.translate(&fake_a, true), &b)) * w;
+        let fake_a = two_way.then(|| t.translate(&b, false));
+        if let Some(fake_a) = &fake_a {
+            *sums.entry("cycle_l1_A").or_default() += scalar(&l1(&t.translate(&fake_b, false), &a)) * w;
+            *sums.entry("cycle_l1_B").or_default() += scalar(&l1(&t.translate(fake_a, true), &b)) * w;
+        }
         if gt {
             *sums.entry("a2b_l1").or_default() += scalar(&l1(&fake_b, &b)) * w;
             *sums.entry("a2b_psnr").or_default() += psnr(&fake_b, &b) * w;
-            *sums.entry("b2a_l1").or_default() += scalar(&l1(&fake_a, &a)) * w;
-            *sums.entry("b2a_psnr").or_default() += psnr(&fake_a, &a) * w;
+            if let Some(fake_a) = &fake_a {
+                *sums.entry("b2a_l1").or_default() += scalar(&l1(fake_a, &a)) * w;
+                *sums.entry("b2a_psnr").or_default() += psnr(fake_a, &a) * w;
+            }
             *sums.entry("identity_baseline_l1").or_default() += scalar(&l1(&a, &b)) * w;
             *sums.entry("identity_baseline_psnr").or_default() += psnr(&a, &b) * w;
         }
@@ -130,7 +144,9 @@ pub fn evaluate(s: &Settings, device: Device, t: &dyn Translate) -> Result<serde
     out.insert("test_images".into(), json!(count));
     out.insert(
         "protocol".into(),
-        json!(if gt {
+        json!(if gt && !two_way {
+            "test split, true pairs: L1 (on [-1,1]) and PSNR (dB, on [0,1]) of the A→B translation against B; the identity baseline compares A with B directly"
+        } else if gt {
             "test split, true pairs: L1 and PSNR (dB, on [0,1]) of the A→B translation against B and of B→A against A; the identity baseline compares A with B directly; cycle L1 on [-1,1]"
         } else {
             "test split (no ground-truth pairs): cycle L1 of A→B→A against A and B→A→B against B, on [-1,1]"
@@ -142,7 +158,9 @@ pub fn evaluate(s: &Settings, device: Device, t: &dyn Translate) -> Result<serde
 /// One line saying what [`evaluate`] found.
 pub fn summarize(e: &serde_json::Value) -> String {
     let f = |k: &str| e[k].as_f64().unwrap_or(f64::NAN);
-    if e.get("a2b_psnr").is_some() {
+    if e.get("a2b_psnr").is_some() && e.get("b2a_psnr").is_none() {
+        format!("A→B PSNR {:.2} dB, L1 {:.4} against the true pairs (identity baseline {:.2} dB, L1 {:.4})", f("a2b_psnr"), f("a2b_l1"), f("identity_baseline_psnr"), f("identity_baseline_l1"))
+    } else if e.get("a2b_psnr").is_some() {
         format!(
             "A→B PSNR {:.2} dB, B→A PSNR {:.2} dB against the true pairs (identity baseline {:.2} dB); cycle L1 {:.4} / {:.4}",
             f("a2b_psnr"),

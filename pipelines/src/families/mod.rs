@@ -72,6 +72,11 @@ families! {
         /// first decoder blocks are shared, so both domains map to one latent space; a multi-scale D per domain.
         Unit = "unit"
     }: UnitModelConfig;
+    pix2pix => {
+        /// pix2pix (Isola et al. 2017): paired translation A → B, a U-Net G and a PatchGAN D on the (A, B) pair,
+        /// adversarial + λ·L1.
+        Pix2pix = "pix2pix"
+    }: Pix2pixModelConfig;
 }
 
 impl Config {
