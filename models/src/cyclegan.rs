@@ -31,6 +31,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::ModuleT, Tensor};
 
+use crate::blur::{Downsample, Upsample};
 use crate::error::{ModelError, Result};
 use crate::rng::{derived_rng, uniform};
 use crate::spectral;
@@ -165,6 +166,12 @@ pub struct ResnetGeneratorConfig {
     /// Dropout(0.5) between the two convs of every residual block (off for CycleGAN, on for pix2pix).
     pub dropout: bool,
     pub padding: Padding,
+    /// Anti-aliased downsampling (the CUT code's default): each stride-2 conv becomes a stride-1 conv, norm,
+    /// ReLU and a binomial blur with stride 2 ([`crate::blur::Downsample`]), one more `nn.Sequential` index.
+    pub antialias: bool,
+    /// Anti-aliased upsampling (the CUT code's default): each transposed conv becomes a fixed binomial
+    /// upsampling ([`crate::blur::Upsample`]) then a 3×3 conv.
+    pub antialias_up: bool,
 }
 
 impl Default for ResnetGeneratorConfig {
@@ -175,6 +182,8 @@ impl Default for ResnetGeneratorConfig {
             norm: Norm::Instance,
             dropout: false,
             padding: Padding::Reflect,
+            antialias: false,
+            antialias_up: false,
         }
     }
 }
@@ -191,6 +200,23 @@ impl ResnetGeneratorConfig {
             n_blocks: 6,
             ..Self::default()
         }
+    }
+
+    /// The CUT code's `resnet_9blocks`: anti-aliased down- and upsampling.
+    pub fn cut() -> Self {
+        ResnetGeneratorConfig { antialias: true, antialias_up: true, ..Self::default() }
+    }
+
+    /// Channels of each `nn.Sequential` output of the encoder and the residual blocks, by index (0: the
+    /// reflection-padded input), for G with `in_channels`: where [`ResnetGenerator::features`] can tap.
+    pub fn encoder_channels(&self, in_channels: i64) -> Vec<i64> {
+        let mut c = vec![in_channels, self.ngf, self.ngf, self.ngf];
+        for i in 0..2 {
+            let out = self.ngf << (i + 1);
+            c.extend(std::iter::repeat_n(out, if self.antialias { 4 } else { 3 }));
+        }
+        c.extend(std::iter::repeat_n(4 * self.ngf, self.n_blocks.max(0) as usize));
+        c
     }
 
     /// Every problem building G with `in_channels` → `out_channels` would hit (empty when fine).
@@ -307,10 +333,17 @@ impl ResnetBlock {
 pub struct ResnetGenerator {
     stem: nn::Conv2D,
     stem_norm: NormLayer,
-    down: Vec<(nn::Conv2D, NormLayer)>,
+    down: Vec<(nn::Conv2D, NormLayer, Option<Downsample>)>,
     blocks: Vec<ResnetBlock>,
-    up: Vec<(nn::ConvTranspose2D, NormLayer)>,
+    up: Vec<(Up, NormLayer)>,
     head: nn::Conv2D,
+}
+
+/// One upsampling of G: a transposed conv (CycleGAN), or the CUT code's blur upsampling and a 3×3 conv.
+#[derive(Debug)]
+enum Up {
+    Transposed(nn::ConvTranspose2D),
+    Blurred(Upsample, nn::Conv2D),
 }
 
 impl ResnetGenerator {
@@ -338,9 +371,13 @@ impl ResnetGenerator {
         for i in 0..2 {
             let c = ngf << i;
             let zeros = nn::PaddingMode::Zeros;
-            let cv = conv(&(&m / idx), c, 2 * c, 3, 2, 1, zeros, bias);
-            down.push((cv, NormLayer::new(&(&m / (idx + 1)), cfg.norm, 2 * c)));
-            idx += 3; // conv, norm, ReLU
+            let stride = if cfg.antialias { 1 } else { 2 };
+            let cv = conv(&(&m / idx), c, 2 * c, 3, stride, 1, zeros, bias);
+            let norm = NormLayer::new(&(&m / (idx + 1)), cfg.norm, 2 * c);
+            // conv, norm, ReLU (and the blur's stride 2)
+            let blur = cfg.antialias.then(|| Downsample::new(&(&m / (idx + 3)), 2 * c));
+            down.push((cv, norm, blur));
+            idx += if cfg.antialias { 4 } else { 3 };
         }
         let blocks = (0..cfg.n_blocks)
             .map(|_| {
@@ -351,16 +388,24 @@ impl ResnetGenerator {
         let mut up = Vec::with_capacity(2);
         for i in 0..2 {
             let c = ngf << (2 - i);
-            let tcfg = nn::ConvTransposeConfig {
-                stride: 2,
-                padding: 1,
-                output_padding: 1,
-                bias,
-                ..Default::default()
-            };
-            let ct = nn::conv_transpose2d(&m / idx, c, c / 2, 3, tcfg);
-            up.push((ct, NormLayer::new(&(&m / (idx + 1)), cfg.norm, c / 2)));
-            idx += 3; // conv transpose, norm, ReLU
+            if cfg.antialias_up {
+                // Upsample, conv 3×3, norm, ReLU
+                let blur = Upsample::new(&(&m / idx), c);
+                let cv = conv(&(&m / (idx + 1)), c, c / 2, 3, 1, 1, nn::PaddingMode::Zeros, bias);
+                up.push((Up::Blurred(blur, cv), NormLayer::new(&(&m / (idx + 2)), cfg.norm, c / 2)));
+                idx += 4;
+            } else {
+                let tcfg = nn::ConvTransposeConfig {
+                    stride: 2,
+                    padding: 1,
+                    output_padding: 1,
+                    bias,
+                    ..Default::default()
+                };
+                let ct = nn::conv_transpose2d(&m / idx, c, c / 2, 3, tcfg);
+                up.push((Up::Transposed(ct), NormLayer::new(&(&m / (idx + 1)), cfg.norm, c / 2)));
+                idx += 3; // conv transpose, norm, ReLU
+            }
         }
         // idx: ReflectionPad2d(3), idx + 1: conv 7×7 (always biased), idx + 2: Tanh.
         let head = conv(&(&m / (idx + 1)), ngf, out_channels, 7, 1, 3, reflect, true);
@@ -378,18 +423,83 @@ impl ResnetGenerator {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut h = self.stem.forward_t(x, train); // (N, ngf, H, W), reflect pad 3 then 7×7
         h = relu(&self.stem_norm.forward_t(&h, train)); // same
-        for (cv, norm) in &self.down {
-            h = cv.forward_t(&h, train); // (N, 2c, H', W') = (N, 2ngf, H/2, W/2), then (N, 4ngf, H/4, W/4)
+        for (cv, norm, blur) in &self.down {
+            h = cv.forward_t(&h, train); // (N, 2c, H', W') = (N, 2ngf, H/2, W/2), then (N, 4ngf, H/4, W/4) (antialias: at the input's side)
             h = relu(&norm.forward_t(&h, train)); // same
+            if let Some(b) = blur {
+                h = b.forward(&h); // (N, 2c, side/2, side/2)
+            }
         }
         for block in &self.blocks {
             h = block.forward_t(&h, train); // (N, 4ngf, H/4, W/4)
         }
-        for (ct, norm) in &self.up {
-            h = ct.forward_t(&h, train); // (N, 2ngf, H/2, W/2), then (N, ngf, H, W)
+        for (up, norm) in &self.up {
+            h = match up {
+                Up::Transposed(ct) => ct.forward_t(&h, train), // (N, 2ngf, H/2, W/2), then (N, ngf, H, W)
+                Up::Blurred(b, cv) => cv.forward_t(&b.forward(&h), train), // same
+            };
             h = relu(&norm.forward_t(&h, train)); // same
         }
         self.head.forward_t(&h, train).tanh() // (N, C_out, H, W) in [-1, 1]
+    }
+
+    /// The outputs of the reference `nn.Sequential` at `layers` (ascending indices into the encoder and the
+    /// residual blocks, see [`ResnetGeneratorConfig::encoder_channels`]; 0 is the reflection-padded input), as
+    /// the CUT code's `netG(x, nce_layers, encode_only=True)` returns them: the features PatchNCE compares.
+    /// Runs only as far as the last index asked for.
+    pub fn features(&self, x: &Tensor, layers: &[usize], train: bool) -> Result<Vec<Tensor>> {
+        let Some(&last) = layers.last() else { return Ok(Vec::new()) };
+        let mut out = Vec::with_capacity(layers.len());
+        let mut idx = 0usize;
+        let tap = |t: &Tensor, idx: &mut usize, out: &mut Vec<Tensor>| {
+            if layers.contains(idx) {
+                out.push(t.shallow_clone());
+            }
+            *idx += 1;
+            *idx > last
+        };
+        if tap(&x.reflection_pad2d([3, 3, 3, 3]), &mut idx, &mut out) {
+            return Ok(out); // 0: ReflectionPad2d(3) (N, C_in, H + 6, W + 6)
+        }
+        let mut h = self.stem.forward_t(x, train); // 1: (N, ngf, H, W)
+        if tap(&h, &mut idx, &mut out) {
+            return Ok(out);
+        }
+        h = self.stem_norm.forward_t(&h, train); // 2
+        if tap(&h, &mut idx, &mut out) {
+            return Ok(out);
+        }
+        h = relu(&h); // 3
+        if tap(&h, &mut idx, &mut out) {
+            return Ok(out);
+        }
+        for (cv, norm, blur) in &self.down {
+            h = cv.forward_t(&h, train); // conv
+            if tap(&h, &mut idx, &mut out) {
+                return Ok(out);
+            }
+            h = norm.forward_t(&h, train); // norm
+            if tap(&h, &mut idx, &mut out) {
+                return Ok(out);
+            }
+            h = relu(&h); // ReLU
+            if tap(&h, &mut idx, &mut out) {
+                return Ok(out);
+            }
+            if let Some(b) = blur {
+                h = b.forward(&h); // blur, stride 2
+                if tap(&h, &mut idx, &mut out) {
+                    return Ok(out);
+                }
+            }
+        }
+        for block in &self.blocks {
+            h = block.forward_t(&h, train); // (N, 4ngf, H/4, W/4)
+            if tap(&h, &mut idx, &mut out) {
+                return Ok(out);
+            }
+        }
+        Err(ModelError::Config(format!("feature layer {last} is past the residual blocks (the last is {})", idx - 1)))
     }
 }
 
@@ -409,6 +519,9 @@ pub struct PatchDiscriminatorConfig {
     /// Number of stride-2 convs (3 gives 70×70 receptive fields).
     pub n_layers: i64,
     pub norm: Norm,
+    /// Anti-aliased downsampling (the CUT code's default): each stride-2 conv becomes a stride-1 conv,
+    /// (norm,) LeakyReLU and a binomial blur with stride 2.
+    pub antialias: bool,
 }
 
 impl Default for PatchDiscriminatorConfig {
@@ -417,6 +530,7 @@ impl Default for PatchDiscriminatorConfig {
             ndf: 64,
             n_layers: 3,
             norm: Norm::Instance,
+            antialias: false,
         }
     }
 }
@@ -450,7 +564,11 @@ impl PatchDiscriminatorConfig {
     pub fn output_size(&self, size: i64) -> Option<i64> {
         let mut s = size;
         for _ in 0..self.n_layers {
-            s = (s + 2 - 4) / 2 + 1; // 4×4, stride 2, padding 1
+            s = if self.antialias {
+                (s - 2).div_euclid(2) + 1 // 4×4 stride 1 padding 1 (side − 1), then the blur: reflect pad 1, 3×3, stride 2
+            } else {
+                (s + 2 - 4) / 2 + 1 // 4×4, stride 2, padding 1
+            };
             if s < 1 {
                 return None;
             }
@@ -474,7 +592,7 @@ impl PatchDiscriminatorConfig {
 /// (Isola et al. 2017; CycleGAN uses it with LSGAN targets on every patch).
 #[derive(Debug)]
 pub struct PatchDiscriminator {
-    layers: Vec<(Box<dyn ModuleT>, Option<NormLayer>)>,
+    layers: Vec<(Box<dyn ModuleT>, Option<NormLayer>, Option<Downsample>)>,
     last: Box<dyn ModuleT>,
 }
 
@@ -498,18 +616,21 @@ impl PatchDiscriminator {
         let sn = spectral_norm;
         let ndf = cfg.ndf;
         let bias = cfg.norm.conv_bias();
-        // 0: conv 4×4 s2 (biased, no norm), 1: LeakyReLU.
-        let first = spectral::conv2d(&(&m / 0), in_channels, ndf, 4, 2, 1, true, sn);
-        let mut layers = vec![(first, None)];
-        let mut idx = 2usize;
+        // 0: conv 4×4 s2 (biased, no norm), 1: LeakyReLU; antialias: conv s1, LeakyReLU, 2: blur s2.
+        let aa = cfg.antialias;
+        let first = spectral::conv2d(&(&m / 0), in_channels, ndf, 4, if aa { 1 } else { 2 }, 1, true, sn);
+        let mut layers = vec![(first, None, aa.then(|| Downsample::new(&(&m / 2), ndf)))];
+        let mut idx = if aa { 3 } else { 2 };
         let mut c_in = ndf;
         for n in 1..=cfg.n_layers {
             let c_out = ndf * (1i64 << n.min(3)); // ndf · min(2^n, 8)
-            let stride = if n < cfg.n_layers { 2 } else { 1 };
+            let down = n < cfg.n_layers;
+            let stride = if down && !aa { 2 } else { 1 };
             let cv = spectral::conv2d(&(&m / idx), c_in, c_out, 4, stride, 1, bias, sn);
             let norm = NormLayer::new(&(&m / (idx + 1)), cfg.norm, c_out);
-            layers.push((cv, Some(norm)));
-            idx += 3; // conv, norm, LeakyReLU
+            let blur = (down && aa).then(|| Downsample::new(&(&m / (idx + 3)), c_out));
+            idx += if blur.is_some() { 4 } else { 3 }; // conv, norm, LeakyReLU (, blur)
+            layers.push((cv, Some(norm), blur));
             c_in = c_out;
         }
         let last = spectral::conv2d(&(&m / idx), c_in, 1, 4, 1, 1, true, sn);
@@ -519,12 +640,15 @@ impl PatchDiscriminator {
     /// x: (N, C, H, W) → (N, 1, H', W') raw patch scores (30×30 for 256×256 with n_layers 3).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut h = x.shallow_clone(); // (N, C, H, W)
-        for (cv, norm) in &self.layers {
+        for (cv, norm, blur) in &self.layers {
             h = cv.forward_t(&h, train); // (N, c, H/2^k, W/2^k) for stride 2, then side - 1 for stride 1
             if let Some(norm) = norm {
                 h = norm.forward_t(&h, train); // same
             }
             h = leaky_relu(&h); // same
+            if let Some(b) = blur {
+                h = b.forward(&h); // (N, c, side/2 + …): the anti-aliased stride 2
+            }
         }
         self.last.forward_t(&h, train) // (N, 1, H', W'), side - 1 again
     }

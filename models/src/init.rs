@@ -89,3 +89,22 @@ pub fn init_default(vs: &nn::VarStore, rng: &mut ChaCha8Rng) {
         }
     }
 }
+
+/// Xavier (Glorot) normal initialization, as PyTorch's `xavier_normal_(w, gain)`: weights N(0, σ²) with
+/// σ = gain·√(2 / (fan_in + fan_out)), fan_in = size(1)·kernel, fan_out = size(0)·kernel; norm scales N(1, gain),
+/// biases 0 (the CUT code's default `init_type=xavier`, gain 0.02).
+pub fn init_xavier_normal(vs: &nn::VarStore, rng: &mut ChaCha8Rng, gain: f64) {
+    for (name, t) in named_trainable(vs) {
+        match role(&name, t.dim()) {
+            Role::Weight => {
+                let s = t.size();
+                let kernel: i64 = s[2..].iter().product();
+                let (fan_in, fan_out) = (s[1] * kernel, s[0] * kernel);
+                fill_normal(&t, rng, 0.0, gain * (2.0 / (fan_in + fan_out).max(1) as f64).sqrt());
+            }
+            Role::NormScale => fill_normal(&t, rng, 1.0, gain),
+            Role::Bias => fill_const(&t, 0.0),
+            Role::Other => {}
+        }
+    }
+}

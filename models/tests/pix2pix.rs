@@ -35,7 +35,7 @@ fn store_keys(vs: &nn::VarStore) -> BTreeMap<String, Vec<i64>> {
 }
 
 fn pix2pix_d(ndf: i64) -> PatchDiscriminatorConfig {
-    PatchDiscriminatorConfig { ndf, n_layers: 3, norm: Norm::Batch }
+    PatchDiscriminatorConfig { ndf, n_layers: 3, norm: Norm::Batch, antialias: false }
 }
 
 /// Relative to the reference's largest magnitude (losses of 50 and gradients of 10 are compared like outputs
