@@ -17,7 +17,7 @@ calculate_NCE_loss, compute_G_loss, compute_D_loss), then writes:
   negatives from the same image, mean over layers of the mean patch loss), `loss_G` = LSGAN(D(G(A)), 1) +
   (nce_A + nce_B) / 2 (CUT with nce_idt), `loss_D` = (LSGAN(D(G(A)).detach, 0) + LSGAN(D(B), 1)) / 2, and the
   gradients of loss_G w.r.t. G's first conv weight (`grad_G_first`) and F's first head's first weight
-  (`grad_F_first`).
+  (`grad_F_first`), computed in float64 from the same weights (see `main`).
 
 Stability: instance-normalized networks on inputs in [-1, 1]; features are O(1), F's rows unit vectors, the NCE
 loss about log(1 + P) ~ 4; tolerances are relative to the largest value (checked also with
@@ -26,6 +26,7 @@ ATEN_CPU_CAPABILITY=default).
 Run from the repo root: .venv/bin/python models/golden/cut_golden.py   (torch 2.11.0, CPU, float32)
 """
 
+import copy
 import json
 import os
 import sys
@@ -208,20 +209,29 @@ def main():
         for i, row in enumerate(f(feats, ids)):
             tensors[f"F_{i}"] = row
         tensors["D_out"] = d(a)
-    fake = g(torch.cat([a, b], 0))
-    fake_b, idt_b = fake[:2], fake[2:]
+    def losses(g, d, f, a, b):
+        fake = g(torch.cat([a, b], 0))
+        fake_b, idt_b = fake[:2], fake[2:]
+        loss_d = 0.5 * (F.mse_loss(d(fake_b.detach()), torch.zeros_like(d(fake_b.detach())))
+                        + F.mse_loss(d(b), torch.ones_like(d(b))))
+        for p in d.parameters():
+            p.requires_grad_(False)
+        pred = d(fake_b)
+        nce_a = nce_loss(g, f, a, fake_b, ids, 2)
+        nce_b = nce_loss(g, f, b, idt_b, ids, 2)
+        loss_g = F.mse_loss(pred, torch.ones_like(pred)) + (nce_a + nce_b) * 0.5
+        loss_g.backward()
+        return fake_b, loss_d, nce_a, nce_b, loss_g
+
+    # The gradients in float64 from the same (float32) weights: the one of G's first conv sums terms that
+    # cancel, so in float32 it moves by 2e-3 relative between CPU kernels (PyTorch against itself); in float64
+    # the rounding is far below the tolerance on any CPU.
+    g64, d64, f64 = (copy.deepcopy(m).double() for m in (g, d, f))
+    losses(g64, d64, f64, a.double(), b.double())
+    tensors["grad_G_first"] = g64.model[1].weight.grad.clone()
+    tensors["grad_F_first"] = f64.mlp_0[0].weight.grad.clone()
+    fake_b, loss_d, nce_a, nce_b, loss_g = losses(g, d, f, a, b)
     tensors["G_out"] = fake_b.detach()
-    loss_d = 0.5 * (F.mse_loss(d(fake_b.detach()), torch.zeros_like(d(fake_b.detach())))
-                    + F.mse_loss(d(b), torch.ones_like(d(b))))
-    for p in d.parameters():
-        p.requires_grad_(False)
-    pred = d(fake_b)
-    nce_a = nce_loss(g, f, a, fake_b, ids, 2)
-    nce_b = nce_loss(g, f, b, idt_b, ids, 2)
-    loss_g = F.mse_loss(pred, torch.ones_like(pred)) + (nce_a + nce_b) * 0.5
-    loss_g.backward()
-    tensors["grad_G_first"] = g.model[1].weight.grad.clone()
-    tensors["grad_F_first"] = f.mlp_0[0].weight.grad.clone()
     tensors.update({"nce_A": nce_a.detach(), "nce_B": nce_b.detach(), "loss_G": loss_g.detach(), "loss_D": loss_d.detach()})
     for name in ["G_out", "D_out", "nce_A", "loss_G", "loss_D"] + [f"feat_{i}" for i in range(5)]:
         check_moderate(name, tensors[name])

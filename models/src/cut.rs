@@ -57,9 +57,18 @@ impl PatchSampler {
     }
 }
 
+/// Sums in float32 (bf16 under autocast too), or float64 for float64 inputs.
+fn sum_kind(x: &Tensor) -> Kind {
+    if x.kind() == Kind::Double {
+        Kind::Double
+    } else {
+        Kind::Float
+    }
+}
+
 /// x / (‖x‖₂ + 1e-7) along dim 1 (the reference's `Normalize(2)`).
 pub fn l2_normalize(x: &Tensor) -> Tensor {
-    let norm = x.square().sum_dim_intlist(1, true, Kind::Float).sqrt(); // (M, 1)
+    let norm = x.square().sum_dim_intlist(1, true, sum_kind(x)).sqrt(); // (M, 1)
     x / (norm + 1e-7)
 }
 
@@ -80,7 +89,7 @@ pub fn patch_ids(rng: &mut ChaCha8Rng, positions: i64, count: i64) -> Tensor {
 pub fn patch_nce(q: &Tensor, k: &Tensor, batch: i64, tau: f64) -> Tensor {
     let k = k.detach();
     let (m, d) = (q.size()[0], q.size()[1]);
-    let l_pos = (q * &k).sum_dim_intlist(1, true, Kind::Float); // (N·P, 1)
+    let l_pos = (q * &k).sum_dim_intlist(1, true, sum_kind(q)); // (N·P, 1)
     let qb = q.view([batch, -1, d]); // (N, P, D)
     let kb = k.view([batch, -1, d]); // (N, P, D)
     let p = qb.size()[1];

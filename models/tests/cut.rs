@@ -106,7 +106,7 @@ fn features_patches_losses_and_gradients_match_pytorch() {
     let nce = |src: &Tensor, tgt: &Tensor| -> Tensor {
         let q = f.forward(&g.features(tgt, &LAYERS, true).expect("q"), &ids).expect("q rows");
         let k = f.forward(&g.features(src, &LAYERS, true).expect("k"), &ids).expect("k rows");
-        let total = q.iter().zip(&k).map(|(q, k)| patch_nce(q, k, 2, 0.07).mean(Kind::Float)).fold(Tensor::from(0.0f32), |s, l| s + l);
+        let total = q.iter().zip(&k).map(|(q, k)| patch_nce(q, k, 2, 0.07).mean(q.kind())).fold(Tensor::from(0.0f32), |s, l| s + l);
         total / LAYERS.len() as f64
     };
     let fake = g.forward_t(&Tensor::cat(&[&a, &b], 0), true);
@@ -122,6 +122,16 @@ fn features_patches_losses_and_gradients_match_pytorch() {
     assert!(rel(&nce_b, &get("nce_B")) < 1e-4, "NCE(B, G(B))");
     let loss_g = (d.forward_t(&fake_b, true) - 1.0).square().mean(Kind::Float) + (nce_a + nce_b) * 0.5;
     assert!(rel(&loss_g, &get("loss_G")) < 1e-4, "loss_G");
+
+    // The gradients, in float64 as the golden file computed them (G's first conv sums terms that cancel).
+    let (mut gvs, mut fvs) = (gvs, fvs);
+    for vs in [&mut gvs, &mut dvs, &mut fvs] {
+        vs.double();
+    }
+    let (a, b) = (a.to_kind(Kind::Double), b.to_kind(Kind::Double));
+    let fake = g.forward_t(&Tensor::cat(&[&a, &b], 0), true);
+    let (fake_b, idt_b) = (fake.narrow(0, 0, 2), fake.narrow(0, 2, 2));
+    let loss_g = (d.forward_t(&fake_b, true) - 1.0).square().mean(Kind::Double) + (nce(&a, &fake_b) + nce(&b, &idt_b)) * 0.5;
     loss_g.backward();
     let g_first = gvs.variables()["model.1.weight"].grad();
     assert!(rel(&g_first, &get("grad_G_first")) < 1e-4, "grad G: {}", rel(&g_first, &get("grad_G_first")));
