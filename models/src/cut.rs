@@ -68,7 +68,9 @@ fn sum_kind(x: &Tensor) -> Kind {
 
 /// x / (‖x‖₂ + 1e-7) along dim 1 (the reference's `Normalize(2)`).
 pub fn l2_normalize(x: &Tensor) -> Tensor {
-    let norm = x.square().sum_dim_intlist(1, true, sum_kind(x)).sqrt(); // (M, 1)
+    // The vector norm's backward is 0 at a zero row, where √(Σx²) would give NaN (a head whose ReLU layer is all
+    // zero at some patch outputs its zero bias: common in small heads at the start).
+    let norm = x.norm_scalaropt_dim(2.0, [1i64].as_slice(), true); // (M, 1)
     x / (norm + 1e-7)
 }
 

@@ -349,13 +349,13 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
 }
 
 /// `ganzoo translate RUN_DIR --direction a2b|b2a IN_DIR OUT_DIR`: every image of IN_DIR through the run's
-/// A → B or B → A translator (cyclegan: G_A or G_B; unit: EN_A → DE_B or EN_B → DE_A; pix2pix: G, A → B only), written under the same
+/// A → B or B → A translator (cyclegan: G_A or G_B; unit: EN_A → DE_B or EN_B → DE_A; pix2pix, cut: G, A → B only), written under the same
 /// file name. Files that are not images are skipped and listed; an unreadable image stops the command (naming
 /// it) unless `skip_bad`, when it is skipped and listed. Each output file is written atomically, so none is
 /// ever half-written; nothing is written when the run's checkpoint does not fit its networks.
 pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: Option<i64>, skip_bad: bool, quiet: bool) -> Result<serde_json::Value> {
     let cfg = run_config(run_dir, &[])?.config;
-    let not_translation = || PipelineError::Usage(format!("{}: translate needs a translation run (cyclegan, unit, pix2pix), this one is {}", run_dir.display(), cfg.model.family()));
+    let not_translation = || PipelineError::Usage(format!("{}: translate needs a translation run (cyclegan, unit, pix2pix, cut), this one is {}", run_dir.display(), cfg.model.family()));
     if !cfg.data.is_two_domain() {
         return Err(not_translation());
     }

@@ -77,6 +77,11 @@ families! {
         /// adversarial + λ·L1.
         Pix2pix = "pix2pix"
     }: Pix2pixModelConfig;
+    cut => {
+        /// CUT / FastCUT (Park et al. 2020): unpaired translation A → B with one generator, PatchGAN D and
+        /// PatchNCE between input and output patches in G's encoder features.
+        Cut = "cut"
+    }: CutModelConfig;
 }
 
 impl Config {

@@ -1,6 +1,7 @@
-//! End-to-end pix2pix runs: paired training on tiny two-domain shapes (true pairs), the one-way evaluation and
-//! grid, exact resume with the dropout noise, `translate` A → B only, the A/B-folders layout with its pairing
-//! by file name, and the config checks of the family.
+//! End-to-end runs of the one-way translators. pix2pix: paired training on tiny two-domain shapes (true pairs),
+//! the one-way evaluation and grid, exact resume with the dropout noise, `translate` A → B only, the A/B-folders
+//! layout with its pairing by file name, and the config checks. CUT / FastCUT: unpaired training with PatchNCE,
+//! exact resume (patch positions and flips drawn from the seed), CUT's defaults under partial keys, its checks.
 mod common;
 use common::{ganzoo, read, write};
 use std::path::Path;
@@ -107,4 +108,55 @@ fn config_checks_name_the_key() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("data.size: a U-Net with num_downs 5 needs a multiple of 32, got 48"), "{err}");
     assert!(!dir.path().join("r").exists(), "no run folder for a refused config");
+}
+
+const CUT: &str = "name: cut\nseed: 2\nthreads: 1\ndata: {kind: shapes2, size: 32, train: 40, test: 6}\nmodel:\n  family: cut\n  generator: {ngf: 4, n_blocks: 5}\n  discriminator: {ndf: 4, n_layers: 2}\n  num_patches: 32\n  netf_nc: 16\nloss: {adversarial: lsgan}\ntrain:\n  steps: 8\n  batch_size: 2\n  log_every: 4\n  sample_every: 4\n  checkpoint_every: 4\neval: {samples: 6}\n";
+
+#[test]
+fn cut_and_fastcut_train_evaluate_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = CUT.replace("  netf_nc: 16\n", "  netf_nc: 16\n  lambda_nce: 10\n  nce_idt: false\n  flip_equivariance: true\n");
+    for (name, cfg, idt) in [("cut", CUT.to_string(), true), ("fastcut", fast, false)] {
+        write(dir.path(), &format!("{name}.yaml"), &cfg);
+        write(dir.path(), &format!("{name}12.yaml"), &cfg.replace("steps: 8", "steps: 12"));
+        let (code, out, err) = ganzoo(dir.path(), &["train", &format!("{name}.yaml"), "--out", name, "--json", "--quiet"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let report = common::json(&out);
+        assert!(report["eval"]["a2b_psnr"].is_number() && report["eval"].get("b2a_psnr").is_none(), "{}", report["eval"]);
+        assert!(report["parameters"]["F"].as_i64().unwrap() > 0, "{report}");
+        let logs = std::fs::read_to_string(dir.path().join(name).join("metrics.jsonl")).unwrap();
+        assert!(logs.contains("\"NCE\"") && logs.contains("G_GAN"), "{logs}");
+        assert_eq!(logs.contains("NCE_Y"), idt, "{name}: the identity term only with nce_idt");
+        // Patch positions, flips and F's state: 8 + 4 steps equal 12 in one go.
+        let one = format!("one_{name}");
+        let (code, _, err) = ganzoo(dir.path(), &["train", "--resume", name, "--set", "train.steps=12", "--quiet"]);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = ganzoo(dir.path(), &["train", &format!("{name}12.yaml"), "--out", &one, "--quiet"]);
+        assert_eq!(code, 0, "{err}");
+        let ck = "checkpoints/step_00000012.safetensors";
+        assert_eq!(read(&dir.path().join(name).join(ck)), read(&dir.path().join(&one).join(ck)), "{name}");
+    }
+    let (code, _, err) = ganzoo(dir.path(), &["translate", "cut", "--direction", "b2a", "cut", "o"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("A → B only"), "{err}");
+}
+
+#[test]
+fn cut_keeps_its_defaults_under_partial_keys_and_checks_its_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "c.yaml", CUT);
+    let (code, out, err) = ganzoo(dir.path(), &["inspect", "c.yaml", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let cfg = &common::json(&out)["config"]["model"];
+    // `generator: {ngf: 4, n_blocks: 5}` keeps CUT's anti-aliasing (the shared struct's defaults are CycleGAN's).
+    assert_eq!((cfg["generator"]["antialias"].as_bool(), cfg["generator"]["antialias_up"].as_bool(), cfg["discriminator"]["antialias"].as_bool()), (Some(true), Some(true), Some(true)), "{cfg}");
+    write(dir.path(), "l.yaml", &CUT.replace("  netf_nc: 16\n", "  netf_nc: 16\n  nce_layers: [0, 8, 4, 40]\n"));
+    let (code, _, err) = ganzoo(dir.path(), &["train", "l.yaml", "--out", "r"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("model.nce_layers: must be ascending") && err.contains("model.nce_layers: 40 is past G's residual blocks"), "{err}");
+    write(dir.path(), "u.yaml", &CUT.replace("generator: {ngf: 4, n_blocks: 5}", "generator: {ngf: 4, n_blocks: 5, lambda: 3}"));
+    let (code, _, err) = ganzoo(dir.path(), &["train", "u.yaml", "--out", "r"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("lambda"), "{err}");
+    assert!(!dir.path().join("r").exists());
 }

@@ -1,0 +1,164 @@
+//! The `cut` family's model section and its checks; defaults are the CUT code's (`--CUT_mode CUT`).
+use crate::config::{non_negative, Settings};
+use ganzoo_models::cyclegan::{Norm, Padding, PatchDiscriminatorConfig, ResnetGeneratorConfig};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// CUT / FastCUT settings; defaults are the authors' CUT (taesungp/contrastive-unpaired-translation,
+/// `cut_model.py` and `base_options.py`). FastCUT is `lambda_nce: 10`, `nce_idt: false`,
+/// `flip_equivariance: true` (configs/papers/fastcut_horse2zebra.yaml).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CutModelConfig {
+    /// ResNet G: ngf 64, 9 blocks, instance norm, reflection padding, anti-aliased down- and upsampling; a
+    /// key left out keeps this default (not CycleGAN's).
+    #[serde(default = "ResnetGeneratorConfig::cut", deserialize_with = "generator_over_cut")]
+    pub generator: ResnetGeneratorConfig,
+    /// 70×70 PatchGAN: ndf 64, n_layers 3, instance norm, anti-aliased; a key left out keeps this default.
+    #[serde(default = "patch_antialiased", deserialize_with = "discriminator_over_cut")]
+    pub discriminator: PatchDiscriminatorConfig,
+    /// Weight of the adversarial term of G's loss (λ_GAN).
+    #[serde(default = "one")]
+    pub lambda_gan: f64,
+    /// Weight of PatchNCE (λ_NCE: 1 for CUT, 10 for FastCUT).
+    #[serde(default = "one")]
+    pub lambda_nce: f64,
+    /// The identity PatchNCE term on B, NCE(b, G(b)), averaged with NCE(a, G(a)) (CUT: on; FastCUT: off).
+    #[serde(default = "yes")]
+    pub nce_idt: bool,
+    /// Indices into G's `nn.Sequential` whose outputs PatchNCE compares, ascending (0: the padded input).
+    #[serde(default = "nce_layers")]
+    pub nce_layers: Vec<usize>,
+    /// Temperature τ of PatchNCE.
+    #[serde(default = "nce_t")]
+    pub nce_t: f64,
+    /// Patches sampled per layer and image (fewer where a layer has fewer positions).
+    #[serde(default = "two_fifty_six")]
+    pub num_patches: i64,
+    /// Units of each MLP head of the patch sampler F (the code's netF_nc).
+    #[serde(default = "two_fifty_six")]
+    pub netf_nc: i64,
+    /// FastCUT's flip-equivariance: with probability ½ a step translates the images flipped left-right and
+    /// flips the query features back.
+    #[serde(default)]
+    pub flip_equivariance: bool,
+    /// Gain of the Xavier-normal initialization of every network (the code's `init_type xavier`, 0.02).
+    #[serde(default = "init_gain")]
+    pub init_gain: f64,
+}
+
+/// The keys a config gives for G, each replacing the CUT default (the shared struct's own defaults are
+/// CycleGAN's, without anti-aliasing).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GeneratorKeys {
+    ngf: Option<i64>,
+    n_blocks: Option<i64>,
+    norm: Option<Norm>,
+    dropout: Option<bool>,
+    padding: Option<Padding>,
+    antialias: Option<bool>,
+    antialias_up: Option<bool>,
+}
+
+fn generator_over_cut<'de, D: Deserializer<'de>>(d: D) -> Result<ResnetGeneratorConfig, D::Error> {
+    let k = GeneratorKeys::deserialize(d)?;
+    let c = ResnetGeneratorConfig::cut();
+    Ok(ResnetGeneratorConfig {
+        ngf: k.ngf.unwrap_or(c.ngf),
+        n_blocks: k.n_blocks.unwrap_or(c.n_blocks),
+        norm: k.norm.unwrap_or(c.norm),
+        dropout: k.dropout.unwrap_or(c.dropout),
+        padding: k.padding.unwrap_or(c.padding),
+        antialias: k.antialias.unwrap_or(c.antialias),
+        antialias_up: k.antialias_up.unwrap_or(c.antialias_up),
+    })
+}
+
+/// The keys a config gives for D, each replacing the CUT default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscriminatorKeys {
+    ndf: Option<i64>,
+    n_layers: Option<i64>,
+    norm: Option<Norm>,
+    antialias: Option<bool>,
+}
+
+fn discriminator_over_cut<'de, D: Deserializer<'de>>(d: D) -> Result<PatchDiscriminatorConfig, D::Error> {
+    let k = DiscriminatorKeys::deserialize(d)?;
+    let c = patch_antialiased();
+    Ok(PatchDiscriminatorConfig {
+        ndf: k.ndf.unwrap_or(c.ndf),
+        n_layers: k.n_layers.unwrap_or(c.n_layers),
+        norm: k.norm.unwrap_or(c.norm),
+        antialias: k.antialias.unwrap_or(c.antialias),
+    })
+}
+
+fn patch_antialiased() -> PatchDiscriminatorConfig {
+    PatchDiscriminatorConfig { antialias: true, ..PatchDiscriminatorConfig::default() }
+}
+fn one() -> f64 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+fn nce_layers() -> Vec<usize> {
+    vec![0, 4, 8, 12, 16]
+}
+fn nce_t() -> f64 {
+    0.07
+}
+fn two_fifty_six() -> i64 {
+    256
+}
+fn init_gain() -> f64 {
+    0.02
+}
+
+impl CutModelConfig {
+    /// Every cross-field problem, each naming its dotted key.
+    pub fn check(&self, s: &Settings, p: &mut Vec<String>) {
+        if !s.data.is_two_domain() {
+            p.push(format!("data.kind: family cut needs two domains (unpaired or shapes2), got {}", s.data.kind()));
+            return;
+        }
+        let shape = s.shape();
+        p.extend(self.generator.check(shape.channels, shape.channels).into_iter().map(|e| format!("model.generator: {e}")));
+        p.extend(self.discriminator.check(shape.channels).into_iter().map(|e| format!("model.discriminator: {e}")));
+        if shape.height % 4 != 0 {
+            p.push(format!("data.size: the ResNet generator needs a multiple of 4, got {}", shape.height));
+        }
+        if self.discriminator.output_size(shape.height).is_none_or(|s| s < 1) {
+            p.push(format!("data.size: {} is too small for a PatchGAN with n_layers {}", shape.height, self.discriminator.n_layers));
+        }
+        let taps = self.generator.encoder_channels(shape.channels).len();
+        if self.nce_layers.is_empty() && self.lambda_nce > 0.0 {
+            p.push("model.nce_layers: empty, but lambda_nce > 0 asks for PatchNCE".into());
+        }
+        if !self.nce_layers.windows(2).all(|w| w[0] < w[1]) {
+            p.push(format!("model.nce_layers: must be ascending without repeats, got {:?}", self.nce_layers));
+        }
+        if let Some(&l) = self.nce_layers.iter().find(|&&l| l >= taps) {
+            p.push(format!("model.nce_layers: {l} is past G's residual blocks (the encoder's indices are 0..={})", taps - 1));
+        }
+        non_negative(p, &[("model.lambda_gan", self.lambda_gan), ("model.lambda_nce", self.lambda_nce)]);
+        for (key, v) in [("model.nce_t", self.nce_t), ("model.init_gain", self.init_gain)] {
+            if !(v > 0.0 && v.is_finite()) {
+                p.push(format!("{key}: must be positive, got {v}"));
+            }
+        }
+        for (key, v) in [("model.num_patches", self.num_patches), ("model.netf_nc", self.netf_nc)] {
+            if !(1..=65_536).contains(&v) {
+                p.push(format!("{key}: must be in 1..=65536, got {v}"));
+            }
+        }
+    }
+
+    /// Channels of the tapped layers (what F's heads take).
+    pub fn tap_channels(&self, in_channels: i64) -> Vec<i64> {
+        let c = self.generator.encoder_channels(in_channels);
+        self.nce_layers.iter().filter_map(|&l| c.get(l).copied()).collect()
+    }
+}
