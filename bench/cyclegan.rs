@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// CycleGAN's load size for a crop of `size` (286 for 256, 143 for 128).
-fn load_size(size: i64) -> i64 {
+pub(crate) fn load_size(size: i64) -> i64 {
     size * 286 / 256
 }
 
-fn check_facades(o: &Opts) -> Result<()> {
+pub(crate) fn check_facades(o: &Opts) -> Result<()> {
     let test = o.facades.join("test");
     if !o.facades.join("train").is_dir() || !test.is_dir() {
         bail!(
@@ -53,7 +53,7 @@ pub fn cg_config(o: &Opts, size: i64, blocks: i64) -> Result<Config> {
 
 /// Writes `k` preprocessed (A, B) training pairs (resize to load_size, random crop, flip; unpaired draw) as raw
 /// little-endian f32 (k, 2, 3, size, size), the input file of cyclegan_step.py.
-fn dump_pairs(cfg: &Config, k: usize, path: &Path) -> Result<()> {
+pub(crate) fn dump_pairs(cfg: &Config, k: usize, path: &Path) -> Result<()> {
     let ds = open_domains(&cfg.settings(), ganzoo_data::unpaired::Split::Train, false)?;
     let mut buf = Vec::new();
     for i in 0..k {

@@ -8,6 +8,8 @@
 //!   same libtorch thread count; prints the medians and the ratio ours/PyTorch.
 //! * `cyclegan`: CycleGAN training-step time (configs/papers/cyclegan_facades.yaml at 128/6 blocks and 256/9
 //!   blocks, real facades, batch 1, 1 thread), ours against bench/cyclegan_step.py.
+//! * `cut`: CUT and FastCUT training-step time at the same settings, ours against bench/cut_step.py and against
+//!   our CycleGAN step.
 //! * `translate`: `run::translate` throughput (images/s) on the facades test photos, from 1-step runs.
 //! * `facades`: unpaired CycleGAN on real facades at 128×128 for a fixed step budget (bench/facades_128.yaml),
 //!   L1 / PSNR against the true test pairs next to the identity baseline.
@@ -21,6 +23,7 @@
 //! `gan_cls` also `--bf16` (bench/device.rs).
 //!
 //! See bench/README.md for the options and measured figures.
+mod cut;
 mod cyclegan;
 mod device;
 mod gan_cls;
@@ -38,7 +41,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [cyclegan] [translate] [facades] [gan_cls] [stackgan] [vaegan] [unit] [check] [inception] [OPTIONS]
+usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [cyclegan] [cut] [translate] [facades] [gan_cls] [stackgan] [vaegan] [unit] [check] [inception] [OPTIONS]
                                                                            (default: ring dcgan)
   Every step bench times the product's step: the family built from its config and the engine's Trainer::step.
   device options (dcgan, cyclegan, gan_cls, stackgan, vaegan, unit, check):
@@ -80,10 +83,10 @@ usage: cargo bench --bench ganzoo_bench -- [ring] [dcgan] [cyclegan] [translate]
                   --profile          also print PyTorch's profiler table for our procedure re-created in PyTorch
                                      (LeakyReLU as maximum, Adam op by op as optim.rs)
   ring threads:   --ring-threads N   libtorch threads for ring (default 1)
-  cyclegan, translate, facades (always 1 libtorch thread):
+  cyclegan, cut, translate, facades (always 1 libtorch thread):
                   --facades DIR      pix2pix facades (train/, test/ of photo|labels JPEGs); default $GANZOO_FACADES,
                                      else datasets/facades under the repo
-  cyclegan:       --cg-settings 128:6:3,256:9:2   size:n_blocks:rounds per setting (default as shown)
+  cyclegan, cut:  --cg-settings 128:6:3,256:9:2   size:n_blocks:rounds per setting (default as shown)
                   --cg-warmup N      warm-up steps per measurement (default 2)
                   --cg-steps N       timed steps per measurement (default 5)
                   --profile          also print PyTorch's profiler table at the first setting (reference, and our
@@ -226,7 +229,7 @@ fn parse_args() -> Result<Opts> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            "ring" | "dcgan" | "cyclegan" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "unit" | "check" | "inception" => {
+            "ring" | "dcgan" | "cyclegan" | "cut" | "translate" | "facades" | "gan_cls" | "stackgan" | "vaegan" | "unit" | "check" | "inception" => {
                 o.benches.push(a.clone())
             }
             "all" => o.benches.extend(["ring".to_string(), "dcgan".to_string()]),
@@ -633,6 +636,7 @@ fn main() -> Result<()> {
             "ring" => ring(&o)?,
             "dcgan" => dcgan(&o)?,
             "cyclegan" => cyclegan::step_time(&o)?,
+            "cut" => cut::step_time(&o)?,
             "translate" => cyclegan::translate(&o)?,
             "facades" => cyclegan::quality(&o)?,
             "check" => device::check(&o)?,

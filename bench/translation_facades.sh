@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Paired against unpaired translation on the real CMP facades at 128×128 (issue #17), labels → photos, at equal
 # training time on one machine in one run: CycleGAN (bench/facades_128.yaml: the paper config at 128 px, 6
+# residual blocks), CUT and FastCUT (bench/{cut,fastcut}_facades_128.yaml: the authors' settings at 128 px, 6
 # residual blocks) and pix2pix (configs/quickstart/pix2pix_facades.yaml: the paper config at 128 px, unet_128),
-# each on 1 libtorch thread, both at once (one core each). Each method's step time is measured first (CAL_STEPS
-# steps, from the report's train_seconds), then it trains BUDGET_S seconds' worth of steps from scratch with the
-# LR decaying linearly over the second half; `ganzoo eval` then reports on the 106 test pairs: L1 and PSNR of
+# each on 1 libtorch thread, all at once (METHODS, default all four, share the cores equally). Each method's step
+# time is measured first, all at once as they will train (CAL_STEPS steps, from the report's train_seconds), then
+# it trains BUDGET_S seconds' worth of steps from scratch with the LR decaying linearly over the second half; `ganzoo eval` then reports on the 106 test pairs: L1 and PSNR of
 # labels → photo against the true photos next to the identity baseline, and the FID of the 106 translations
 # against the 106 test photos (clean-fid protocol, bench/README.md "Standard metrics").
 #   bash bench/translation_facades.sh                  # BUDGET_S=900
-#   BUDGET_S=300 bash bench/translation_facades.sh
+#   BUDGET_S=300 METHODS="cyclegan pix2pix" bash bench/translation_facades.sh
 # Needs the facades (GANZOO_FACADES, else ../shared/datasets/facades), the built binary (GANZOO, default
 # target/debug/ganzoo: dependencies optimized; the time goes to libtorch) and the FID network (bash .ci/dev test).
 set -euo pipefail
@@ -21,7 +22,10 @@ export GANZOO_CACHE=${GANZOO_CACHE:-$PWD/.ganzoo-cache}
 out=${OUT:-target/ganzoo-bench/translation_facades}
 rm -rf "$out" && mkdir -p "$out"
 # name | config
-cases=("cyclegan|bench/facades_128.yaml" "pix2pix|configs/quickstart/pix2pix_facades.yaml")
+all=("cyclegan|bench/facades_128.yaml" "cut|bench/cut_facades_128.yaml" "fastcut|bench/fastcut_facades_128.yaml" "pix2pix|configs/quickstart/pix2pix_facades.yaml")
+methods=" ${METHODS:-cyclegan cut fastcut pix2pix} "
+cases=()
+for c in "${all[@]}"; do [[ $methods == *" ${c%%|*} "* ]] && cases+=("$c"); done
 common=(--set "data.root=$facades" --set threads=1 --set train.workers=1 --quiet)
 train() { # name config steps dir
   "$bin" train "$2" --out "$4" "${common[@]}" --set "train.steps=$3" --set "train.log_every=$(( $3 < 50 ? $3 : 50 ))" \

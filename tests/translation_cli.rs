@@ -54,6 +54,17 @@ fn translate_goes_a_to_b_only_and_is_reproducible() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--direction b2a") && err.contains("A → B only"), "{err}");
     assert!(!dir.path().join("o3").exists(), "nothing written");
+    // The U-Net halves the side num_downs times: other sizes are refused before anything is written.
+    for (size, words) in [("48", "--size 48: this pix2pix run's generator takes sides that are multiples of 32"), ("0", "--size 0: keeping each image's own size")] {
+        let (code, _, err) = ganzoo(dir.path(), &["translate", "r", "--direction", "a2b", "in", "o4", "--size", size]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(words), "{err}");
+        assert!(!dir.path().join("o4").exists(), "nothing written");
+    }
+    let (code, _, err) = ganzoo(dir.path(), &["translate", "r", "--direction", "a2b", "in", "o5", "--size", "64"]);
+    assert_eq!(code, 0, "{err}");
+    let img = image::open(dir.path().join("o5/x.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (64, 64), "twice the trained size");
 }
 
 /// Writes `n` pairs of 40×40 PNGs under `root/A/<split>` and `root/B/<split>`: B is A's colours inverted.

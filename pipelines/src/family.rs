@@ -216,6 +216,10 @@ pub trait Translate {
     fn both_ways(&self) -> bool {
         true
     }
+    /// The image sides the translator takes are the multiples of this (4 for a ResNet G; 2^num_downs for a U-Net).
+    fn side_multiple(&self) -> i64 {
+        4
+    }
 }
 
 /// What a family's model section does: check itself against the rest of the config, and build the family.

@@ -370,8 +370,22 @@ pub fn translate(run_dir: &Path, a2b: bool, input: &Path, output: &Path, size: O
             cfg.model.family()
         )));
     }
-    restore_latest(run_dir, fam.as_ref())?;
     let size = size.or(Some(cfg.shape().height)).filter(|s| *s > 0);
+    let m = t.side_multiple();
+    match size {
+        Some(s) if s % m != 0 => {
+            return Err(PipelineError::Usage(format!("--size {s}: this {} run's generator takes sides that are multiples of {m}", cfg.model.family())));
+        }
+        None if m > 4 => {
+            return Err(PipelineError::Usage(format!(
+                "--size 0: keeping each image's own size needs sides that are multiples of 4, but this {} run's generator takes multiples of {m}; give --size N (e.g. {})",
+                cfg.model.family(),
+                cfg.shape().height
+            )));
+        }
+        _ => {}
+    }
+    restore_latest(run_dir, fam.as_ref())?;
     let r = crate::imagemap::map_folder(input, output, size, cfg.shape().channels, skip_bad, quiet, "translating", &[], |x| {
         Ok(t.translate(&x.to_device(device), a2b).squeeze_dim(0)) // (C, H, W)
     })?;

@@ -66,6 +66,11 @@ pub fn metric_sets<'a>(s: &Settings, device: Device, t: &'a dyn Translate, n: us
     Ok(sets)
 }
 
+/// A batch of pairs (N, 2, C, H, W) as the A and B batches (N, C, H, W).
+pub fn domains(x: &Tensor) -> (Tensor, Tensor) {
+    (x.select(1, 0), x.select(1, 1))
+}
+
 /// Mean absolute difference.
 pub fn l1(a: &Tensor, b: &Tensor) -> Tensor {
     (a - b).abs().mean(Kind::Float)

@@ -18,7 +18,7 @@ pub use config::CutModelConfig;
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Translate, Update};
-use crate::translation::two_domain_family_methods;
+use crate::translation::{domains, two_domain_family_methods};
 use ganzoo_data::source::{Part, Source};
 use ganzoo_models::cut::{patch_ids, patch_nce, PatchSampler};
 use ganzoo_models::cyclegan::{PatchDiscriminator, ResnetGenerator};
@@ -66,10 +66,6 @@ pub struct Cut {
 
 const NAMES: [&str; 3] = ["G", "F", "D"];
 
-/// A batch of pairs (N, 2, C, H, W) as the A and B batches (N, C, H, W).
-fn domains(x: &Tensor) -> (Tensor, Tensor) {
-    (x.select(1, 0), x.select(1, 1))
-}
 
 impl Cut {
     pub fn new(s: &Settings, m: &CutModelConfig, device: Device, with_data: bool) -> Result<Self> {

@@ -11,7 +11,7 @@ pub use config::CycleganModelConfig;
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Phase, Role, Translate, Update};
-use crate::translation::{l1, two_domain_family_methods};
+use crate::translation::{domains, l1, two_domain_family_methods};
 use ganzoo_data::source::{Part, Source};
 use ganzoo_models::cyclegan::{PatchDiscriminator, ResnetGenerator};
 use ganzoo_models::init::init_normal;
@@ -96,10 +96,6 @@ pub struct CycleGan {
 
 const NAMES: [&str; 4] = ["G_A", "G_B", "D_A", "D_B"];
 
-/// A batch of pairs (N, 2, C, H, W) as the A and B batches (N, C, H, W).
-fn domains(x: &Tensor) -> (Tensor, Tensor) {
-    (x.select(1, 0), x.select(1, 1))
-}
 
 impl CycleGan {
     pub fn new(s: &Settings, m: &CycleganModelConfig, device: Device, with_data: bool) -> Result<Self> {

@@ -11,7 +11,7 @@ pub use config::{Inference, Pix2pixModelConfig};
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Translate, Update};
-use crate::translation::{l1, two_domain_family_methods};
+use crate::translation::{domains, l1, two_domain_family_methods};
 use ganzoo_data::source::{Part, Source};
 use ganzoo_models::cyclegan::PatchDiscriminator;
 use ganzoo_models::init::init_normal;
@@ -49,10 +49,6 @@ pub struct Pix2pix {
 
 const NAMES: [&str; 2] = ["G", "D"];
 
-/// A batch of pairs (N, 2, C, H, W) as the A and B batches (N, C, H, W).
-fn domains(x: &Tensor) -> (Tensor, Tensor) {
-    (x.select(1, 0), x.select(1, 1))
-}
 
 /// What D judges: the input and an output stacked along the channels, (N, 2C, H, W).
 fn pair(a: &Tensor, b: &Tensor) -> Tensor {
@@ -101,6 +97,10 @@ impl Translate for Pix2pix {
 
     fn both_ways(&self) -> bool {
         false
+    }
+
+    fn side_multiple(&self) -> i64 {
+        self.m.generator.side_multiple()
     }
 }
 

@@ -22,7 +22,7 @@ pub use config::UnitModelConfig;
 use crate::config::Settings;
 use crate::error::{PipelineError, Result};
 use crate::family::{scalar, Batch, CriticInput, Ctx, Family, FamilyConfig, Losses, Net, Role, Translate, Update};
-use crate::translation::{l1, two_domain_family_methods};
+use crate::translation::{domains, l1, two_domain_family_methods};
 use ganzoo_data::source::{Part, Source};
 use ganzoo_models::init::init_normal;
 use ganzoo_models::losses::{AdvLoss, Target};
@@ -109,10 +109,6 @@ fn noise(rng: &mut ChaCha8Rng, like: &Tensor) -> Tensor {
     randn(rng, &like.size(), like.device())
 }
 
-/// A batch of pairs (N, 2, C, H, W) as the A and B batches (N, C, H, W).
-fn domains(x: &Tensor) -> (Tensor, Tensor) {
-    (x.select(1, 0), x.select(1, 1))
-}
 
 impl Translate for Unit {
     fn translate(&self, x: &Tensor, a2b: bool) -> Tensor {
