@@ -9,6 +9,7 @@ use crate::family::{Compared, Images, MetricSet, Reference, Translate};
 use ganzoo_data::loader::Dataset;
 use ganzoo_data::source::{Part, Source};
 use ganzoo_data::unpaired::Split;
+use ganzoo_models::cyclegan::{PatchDiscriminatorConfig, ResnetGeneratorConfig};
 use ganzoo_models::rng::derived_rng;
 use serde_json::json;
 use std::collections::HashMap;
@@ -64,6 +65,26 @@ pub fn metric_sets<'a>(s: &Settings, device: Device, t: &'a dyn Translate, n: us
     let how = "the test A images untranslated: the identity baseline of A→B".into();
     sets.push(MetricSet { name: "A as B (identity)".into(), how, generated: Compared::Real(Reference::test_domain(0)), reference: Reference::test_domain(1) });
     Ok(sets)
+}
+
+/// The checks of a translator built from a ResNet G and a PatchGAN D (cyclegan, cut): two-domain data, the
+/// networks' own checks, a side that is a multiple of 4 and large enough for D. False when the data is not
+/// two-domain (the rest would mean nothing).
+pub fn resnet_patchgan_problems(family: &str, s: &Settings, g: &ResnetGeneratorConfig, d: &PatchDiscriminatorConfig, p: &mut Vec<String>) -> bool {
+    if !s.data.is_two_domain() {
+        p.push(format!("data.kind: family {family} needs two domains (unpaired or shapes2), got {}", s.data.kind()));
+        return false;
+    }
+    let shape = s.shape();
+    p.extend(g.check(shape.channels, shape.channels).into_iter().map(|e| format!("model.generator: {e}")));
+    p.extend(d.check(shape.channels).into_iter().map(|e| format!("model.discriminator: {e}")));
+    if shape.height % 4 != 0 {
+        p.push(format!("data.size: the ResNet generator needs a multiple of 4, got {}", shape.height));
+    }
+    if d.output_size(shape.height).is_none_or(|s| s < 1) {
+        p.push(format!("data.size: {} is too small for a PatchGAN with n_layers {}", shape.height, d.n_layers));
+    }
+    true
 }
 
 /// A batch of pairs (N, 2, C, H, W) as the A and B batches (N, C, H, W).

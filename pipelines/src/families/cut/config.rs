@@ -1,5 +1,6 @@
 //! The `cut` family's model section and its checks; defaults are the CUT code's (`--CUT_mode CUT`).
 use crate::config::{non_negative, Settings};
+use crate::translation::resnet_patchgan_problems;
 use ganzoo_models::cyclegan::{Norm, Padding, PatchDiscriminatorConfig, ResnetGeneratorConfig};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -120,20 +121,10 @@ fn init_gain() -> f64 {
 impl CutModelConfig {
     /// Every cross-field problem, each naming its dotted key.
     pub fn check(&self, s: &Settings, p: &mut Vec<String>) {
-        if !s.data.is_two_domain() {
-            p.push(format!("data.kind: family cut needs two domains (unpaired or shapes2), got {}", s.data.kind()));
+        if !resnet_patchgan_problems("cut", s, &self.generator, &self.discriminator, p) {
             return;
         }
-        let shape = s.shape();
-        p.extend(self.generator.check(shape.channels, shape.channels).into_iter().map(|e| format!("model.generator: {e}")));
-        p.extend(self.discriminator.check(shape.channels).into_iter().map(|e| format!("model.discriminator: {e}")));
-        if shape.height % 4 != 0 {
-            p.push(format!("data.size: the ResNet generator needs a multiple of 4, got {}", shape.height));
-        }
-        if self.discriminator.output_size(shape.height).is_none_or(|s| s < 1) {
-            p.push(format!("data.size: {} is too small for a PatchGAN with n_layers {}", shape.height, self.discriminator.n_layers));
-        }
-        let taps = self.generator.encoder_channels(shape.channels).len();
+        let taps = self.generator.encoder_channels(s.shape().channels).len();
         if self.nce_layers.is_empty() && self.lambda_nce > 0.0 {
             p.push("model.nce_layers: empty, but lambda_nce > 0 asks for PatchNCE".into());
         }

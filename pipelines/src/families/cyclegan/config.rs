@@ -1,5 +1,6 @@
 //! The `cyclegan` family's model section and its checks; defaults are the reference implementation's.
 use crate::config::{non_negative, Settings};
+use crate::translation::resnet_patchgan_problems;
 use ganzoo_models::cyclegan::{PatchDiscriminatorConfig, ResnetGeneratorConfig};
 use serde::{Deserialize, Serialize};
 
@@ -47,18 +48,8 @@ fn init_std() -> f64 {
 impl CycleganModelConfig {
     /// Every cross-field problem, each naming its dotted key.
     pub fn check(&self, s: &Settings, p: &mut Vec<String>) {
-        if !s.data.is_two_domain() {
-            p.push(format!("data.kind: family cyclegan needs two domains (unpaired or shapes2), got {}", s.data.kind()));
+        if !resnet_patchgan_problems("cyclegan", s, &self.generator, &self.discriminator, p) {
             return;
-        }
-        let shape = s.shape();
-        p.extend(self.generator.check(shape.channels, shape.channels).into_iter().map(|e| format!("model.generator: {e}")));
-        p.extend(self.discriminator.check(shape.channels).into_iter().map(|e| format!("model.discriminator: {e}")));
-        if shape.height % 4 != 0 {
-            p.push(format!("data.size: the ResNet generator needs a multiple of 4, got {}", shape.height));
-        }
-        if self.discriminator.output_size(shape.height).is_none_or(|s| s < 1) {
-            p.push(format!("data.size: {} is too small for a PatchGAN with n_layers {}", shape.height, self.discriminator.n_layers));
         }
         non_negative(p, &[("model.lambda_a", self.lambda_a), ("model.lambda_b", self.lambda_b), ("model.lambda_identity", self.lambda_identity)]);
         if self.init_std.is_nan() || self.init_std <= 0.0 {
