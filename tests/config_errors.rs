@@ -37,7 +37,7 @@ fn misspelled_key_below_the_family_tag_keeps_its_full_path() {
     assert_eq!(err, "error: c.yaml:4: unknown key `model.generator.hiden`; did you mean `model.generator.hidden`?\n  valid keys here: hidden, layers, activation\n");
     let (code, err) = check("data: {kind: ring8}\nmodel:\n  family: gam\n", &[]);
     assert_eq!(code, 2);
-    assert_eq!(err, "error: c.yaml:3: `model.family`: unknown choice `gam`; did you mean `gan`?\n  valid choices: gan, cyclegan, cgan, gan_cls, stackgan, vaegan, unit\n");
+    assert_eq!(err, "error: c.yaml:3: `model.family`: unknown choice `gam`; did you mean `gan`?\n  valid choices: gan, cyclegan, cgan, gan_cls, stackgan, vaegan, unit, pix2pix, cut\n");
 }
 
 #[test]
