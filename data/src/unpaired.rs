@@ -407,7 +407,10 @@ impl Layout {
 
 /// Pairs the files of `a` and `b` by file name: (index in a, index in b) in a's order, and the files without
 /// a namesake (an error naming the first unless `on_bad_input: skip`).
-fn match_names(a: &ImageFolder, b: &ImageFolder, on_bad: OnBadInput) -> Result<(Vec<(usize, usize)>, Vec<PathBuf>)> {
+/// (index in A, index in B) of each pair, and the files left without a namesake.
+type Matched = (Vec<(usize, usize)>, Vec<PathBuf>);
+
+fn match_names(a: &ImageFolder, b: &ImageFolder, on_bad: OnBadInput) -> Result<Matched> {
     let name = |p: &Path| p.file_name().map(|n| n.to_os_string());
     let in_b: std::collections::HashMap<_, usize> = b.files().iter().enumerate().filter_map(|(i, f)| name(&f.0).map(|n| (n, i))).collect();
     let mut pairs = Vec::with_capacity(a.len());

@@ -588,11 +588,14 @@ impl PatchDiscriminatorConfig {
     }
 }
 
+/// One level of the PatchGAN: its conv, the norm after it (none on the first), the anti-aliasing blur (if any).
+type DLayer = (Box<dyn ModuleT>, Option<NormLayer>, Option<Downsample>);
+
 /// The PatchGAN discriminator: (N, C, H, W) → (N, 1, H', W') raw scores, one per overlapping patch
 /// (Isola et al. 2017; CycleGAN uses it with LSGAN targets on every patch).
 #[derive(Debug)]
 pub struct PatchDiscriminator {
-    layers: Vec<(Box<dyn ModuleT>, Option<NormLayer>, Option<Downsample>)>,
+    layers: Vec<DLayer>,
     last: Box<dyn ModuleT>,
 }
 
