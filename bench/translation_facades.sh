@@ -10,6 +10,7 @@
 # against the 106 test photos (clean-fid protocol, bench/README.md "Standard metrics").
 #   bash bench/translation_facades.sh                  # BUDGET_S=900
 #   BUDGET_S=300 METHODS="cyclegan pix2pix" bash bench/translation_facades.sh
+#   DATA=shapes BUDGET_S=300 bash bench/translation_facades.sh   # the two-domain shapes (32 px, 200 test pairs)
 # Needs the facades (GANZOO_FACADES, else ../shared/datasets/facades), the built binary (GANZOO, default
 # target/debug/ganzoo: dependencies optimized; the time goes to libtorch) and the FID network (bash .ci/dev test).
 set -euo pipefail
@@ -19,14 +20,23 @@ budget=${BUDGET_S:-900}
 cal=${CAL_STEPS:-10}
 facades=${GANZOO_FACADES:-../shared/datasets/facades}
 export GANZOO_CACHE=${GANZOO_CACHE:-$PWD/.ganzoo-cache}
-out=${OUT:-target/ganzoo-bench/translation_facades}
+out=${OUT:-target/ganzoo-bench/translation_${DATA:-facades}}
+common=(--set "data.root=$facades" --set threads=1 --set train.workers=1 --quiet)
 rm -rf "$out" && mkdir -p "$out"
 # name | config
-all=("cyclegan|bench/facades_128.yaml" "cut|bench/cut_facades_128.yaml" "fastcut|bench/fastcut_facades_128.yaml" "pix2pix|configs/quickstart/pix2pix_facades.yaml")
+if [ "${DATA:-facades}" = shapes ]; then
+  # The two-domain shapes (32 px, hidden true pairs, no download): the quickstarts' data, batch and schedule.
+  all=("cyclegan|configs/quickstart/cyclegan_shapes.yaml" "cut|configs/quickstart/cut_shapes.yaml" "fastcut|bench/fastcut_shapes.yaml" "pix2pix|bench/pix2pix_shapes.yaml")
+  common=(--set threads=1 --quiet)
+  test_n=200
+else
+  all=("cyclegan|bench/facades_128.yaml" "cut|bench/cut_facades_128.yaml" "fastcut|bench/fastcut_facades_128.yaml" "pix2pix|configs/quickstart/pix2pix_facades.yaml")
+  test_n=106
+fi
 methods=" ${METHODS:-cyclegan cut fastcut pix2pix} "
 cases=()
 for c in "${all[@]}"; do [[ $methods == *" ${c%%|*} "* ]] && cases+=("$c"); done
-common=(--set "data.root=$facades" --set threads=1 --set train.workers=1 --quiet)
+
 train() { # name config steps dir
   "$bin" train "$2" --out "$4" "${common[@]}" --set "train.steps=$3" --set "train.log_every=$(( $3 < 50 ? $3 : 50 ))" \
     --set "train.sample_every=$3" --set "train.checkpoint_every=$3" --set "eval.metrics=[]" --set eval.samples=8 >/dev/null
@@ -45,7 +55,7 @@ echo "| method | steps | train s | A→B L1 | A→B PSNR (dB) | identity L1 | id
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
   IFS='|' read -r name cfg <<<"$c"
-  "$bin" eval "$out/$name" --json --quiet --set eval.samples=106 --set 'eval.metrics=[fid]' > "$out/$name.eval.json"
+  "$bin" eval "$out/$name" --json --quiet --set "eval.samples=$test_n" --set 'eval.metrics=[fid]' > "$out/$name.eval.json"
   python3 - "$name" "${steps[$name]}" "$(secs "$out/$name")" "$out/$name.eval.json" <<'PY'
 import json, sys
 name, steps, secs, path = sys.argv[1:]
