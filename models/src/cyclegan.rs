@@ -421,18 +421,7 @@ impl ResnetGenerator {
 
     /// x: (N, C_in, H, W) → (N, C_out, H, W) in [-1, 1]. `train` matters for batch norm and dropout only.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut h = self.stem.forward_t(x, train); // (N, ngf, H, W), reflect pad 3 then 7×7
-        h = relu(&self.stem_norm.forward_t(&h, train)); // same
-        for (cv, norm, blur) in &self.down {
-            h = cv.forward_t(&h, train); // (N, 2c, H', W') = (N, 2ngf, H/2, W/2), then (N, 4ngf, H/4, W/4) (antialias: at the input's side)
-            h = relu(&norm.forward_t(&h, train)); // same
-            if let Some(b) = blur {
-                h = b.forward(&h); // (N, 2c, side/2, side/2)
-            }
-        }
-        for block in &self.blocks {
-            h = block.forward_t(&h, train); // (N, 4ngf, H/4, W/4)
-        }
+        let mut h = self.encode(x, train, &[], &mut Vec::new()); // (N, 4ngf, H/4, W/4)
         for (up, norm) in &self.up {
             h = match up {
                 Up::Transposed(ct) => ct.forward_t(&h, train), // (N, 2ngf, H/2, W/2), then (N, ngf, H, W)
@@ -443,63 +432,79 @@ impl ResnetGenerator {
         self.head.forward_t(&h, train).tanh() // (N, C_out, H, W) in [-1, 1]
     }
 
-    /// The outputs of the reference `nn.Sequential` at `layers` (ascending indices into the encoder and the
-    /// residual blocks, see [`ResnetGeneratorConfig::encoder_channels`]; 0 is the reflection-padded input), as
-    /// the CUT code's `netG(x, nce_layers, encode_only=True)` returns them: the features PatchNCE compares.
-    /// Runs only as far as the last index asked for.
-    pub fn features(&self, x: &Tensor, layers: &[usize], train: bool) -> Result<Vec<Tensor>> {
-        let Some(&last) = layers.last() else { return Ok(Vec::new()) };
-        let mut out = Vec::with_capacity(layers.len());
+    /// The encoder and the residual blocks, layer by layer in the reference `nn.Sequential`'s order: the output
+    /// of each index in `layers` (0: the reflection-padded input) is pushed onto `out`, and the walk stops after
+    /// the largest. Returns the last output computed (the blocks' output when `layers` is empty).
+    fn encode(&self, x: &Tensor, train: bool, layers: &[usize], out: &mut Vec<Tensor>) -> Tensor {
+        let last = layers.iter().max().copied();
+        if layers.contains(&0) {
+            out.push(x.reflection_pad2d([3, 3, 3, 3])); // 0: (N, C_in, H + 6, W + 6)
+        }
+        if last == Some(0) {
+            return x.shallow_clone();
+        }
         let mut idx = 0usize;
-        let tap = |t: &Tensor, idx: &mut usize, out: &mut Vec<Tensor>| {
-            if layers.contains(idx) {
-                out.push(t.shallow_clone());
+        // After each layer: keeps its output when asked for; true once the largest index asked for is reached.
+        let mut tap = |h: &Tensor| {
+            idx += 1;
+            if layers.contains(&idx) {
+                out.push(h.shallow_clone());
             }
-            *idx += 1;
-            *idx > last
+            Some(idx) == last
         };
-        if tap(&x.reflection_pad2d([3, 3, 3, 3]), &mut idx, &mut out) {
-            return Ok(out); // 0: ReflectionPad2d(3) (N, C_in, H + 6, W + 6)
+        let mut h = self.stem.forward_t(x, train); // 1: (N, ngf, H, W), reflect pad 3 then 7×7
+        if tap(&h) {
+            return h;
         }
-        let mut h = self.stem.forward_t(x, train); // 1: (N, ngf, H, W)
-        if tap(&h, &mut idx, &mut out) {
-            return Ok(out);
+        h = self.stem_norm.forward_t(&h, train); // 2: same
+        if tap(&h) {
+            return h;
         }
-        h = self.stem_norm.forward_t(&h, train); // 2
-        if tap(&h, &mut idx, &mut out) {
-            return Ok(out);
-        }
-        h = relu(&h); // 3
-        if tap(&h, &mut idx, &mut out) {
-            return Ok(out);
+        h = relu(&h); // 3: same
+        if tap(&h) {
+            return h;
         }
         for (cv, norm, blur) in &self.down {
-            h = cv.forward_t(&h, train); // conv
-            if tap(&h, &mut idx, &mut out) {
-                return Ok(out);
+            h = cv.forward_t(&h, train); // (N, 2c, H', W') = (N, 2ngf, H/2, W/2), then (N, 4ngf, H/4, W/4) (antialias: at the input's side)
+            if tap(&h) {
+                return h;
             }
-            h = norm.forward_t(&h, train); // norm
-            if tap(&h, &mut idx, &mut out) {
-                return Ok(out);
+            h = norm.forward_t(&h, train); // same
+            if tap(&h) {
+                return h;
             }
-            h = relu(&h); // ReLU
-            if tap(&h, &mut idx, &mut out) {
-                return Ok(out);
+            h = relu(&h); // same
+            if tap(&h) {
+                return h;
             }
             if let Some(b) = blur {
-                h = b.forward(&h); // blur, stride 2
-                if tap(&h, &mut idx, &mut out) {
-                    return Ok(out);
+                h = b.forward(&h); // (N, 2c, side/2, side/2)
+                if tap(&h) {
+                    return h;
                 }
             }
         }
         for block in &self.blocks {
             h = block.forward_t(&h, train); // (N, 4ngf, H/4, W/4)
-            if tap(&h, &mut idx, &mut out) {
-                return Ok(out);
+            if tap(&h) {
+                return h;
             }
         }
-        Err(ModelError::Config(format!("feature layer {last} is past the residual blocks (the last is {})", idx - 1)))
+        h
+    }
+
+    /// The outputs of the reference `nn.Sequential` at `layers` (ascending indices into the encoder and the
+    /// residual blocks, see [`ResnetGeneratorConfig::encoder_channels`]; 0 is the reflection-padded input), as
+    /// the CUT code's `netG(x, nce_layers, encode_only=True)` returns them: the features PatchNCE compares.
+    /// Runs only as far as the last index asked for.
+    pub fn features(&self, x: &Tensor, layers: &[usize], train: bool) -> Result<Vec<Tensor>> {
+        let end = 3 + self.down.iter().map(|d| if d.2.is_some() { 4 } else { 3 }).sum::<usize>() + self.blocks.len();
+        if let Some(&l) = layers.iter().find(|&&l| l > end) {
+            return Err(ModelError::Config(format!("feature layer {l} is past the residual blocks (the last is {end})")));
+        }
+        let mut out = Vec::with_capacity(layers.len());
+        let _deepest = self.encode(x, train, layers, &mut out); // what was asked for is in `out`
+        Ok(out)
     }
 }
 

@@ -66,7 +66,6 @@ pub struct Cut {
 
 const NAMES: [&str; 3] = ["G", "F", "D"];
 
-
 impl Cut {
     pub fn new(s: &Settings, m: &CutModelConfig, device: Device, with_data: bool) -> Result<Self> {
         let c = s.shape().channels;

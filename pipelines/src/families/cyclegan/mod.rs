@@ -96,7 +96,6 @@ pub struct CycleGan {
 
 const NAMES: [&str; 4] = ["G_A", "G_B", "D_A", "D_B"];
 
-
 impl CycleGan {
     pub fn new(s: &Settings, m: &CycleganModelConfig, device: Device, with_data: bool) -> Result<Self> {
         let c = s.shape().channels;

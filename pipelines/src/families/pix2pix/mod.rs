@@ -49,7 +49,6 @@ pub struct Pix2pix {
 
 const NAMES: [&str; 2] = ["G", "D"];
 
-
 /// What D judges: the input and an output stacked along the channels, (N, 2C, H, W).
 fn pair(a: &Tensor, b: &Tensor) -> Tensor {
     Tensor::cat(&[a, b], 1)

@@ -109,7 +109,6 @@ fn noise(rng: &mut ChaCha8Rng, like: &Tensor) -> Tensor {
     randn(rng, &like.size(), like.device())
 }
 
-
 impl Translate for Unit {
     fn translate(&self, x: &Tensor, a2b: bool) -> Tensor {
         let (from, to) = if a2b { (Domain::A, Domain::B) } else { (Domain::B, Domain::A) };
