@@ -1,4 +1,4 @@
-//! What the two-domain translation families (cyclegan, unit, pix2pix) share: opening the A/B data, the first
+//! What the two-domain translation families (cyclegan, unit, pix2pix, cut) share: opening the A/B data, the first
 //! test pairs, the sample grid, and the evaluation against the hidden ground truth (PSNR and L1 of each
 //! direction against the true counterpart, next to the identity baseline, plus the cycle error of two-way
 //! translators).
