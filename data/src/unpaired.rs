@@ -323,31 +323,33 @@ impl Unpaired {
         let n = pairs.len();
         let j = if self.paired { None } else { Some(rng.gen_range(0..n)) };
         let start = rng.clone();
+        let is_bad = |k: usize| bad.lock().map(|s| s.contains(&k)).unwrap_or(false);
         for step in 0..n {
-            let i = (index + step) % n;
-            if bad.lock().map(|s| s.contains(&i)).unwrap_or(false) {
+            // The pair's A, and its B (unpaired: the drawn B, stepping on with A so a bad B is passed too).
+            let (i, jb) = ((index + step) % n, j.map(|j| (j + step) % n));
+            if is_bad(i) || jb.is_some_and(is_bad) {
                 continue;
             }
             let mut r = start.clone();
             let xa = a.load(pairs[i].0, &mut r);
-            let xb = match j {
+            let xb = match jb {
                 None => b.load(pairs[i].1, &mut start.clone()),
-                Some(j) => b.load(pairs[j].1, &mut r),
+                Some(jb) => b.load(pairs[jb].1, &mut r),
             };
-            match (xa, xb) {
+            let (e, culprit) = match (xa, xb) {
                 (Ok(xa), Ok(xb)) => {
                     *rng = r;
                     return Ok((xa.x, xb.x));
                 }
-                (Err(e), _) | (_, Err(e)) => {
-                    let skippable = matches!(e, DataError::Decode { .. } | DataError::Io { .. });
-                    if self.cfg.on_bad_input == OnBadInput::Error || !skippable {
-                        return Err(e);
-                    }
-                    if let Ok(mut s) = bad.lock() {
-                        s.insert(i);
-                    }
-                }
+                (Err(e), _) => (e, i),
+                (_, Err(e)) => (e, jb.unwrap_or(i)),
+            };
+            let skippable = matches!(e, DataError::Decode { .. } | DataError::Io { .. });
+            if self.cfg.on_bad_input == OnBadInput::Error || !skippable {
+                return Err(e);
+            }
+            if let Ok(mut s) = bad.lock() {
+                s.insert(culprit);
             }
         }
         Err(DataError::Empty { path: self.cfg.root.clone(), what: "decodable pairs (all failed)".into() })
