@@ -61,12 +61,13 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Class-conditional runs: the class to draw (e.g. 7).
+        /// Class-conditional runs: the class to draw (e.g. 7); repeated, one row of N per class.
         #[arg(long = "class", value_name = "K", conflicts_with = "prompt")]
-        class: Option<i64>,
-        /// Text-conditional runs: the sentence to draw, e.g. "a large green square".
+        class: Vec<i64>,
+        /// Text-conditional runs: the sentence to draw, e.g. "a large green square"; repeated, one row of N per
+        /// prompt, the same noise in every row.
         #[arg(long, value_name = "TEXT")]
-        prompt: Option<String>,
+        prompt: Vec<String>,
     },
     /// Evaluate a run's newest checkpoint: the family's own measures and the standard metrics (FID, KID,
     /// precision/recall, density/coverage; eval.metrics) against its data's reference split, with their protocol.
@@ -160,6 +161,14 @@ enum Command {
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+    /// List the run directories under DIR (default runs/): family, steps done of planned, state (running,
+    /// stopped, failed with its error, finished), last losses, best metric.
+    Runs {
+        #[arg(default_value = "runs")]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// Print a shell completion script: `ganzoo completions bash > ~/.local/share/bash-completion/completions/ganzoo`.
     Completions {
@@ -290,7 +299,7 @@ fn print(value: &serde_json::Value, json: bool, text: impl FnOnce() -> String) -
 
 fn report_text(r: &serde_json::Value) -> String {
     format!(
-        "{} ({} steps, {:.1} s)\n  {}\n  samples: {}\n  report:  {}/report.json",
+        "{} ({} steps, {:.1} s)\n  {}\n  samples: {}\n  report:  {}/report.html (curves, sample grids over time; report.json)",
         r["name"].as_str().unwrap_or(""),
         r["steps"],
         r["train_seconds"].as_f64().unwrap_or(0.0),
@@ -315,6 +324,11 @@ fn folder_text(r: &serde_json::Value, verb: &str, out_dir: &std::path::Path) -> 
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Runs { dir, json } => {
+            let runs = ganzoo_pipelines::runs::list(&dir)?;
+            let table = ganzoo_pipelines::runs::table(&runs);
+            print(&serde_json::Value::Array(runs), json, || table)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "ganzoo", &mut std::io::stdout());
@@ -367,13 +381,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Sample { run_dir, n, out, seed, class, prompt } => {
-            let cond = match (class, prompt) {
-                (Some(k), _) => Some(Condition::Class(k)),
-                (None, Some(p)) => Some(Condition::Prompt(p)),
-                (None, None) => None,
-            };
-            let r = run::sample(&run_dir, n, &out, seed, cond.as_ref())?;
-            print(&r, false, || format!("wrote {n} samples to {}", out.display()))
+            let conds: Vec<_> = class.into_iter().map(Condition::Class).chain(prompt.into_iter().map(Condition::Prompt)).collect();
+            let r = run::sample(&run_dir, n, &out, seed, &conds)?;
+            let rows = if conds.len() > 1 { format!(" ({} rows, one a condition)", conds.len()) } else { String::new() };
+            print(&r, false, || format!("wrote {} samples to {}{rows}", n * conds.len().max(1), out.display()))
         }
         Command::Eval { run_dir, set, best, quiet, json } => {
             let r = run::eval(&run_dir, &set, best, quiet)?;

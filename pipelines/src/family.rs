@@ -262,15 +262,14 @@ pub trait Family {
     fn write_samples(&self, path: &Path) -> Result<()>;
     /// Writes `n` fresh samples drawn with `seed` to `path` (PNG).
     fn sample_to(&self, n: usize, seed: u64, path: &Path) -> Result<()>;
-    /// Writes `n` samples of one condition (a class or a prompt) drawn with `seed` to `path` (PNG).
-    fn sample_with(&self, _n: usize, _seed: u64, cond: &Condition, _path: &Path) -> Result<()> {
-        Err(PipelineError::Usage(format!(
-            "{}: this run is not conditional; sample it without --class or --prompt",
-            match cond {
-                Condition::Class(_) => "--class",
-                Condition::Prompt(_) => "--prompt",
-            }
-        )))
+    /// Writes `n` samples of each condition (a class or a prompt) drawn with `seed` to `path` (PNG): one
+    /// condition as a square grid, several as one row each with the same noise in every row.
+    fn sample_with(&self, _n: usize, _seed: u64, conds: &[Condition], _path: &Path) -> Result<()> {
+        let flag = match conds.first() {
+            Some(Condition::Class(_)) => "--class",
+            _ => "--prompt",
+        };
+        Err(PipelineError::Usage(format!("{flag}: this run is not conditional; sample it without --class or --prompt")))
     }
     /// Freezes networks a pipeline stage took from an earlier stage (`freeze:`); they get no optimizer.
     fn freeze(&mut self, nets: &[String]) -> Result<()> {

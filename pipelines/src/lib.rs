@@ -21,8 +21,10 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plot;
 pub mod progress;
+pub mod report_html;
 pub mod run;
 pub mod rundir;
+pub mod runs;
 pub mod text;
 pub mod translation;
 

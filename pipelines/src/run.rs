@@ -122,28 +122,31 @@ fn open_run_with(run_dir: &Path, with_data: bool, overrides: &[String], best: bo
     Ok((cfg, fam, step))
 }
 
-/// `ganzoo sample RUN_DIR --n N --out FILE.png [--seed S] [--class K | --prompt TEXT]`.
-pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64, cond: Option<&Condition>) -> Result<serde_json::Value> {
+/// `ganzoo sample RUN_DIR --n N --out FILE.png [--seed S] [--class K | --prompt TEXT]...`: with several
+/// conditions, one row of `n` each.
+pub fn sample(run_dir: &Path, n: usize, out: &Path, seed: u64, conds: &[Condition]) -> Result<serde_json::Value> {
     if n == 0 {
         return Err(PipelineError::Usage("--n must be at least 1".into()));
     }
-    if n > MAX_GRID {
-        return Err(PipelineError::Usage(format!("--n {n} is above the maximum of {MAX_GRID} samples in one grid")));
+    if n.saturating_mul(conds.len().max(1)) > MAX_GRID {
+        return Err(PipelineError::Usage(format!("--n {n} for {} condition(s) is above the maximum of {MAX_GRID} samples in one grid", conds.len().max(1))));
     }
     let (_, fam, step) = open_run(run_dir, false)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(PipelineError::io(parent))?;
     }
-    match cond {
-        Some(c) => fam.sample_with(n, seed, c, out)?,
-        None => fam.sample_to(n, seed, out)?,
+    match conds.is_empty() {
+        false => fam.sample_with(n, seed, conds, out)?,
+        true => fam.sample_to(n, seed, out)?,
     }
-    let asked = match cond {
-        Some(Condition::Class(k)) => json!({ "class": k }),
-        Some(Condition::Prompt(p)) => json!({ "prompt": p }),
-        None => serde_json::Value::Null,
-    };
-    Ok(json!({ "out": out.display().to_string(), "n": n, "seed": seed, "checkpoint_step": step, "condition": asked }))
+    let asked: Vec<_> = conds
+        .iter()
+        .map(|c| match c {
+            Condition::Class(k) => json!({ "class": k }),
+            Condition::Prompt(p) => json!({ "prompt": p }),
+        })
+        .collect();
+    Ok(json!({ "out": out.display().to_string(), "n": n, "seed": seed, "checkpoint_step": step, "conditions": asked }))
 }
 
 /// `ganzoo eval RUN_DIR [--set eval.KEY=VALUE]… [--best]`: the family's own measures and the standard metrics

@@ -2,7 +2,7 @@
 //! checkpoint keeps, the resume check, building a run's family, training it, and its report.
 //!
 //! A run directory holds `config.resolved.yaml`, `metrics.jsonl`, `checkpoints/`, `samples/` and, at the end,
-//! `report.json`.
+//! `report.json`; `report.html` (rewritten while it trains) and `status.json` (running, finished, failed).
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::load::{self, Loaded};
 use crate::device::{device_name, resolve_device};
@@ -166,7 +166,19 @@ pub fn train(fam: &mut dyn Family, cfg: &Config, run_dir: &Path, ui: Ui) -> Resu
         0 => None,
         _ => Some(Periodic { evaluator: Evaluator::new(&s.eval, resolve_device(&s.device)?, ui.quiet)?, s: s.clone() }),
     };
-    engine::train(fam, &s, &Identity { text: &text, hash: &hash, same_config: &check }, run_dir, ui, periodic.as_ref().map(|p| p as &dyn PeriodicEval))
+    let writes = crate::dist::place()?.writes();
+    if writes {
+        crate::runs::mark_running(run_dir)?;
+    }
+    let outcome = engine::train(fam, &s, &Identity { text: &text, hash: &hash, same_config: &check }, run_dir, ui, periodic.as_ref().map(|p| p as &dyn PeriodicEval));
+    if writes {
+        // A status that cannot be written does not hide the error the run stopped on.
+        let marked = crate::runs::mark_ended(run_dir, &outcome);
+        if outcome.is_ok() {
+            marked?;
+        }
+    }
+    outcome
 }
 
 /// `eval.every`: the standard metrics while training.
@@ -214,6 +226,7 @@ pub fn report(run_dir: &Path, cfg: &Config, fam: &dyn Family, outcome: &Outcome)
     });
     let text = serde_json::to_string_pretty(&r).map_err(|e| PipelineError::Runtime(e.to_string()))?;
     checkpoint::write_text_atomic(&run_dir.join("report.json"), &text)?;
+    crate::report_html::write(run_dir)?;
     Ok(r)
 }
 

@@ -102,6 +102,7 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
     let mut last_samples = None;
     let mut last_eval = None;
     let mut best = checkpoint::read_best(&ckpt_dir)?.and_then(|m| m.best);
+    let mut page = writes.then(|| crate::report_html::Live::new(run_dir));
     for step in start..t.steps {
         trainer.scale_lr(t.lr_schedule.factor(step, t.steps));
         let mut losses = trainer.step(family, step)?;
@@ -120,7 +121,8 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
         let done = step + 1;
         let elapsed = train_seconds + started.elapsed().as_secs_f64();
         let last = done == t.steps;
-        if done % t.log_every == 0 || last {
+        let log_now = done % t.log_every == 0 || last;
+        if log_now {
             let mut line = serde_json::Map::new();
             line.insert("step".into(), done.into());
             for (k, v) in &losses {
@@ -190,6 +192,9 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
         }
         if writes_now {
             trainer.rank0_writes(done)?;
+        }
+        if let Some(page) = page.as_mut().filter(|_| log_now || writes_now) {
+            page.update(false)?;
         }
         progress.tick(done, &losses);
         last_losses = losses;

@@ -339,9 +339,21 @@ impl Cond {
         Ok(serde_json::Value::Object(out))
     }
 
-    /// Writes `n` images of one condition (a class or a prompt) as a grid.
-    fn sample_condition(&self, n: usize, seed: u64, cond: &Condition, path: &Path) -> Result<()> {
-        let c = match (cond, &self.cond) {
+    /// Writes `n` images of each condition (a class or a prompt): one condition as a square grid, several as
+    /// one row each, the same noise in every row.
+    fn sample_conditions(&self, n: usize, seed: u64, conds: &[Condition], path: &Path) -> Result<()> {
+        let rows = conds.iter().map(|cond| self.condition_of(cond)).collect::<Result<Vec<_>>>()?;
+        let c = Tensor::cat(&rows, 0); // (rows, E)
+        let z = self.draw_z(&mut derived_rng(seed, "sample", 0), n as i64);
+        let (rows, n) = (c.size()[0], n as i64);
+        let x = tch::no_grad(|| self.g.forward_t(&z.repeat([rows, 1]), &c.repeat_interleave_self_int(n, 0, None), false));
+        let cols = if rows == 1 { (n as f64).sqrt().ceil() as i64 } else { n };
+        crate::plot::save_tensor_grid(&x, cols as usize, path)
+    }
+
+    /// The conditioning vector (1, E) of a class or a prompt.
+    fn condition_of(&self, cond: &Condition) -> Result<Tensor> {
+        Ok(match (cond, &self.cond) {
             (Condition::Class(k), Conditioner::Classes(n_classes)) => {
                 if *k < 0 || *k >= *n_classes {
                     return Err(PipelineError::Usage(format!("--class {k}: this run has classes 0 to {}", n_classes - 1)));
@@ -355,11 +367,7 @@ impl Cond {
             (Condition::Prompt(_), Conditioner::Classes(_)) => {
                 return Err(PipelineError::Usage("--prompt: this run is conditioned on class labels; use --class N".into()))
             }
-        };
-        let c = c.repeat([n as i64, 1]); // (n, E)
-        let z = self.draw_z(&mut derived_rng(seed, "sample", 0), n as i64);
-        let x = tch::no_grad(|| self.g.forward_t(&z, &c, false));
-        crate::plot::save_tensor_grid(&x, (n as f64).sqrt().ceil() as usize, path)
+        })
     }
 }
 
@@ -488,8 +496,8 @@ impl Family for Cond {
         crate::plot::save_tensor_grid(&x, cols as usize, path)
     }
 
-    fn sample_with(&self, n: usize, seed: u64, cond: &Condition, path: &Path) -> Result<()> {
-        self.sample_condition(n, seed, cond, path)
+    fn sample_with(&self, n: usize, seed: u64, conds: &[Condition], path: &Path) -> Result<()> {
+        self.sample_conditions(n, seed, conds, path)
     }
 
     fn evaluate(&self) -> Result<serde_json::Value> {

@@ -491,12 +491,18 @@ impl Family for StackGan {
         self.write_grid(&c.repeat_interleave_self_int(cols, 0, None), cols, seed, "sample", cols, path)
     }
 
-    fn sample_with(&self, n: usize, seed: u64, cond: &Condition, path: &Path) -> Result<()> {
-        let Condition::Prompt(p) = cond else {
-            return Err(PipelineError::Usage("--class: this run is conditioned on text; use --prompt \"…\"".into()));
-        };
-        let c = self.text.encode(&[p.as_str()], true, false)?.repeat([n as i64, 1]); // (n, E)
-        self.write_grid(&c, (n as f64).sqrt().ceil() as i64, seed, "sample", n as i64, path)
+    fn sample_with(&self, n: usize, seed: u64, conds: &[Condition], path: &Path) -> Result<()> {
+        let prompts = conds
+            .iter()
+            .map(|c| match c {
+                Condition::Prompt(p) => Ok(p.as_str()),
+                Condition::Class(_) => Err(PipelineError::Usage("--class: this run is conditioned on text; use --prompt \"…\"".into())),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let n = n as i64;
+        let c = self.text.encode(&prompts, true, false)?.repeat_interleave_self_int(n, 0, None); // (rows·n, E)
+        let cols = if prompts.len() == 1 { (n as f64).sqrt().ceil() as i64 } else { n };
+        self.write_grid(&c, cols, seed, "sample", n, path)
     }
 
     fn evaluate(&self) -> Result<serde_json::Value> {
