@@ -23,6 +23,7 @@ pub mod plot;
 pub mod progress;
 pub mod run;
 pub mod rundir;
+pub mod tensorboard;
 pub mod text;
 pub mod translation;
 
