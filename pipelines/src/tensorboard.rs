@@ -183,9 +183,10 @@ fn record(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// TFRecord's masked CRC32C: ((crc >> 15) | (crc << 17)) + 0xa282ead8.
 fn masked_crc(data: &[u8]) -> u32 {
     let c = crc32c(data);
-    ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
+    c.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78).
