@@ -19,7 +19,7 @@ fn misspelled_key_names_file_line_and_nearest_key() {
     assert_eq!(code, 2);
     assert_eq!(
         err,
-        "error: c.yaml:8: unknown key `train.stpes`; did you mean `train.steps`?\n  valid keys here: steps, batch_size, n_critic, g_optimizer, d_optimizer, lr_schedule, ema, grad_clip, max_norm, log_every, sample_every, checkpoint_every, keep_checkpoints, workers, prefetch, accumulate, precision, diffaugment, collective_timeout_s, sync_batch_norm\n"
+        "error: c.yaml:8: unknown key `train.stpes`; did you mean `train.steps`?\n  valid keys here: steps, batch_size, n_critic, g_optimizer, d_optimizer, lr_schedule, ema, grad_clip, max_norm, log_every, sample_every, checkpoint_every, keep_checkpoints, workers, prefetch, accumulate, precision, diffaugment, collective_timeout_s, sync_batch_norm, tensorboard\n"
     );
 }
 

@@ -25,6 +25,7 @@ pub mod report_html;
 pub mod run;
 pub mod rundir;
 pub mod runs;
+pub mod tensorboard;
 pub mod text;
 pub mod translation;
 

@@ -48,6 +48,7 @@ pub fn config_text(cfg: &Config) -> Result<String> {
     c.train.keep_checkpoints = 0;
     c.train.workers = 0;
     c.train.prefetch = 0;
+    c.train.tensorboard = false;
     c.device = String::new();
     c.threads = 0;
     c.eval = crate::config::EvalConfig::default();

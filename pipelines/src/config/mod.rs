@@ -226,6 +226,10 @@ pub struct TrainConfig {
     /// process it selects the same arithmetic (float64 statistics), so that 1 and N ranks give the same numbers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sync_batch_norm: bool,
+    /// Also write what `metrics.jsonl` logs and the sample grids as TensorBoard event files under `RUN/tb/`.
+    /// May change on `--resume`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tensorboard: bool,
 }
 
 fn default_collective_timeout() -> u64 {
@@ -289,6 +293,7 @@ impl Default for TrainConfig {
             diffaugment: Vec::new(),
             collective_timeout_s: default_collective_timeout(),
             sync_batch_norm: false,
+            tensorboard: false,
         }
     }
 }

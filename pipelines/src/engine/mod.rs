@@ -96,6 +96,7 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
         Box::new(std::io::sink())
     };
     let t = &s.train;
+    let mut tb = (t.tensorboard && writes).then(|| crate::tensorboard::Writer::create(&run_dir.join("tb"), start)).transpose()?;
     let mut progress = crate::progress::Progress::new(start, t.steps, ui.quiet || !writes);
     let started = Instant::now();
     let mut last_losses = Losses::new();
@@ -132,7 +133,9 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
                 line.insert(format!("lr_{}", name.trim_start_matches("opt_")), serde_json::json!(opt.lr()));
             }
             line.insert("time".into(), serde_json::json!(elapsed));
-            writeln!(metrics, "{}", serde_json::Value::Object(line)).map_err(PipelineError::io(&metrics_path))?;
+            let line = serde_json::Value::Object(line);
+            writeln!(metrics, "{line}").map_err(PipelineError::io(&metrics_path))?;
+            if let Some(tb) = &mut tb { tb.scalars(done, &line)?; }
             progress.log(done, &losses);
         }
         let (sample_now, checkpoint_now) = (done % t.sample_every == 0 || last, done % t.checkpoint_every == 0 || last);
@@ -149,6 +152,7 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
         if sample_now {
             let p = samples_dir.join(format!("{}.png", checkpoint::stem(done)));
             trainer.with_ema(|| family.write_samples(&p))?;
+            if let Some(tb) = &mut tb { tb.image(done, &p)?; }
             last_samples = Some(p);
         }
         if checkpoint_now {
@@ -171,6 +175,7 @@ pub fn train(family: &mut dyn Family, s: &Settings, id: &Identity, run_dir: &Pat
             let (eval, score) = progress.suspend(|| trainer.with_ema(|| pe.evaluate(family)))?;
             let line = serde_json::json!({ "step": done, "eval": eval, "time": train_seconds + started.elapsed().as_secs_f64() });
             writeln!(metrics, "{line}").map_err(PipelineError::io(&metrics_path))?;
+            if let Some(tb) = &mut tb { tb.scalars(done, &line)?; }
             if let Some((name, value)) = score.filter(|(_, v)| v.is_finite()) {
                 if best.as_ref().is_none_or(|b: &checkpoint::Best| value < b.value) {
                     let b = checkpoint::Best { metric: name, value };
