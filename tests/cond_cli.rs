@@ -50,6 +50,21 @@ fn gan_cls_trains_samples_from_prompts_and_resumes_exactly() {
     assert!(out.contains("p.png"));
     let img = image::open(dir.path().join("p.png")).unwrap();
     assert_eq!((img.width(), img.height()), (2 + 2 * 34, 2 + 2 * 34), "a 2×2 grid of 32-px images");
+    // Several prompts: one row of n each, the same noise in every row (so a prompt's row is the single-prompt
+    // grid's images, and a repeated prompt repeats its row).
+    let green = "a large green square on a white background";
+    let (code, out, err) = ganzoo(dir.path(), &["sample", "r", "--n", "4", "--out", "rows.png", "--prompt", green, "--prompt", "a small red circle on a blue background", "--prompt", green]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 rows"), "{out}");
+    let rows = image::open(dir.path().join("rows.png")).unwrap().to_rgb8();
+    assert_eq!((rows.width(), rows.height()), (2 + 4 * 34, 2 + 3 * 34), "3 rows of 4 32-px images");
+    let single = img.to_rgb8();
+    let tile = |im: &image::RgbImage, r: u32, c: u32| image::imageops::crop_imm(im, 2 + c * 34, 2 + r * 34, 32, 32).to_image();
+    for k in 0..4 {
+        assert_eq!(tile(&rows, 0, k), tile(&single, k / 2, k % 2), "image {k} of the prompt's row is the single-prompt grid's");
+        assert_eq!(tile(&rows, 2, k), tile(&rows, 0, k), "the same prompt and noise give the same image");
+    }
+    assert_ne!(tile(&rows, 1, 0), tile(&rows, 0, 0), "another prompt, another image");
     let (code, _, err) = ganzoo(dir.path(), &["sample", "r", "--prompt", "zzz qqq", "--out", "bad.png"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("zzz qqq") && err.contains("vocabulary"), "{err}");
