@@ -40,7 +40,7 @@ fn default_size() -> i64 {
 }
 
 /// Settings of a [`CaptionedImages`] dataset.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CaptionedConfig {
     /// Dataset root, holding the image folder, the caption folder and the split files.
