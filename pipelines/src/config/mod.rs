@@ -137,7 +137,8 @@ impl Init {
 #[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LossConfig {
-    /// minimax | non_saturating | lsgan | wasserstein | hinge.
+    /// The adversarial loss: `minimax` (saturating, Goodfellow 2014 eq. 1), `non_saturating`, `lsgan`,
+    /// `wasserstein` or `hinge`.
     #[serde(default = "default_adv")]
     pub adversarial: AdvLoss,
     /// Weight λ of the WGAN-GP gradient penalty (0: off).
@@ -190,14 +191,16 @@ pub struct TrainConfig {
     /// Multiplies both learning rates over the run.
     #[serde(default)]
     pub lr_schedule: LrSchedule,
-    /// Decay of an exponential moving average of G's weights used for samples and eval (e.g. 0.999).
+    /// Decay of an exponential moving average of every generator and encoder (e.g. 0.999), updated after each G
+    /// update; sample grids, `sample`, `eval`, `translate`, `reconstruct` and the final report use the averages.
     #[serde(default)]
     pub ema: Option<f64>,
     /// Clip each network's gradient norm to this value.
     #[serde(default)]
     pub grad_clip: Option<f64>,
-    /// Rescale every unit's incoming weights of G and D to at most this L2 norm after each update
-    /// (pylearn2's max_col_norm: 1.9365 in Goodfellow 2014 and Mirza & Osindero 2014).
+    /// Rescale every unit's incoming weights (each row of a linear weight, each output channel of a conv) of
+    /// every trained network to at most this L2 norm after each update; biases and norm parameters are left
+    /// alone (pylearn2's max_col_norm: 1.9365 in Goodfellow 2014 and Mirza & Osindero 2014).
     #[serde(default)]
     pub max_norm: Option<f64>,
     /// Log the losses to `metrics.jsonl` every this many steps (and at the last step).
