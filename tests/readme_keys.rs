@@ -54,3 +54,20 @@ fn every_schema_key_is_in_a_readme_table() {
         rows.iter().filter(|r| !text.contains(&format!("| `{}`", r.key))).map(|r| format!("{} ({})", r.key, r.section)).collect();
     assert!(missing.is_empty(), "keys of the schema in no README table:\n{}", missing.join("\n"));
 }
+
+#[test]
+fn inspect_keys_lists_a_family_and_refuses_an_unknown_one() {
+    let ganzoo = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_ganzoo")).args(args).output().unwrap();
+    let out = ganzoo(&["inspect", "--keys", "gan_cls", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&str> = rows.as_array().unwrap().iter().filter_map(|r| r["key"].as_str()).collect();
+    assert!(keys.contains(&"train.steps") && keys.contains(&"model.text.max_tokens") && !keys.contains(&"model.lambda_a"), "{keys:?}");
+    let out = ganzoo(&["inspect", "--keys", "gam"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("unknown family `gam`") && err.contains("gan, cyclegan, cgan, gan_cls"), "{err}");
+    let out = ganzoo(&["inspect", "--keys", "--markdown", "cut"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("| key | type | default | meaning |") && text.contains("| `model.nce_t` | number | 0.07 |"), "{text}");
+}

@@ -476,7 +476,7 @@ fn render_default(own: Option<&Value>, required: bool, outer: Option<&Value>, se
 }
 
 /// A value in YAML flow style: `none`, `true`, `0.5`, `auto`, `[0.5, 0.999]`, `{kind: adam, lr: 0.0002}`.
-pub fn render_value(v: &Value) -> String {
+fn render_value(v: &Value) -> String {
     match v {
         Value::Null => "none".into(),
         Value::Bool(b) => b.to_string(),
