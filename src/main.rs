@@ -44,13 +44,23 @@ enum Command {
         #[arg(long, value_name = "N")]
         nproc: Option<usize>,
     },
-    /// Show the resolved config and each network's parameter count.
+    /// Show the resolved config and each network's parameter count; with --keys, every config key.
     Inspect {
-        config: PathBuf,
+        /// The YAML config (not with --keys).
+        #[arg(required_unless_present_any = ["keys", "markdown"], conflicts_with_all = ["keys", "markdown"])]
+        config: Option<PathBuf>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
         #[arg(long)]
         json: bool,
+        /// Every config key with its type, default and meaning, read from the config schema; with FAMILY, the
+        /// common keys and that family's model keys.
+        #[arg(long, value_name = "FAMILY", num_args = 0..=1, default_missing_value = "")]
+        keys: Option<String>,
+        /// The keys as the README's Markdown tables: one SECTION (common, data or a family), or every table
+        /// between its `<!-- keys: SECTION -->` and `<!-- /keys -->` markers.
+        #[arg(long, value_name = "SECTION", num_args = 0..=1, default_missing_value = "")]
+        markdown: Option<String>,
     },
     /// Write a grid of N samples from a run's newest checkpoint (of one class or prompt for conditional runs).
     Sample {
@@ -309,6 +319,33 @@ fn report_text(r: &serde_json::Value) -> String {
     )
 }
 
+/// `ganzoo inspect --keys [FAMILY] [--markdown [SECTION]] [--json]`: the config keys, read from the schema.
+fn keys_report(family: &str, markdown: Option<&str>, json: bool) -> anyhow::Result<String> {
+    use ganzoo_pipelines::config::keys;
+    let usage = |m: String| anyhow::Error::new(PipelineError::Usage(m));
+    let rows = keys::rows();
+    if let Some(section) = markdown {
+        let section = match (family, section) {
+            (f, s) if !f.is_empty() && !s.is_empty() && f != s => {
+                return Err(usage(format!("--keys {f} --markdown {s}: name the section once")));
+            }
+            (f, "") => f,
+            (_, s) => s,
+        };
+        if !section.is_empty() {
+            return keys::markdown(&rows, section).map(|t| t.trim_end().to_string()).map_err(usage);
+        }
+        let tables = keys::selectors(&rows)
+            .iter()
+            .map(|s| keys::markdown(&rows, s).map(|t| format!("{}\n{t}{}", keys::begin_mark(s), keys::END_MARK)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(usage)?;
+        return Ok(tables.join("\n\n"));
+    }
+    let rows = if family.is_empty() { rows } else { keys::for_family(&rows, family).map_err(usage)? };
+    Ok(if json { serde_json::to_string_pretty(&rows)? } else { keys::text_table(&rows) })
+}
+
 /// The text report of a folder command (`translate`, `reconstruct`); `verb` is also the count's key.
 fn folder_text(r: &serde_json::Value, verb: &str, out_dir: &std::path::Path) -> String {
     let list = |k: &str| r[k].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("\n    ")).unwrap_or_default();
@@ -370,7 +407,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print(&r, json, || report_text(&r))
         }
-        Command::Inspect { config, set, json } => {
+        Command::Inspect { config: None, set, json, keys, markdown } => {
+            if !set.is_empty() {
+                anyhow::bail!(PipelineError::Usage("--set changes a config; --keys lists the keys of every config".into()));
+            }
+            println!("{}", keys_report(keys.as_deref().unwrap_or(""), markdown.as_deref(), json)?);
+            Ok(())
+        }
+        Command::Inspect { config: Some(config), set, json, .. } => {
             let r = run::inspect(&config, &set)?;
             print(&r, json, || {
                 let params = r["parameters"]

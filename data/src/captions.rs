@@ -40,7 +40,7 @@ fn default_size() -> i64 {
 }
 
 /// Settings of a [`CaptionedImages`] dataset.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CaptionedConfig {
     /// Dataset root, holding the image folder, the caption folder and the split files.
@@ -67,7 +67,10 @@ pub struct CaptionedConfig {
     /// Random horizontal flip with probability 1/2 (train split only).
     #[serde(default)]
     pub flip: bool,
-    /// Error on a bad file, or leave its item out and record it (see [`CaptionedImages::skipped`]).
+    /// `error` stops at the first problem (those `ganzoo data check` lists), naming the file; `skip` leaves the
+    /// images concerned out and records them.
+    ///
+    /// The skipped images: [`CaptionedImages::skipped`].
     #[serde(default)]
     pub on_bad_input: OnBadInput,
 }

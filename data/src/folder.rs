@@ -23,7 +23,7 @@ use crate::loader::{Dataset, Example};
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
 
 /// What to do with an image that cannot be read.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum OnBadInput {
     /// Fail with an error naming the file.
@@ -34,7 +34,7 @@ pub enum OnBadInput {
 }
 
 /// Settings of an [`ImageFolder`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ImageFolderConfig {
     /// Folder of images, or of one subfolder per class.
@@ -56,6 +56,7 @@ pub struct ImageFolderConfig {
     /// Random horizontal flip with probability 1/2.
     #[serde(default)]
     pub flip: bool,
+    /// `error` stops at the first unreadable image, naming it; `skip` leaves it out and counts it.
     #[serde(default)]
     pub on_bad_input: OnBadInput,
 }

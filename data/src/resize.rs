@@ -24,7 +24,7 @@ pub const INCEPTION_SIZE: usize = 299;
 pub const MAX_SIDE: usize = 16_384;
 
 /// How images are resized before the Inception network; every reported number names its protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResizeProtocol {
     /// clean-fid: PIL bicubic with antialiasing on float images, no quantisation, clipped to [0, 255].

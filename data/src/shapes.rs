@@ -245,7 +245,7 @@ pub fn render(a: &ShapeAttrs, size: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
 }
 
 /// Settings of the captioned-shapes set (the `data` section of a text-to-image config).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ShapesConfig {
     /// Side of the square images, 16..=1024.

@@ -75,7 +75,7 @@ impl Shape {
 }
 
 /// Settings of a [`Shapes2`] set.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Shapes2Config {
     /// Scenes in the train split.

@@ -18,7 +18,7 @@ use crate::toy::Toy2d;
 use crate::unpaired::{Split, Unpaired, UnpairedConfig};
 
 /// Where training examples come from (the `data:` section of a config, chosen by `kind:`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DataConfig {
     /// 8 Gaussians on a circle of radius 2 (VEEGAN / PacGAN mode-collapse benchmark).

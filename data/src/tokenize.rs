@@ -32,7 +32,7 @@ fn default_bpe_vocab() -> usize {
 }
 
 /// How captions are tokenized (the `tokenizer` section of a text-conditional config).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TokenizerConfig {
     /// A word-level vocabulary trained on the training captions.

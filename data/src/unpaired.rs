@@ -47,7 +47,7 @@ impl std::fmt::Display for Split {
 }
 
 /// How the two domains are stored under `root`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
     /// CycleGAN layout: `root/trainA`, `root/trainB`, `root/testA`, `root/testB`; the domains may hold
@@ -69,10 +69,13 @@ fn three() -> i64 {
 }
 
 /// Settings of an [`Unpaired`] dataset: two image domains, A and B.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct UnpairedConfig {
+    /// The data folder: `trainA/ trainB/ testA/ testB/`, `train/ test/` (side by side) or `A/ B/` (A and B folders).
     pub root: PathBuf,
+    /// `folders` (unrelated A and B images), `side_by_side` (pix2pix-form A|B images) or `a_b_folders` (true pairs
+    /// under the same file name in `A/` and `B/`).
     #[serde(default)]
     pub layout: Layout,
     /// Side by side: take A from the right half and B from the left (facades hold the photo on the left and
@@ -92,6 +95,8 @@ pub struct UnpairedConfig {
     /// 1 (grayscale) or 3 (RGB).
     #[serde(default = "three")]
     pub channels: i64,
+    /// `error` stops at the first unreadable image (or, with A and B folders, a file without its namesake), naming
+    /// it; `skip` leaves it out and counts it.
     #[serde(default)]
     pub on_bad_input: OnBadInput,
 }

@@ -27,7 +27,7 @@ use crate::error::{ModelError, Result};
 use crate::rng::{randint, uniform};
 
 /// One op of a DiffAugment policy (the official policy string's names).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum AugOp {
     /// Random brightness, saturation and contrast.

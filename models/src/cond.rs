@@ -22,7 +22,7 @@ use crate::rng::{derived_rng, uniform};
 use crate::spectral;
 
 /// How D judges (image, condition) pairs (DESIGN.md "D heads").
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum HeadDesign {
     /// One score for "real and matching" (GAN-CLS, CGAN).
@@ -157,7 +157,7 @@ fn check_positive(key: &str, v: i64, problems: &mut Vec<String>) {
 
 /// Mirza & Osindero's MNIST generator (§4.1): z -> `z_hidden` ReLU, c -> `cond_hidden` ReLU, concatenated
 /// (the paper's "combined hidden ReLU layer of dimensionality 1200" = 200 + 1000), -> numel(out) sigmoid.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MirzaGConfig {
     /// Width of the z branch (200).
@@ -286,14 +286,20 @@ impl CondGenerator for MirzaGenerator {
 
 /// Mirza & Osindero's MNIST discriminator (§4.1): x -> maxout 240 units × 5 pieces, c -> maxout 50 × 5,
 /// concatenated -> maxout 240 × 4 -> one logit (the paper's sigmoid is in the loss).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MirzaDConfig {
+    /// Units of the maxout layer on the image.
     pub x_units: i64,
+    /// Pieces of each unit of the maxout layer on the image.
     pub x_pieces: i64,
+    /// Units of the maxout layer on the condition.
     pub cond_units: i64,
+    /// Pieces of each unit of the maxout layer on the condition.
     pub cond_pieces: i64,
+    /// Units of the maxout layer on the concatenation.
     pub joint_units: i64,
+    /// Pieces of each unit of the maxout layer on the concatenation.
     pub joint_pieces: i64,
     /// Dropout on the inputs of the joint maxout, output and split uncond layers (0.5: the paper).
     pub dropout: f64,
@@ -557,7 +563,7 @@ impl ResBlock {
 }
 
 /// GAN-CLS generator settings (defaults: reedscot/icml2016 `main_cls_int.lua`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CondDcganGConfig {
     /// Width of the last hidden stage; earlier stages double it (128 in GAN-CLS: 4×4×1024 at 64 px).
@@ -735,7 +741,7 @@ impl CondGenerator for CondDcganGenerator {
 }
 
 /// GAN-CLS discriminator settings (defaults: reedscot/icml2016 `main_cls_int.lua`, ndf 64, nt 128).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CondDcganDConfig {
     /// Width of the first stage; later stages double it (64 in GAN-CLS: 4×4×512 features at 64 px).
@@ -971,7 +977,7 @@ impl CondDiscriminator for CondDcganDiscriminator {
 }
 
 /// How the projection D pools its trunk features to φ(x).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Pool {
     /// Global sum pooling (Miyato & Koyama's code).
@@ -981,13 +987,14 @@ pub enum Pool {
 }
 
 /// Projection discriminator settings (Miyato & Koyama 2018) on a DCGAN trunk.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProjectionDConfig {
     /// Width of the first trunk stage; later stages double it.
     pub ndf: i64,
     /// Batch norm in the trunk (DCGAN; the paper's ResNet D has none and relies on spectral norm).
     pub batch_norm: bool,
+    /// How the trunk's features are pooled into φ(x): `sum` or `mean`.
     pub pool: Pool,
 }
 
@@ -1084,7 +1091,7 @@ pub(crate) fn projection_scores(
 // Configs
 
 /// Which conditional generator to build (`arch: mlp | dcgan` plus the architecture's own keys).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "arch", rename_all = "snake_case")]
 pub enum CondGeneratorConfig {
     /// Mirza & Osindero 2014.
@@ -1100,7 +1107,7 @@ impl Default for CondGeneratorConfig {
 }
 
 /// Which conditional discriminator to build (`arch: maxout | dcgan | projection` plus its own keys).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "arch", rename_all = "snake_case")]
 pub enum CondDiscriminatorConfig {
     /// Mirza & Osindero 2014.

@@ -37,7 +37,7 @@ use crate::rng::{derived_rng, uniform};
 use crate::spectral;
 
 /// Normalization after each hidden convolution (the reference's `--norm`).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Norm {
     /// Instance norm without affine parameters or running statistics (CycleGAN's choice); biased convs.
@@ -58,7 +58,7 @@ impl Norm {
 
 /// How the residual blocks pad before their 3×3 convolutions (the reference's `padding_type`). The 7×7
 /// convolutions at both ends of G always use reflection padding, as in the reference.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Padding {
     /// ReflectionPad2d(1) + conv (CycleGAN's choice).
@@ -155,16 +155,18 @@ fn leaky_relu(x: &Tensor) -> Tensor {
 
 /// ResNet generator settings (the reference's `--netG resnet_9blocks|resnet_6blocks`, `--ngf`, `--norm`,
 /// `--no_dropout`). Defaults are CycleGAN's at 256×256.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResnetGeneratorConfig {
     /// Width of the first conv; the two downsamplings double it twice (the residual blocks run at 4·ngf).
     pub ngf: i64,
     /// Residual blocks at the bottleneck: 9 for 256×256 images, 6 for 128×128 in the paper.
     pub n_blocks: i64,
+    /// `instance` (no affine parameters, as the reference), `batch` or `none`.
     pub norm: Norm,
     /// Dropout(0.5) between the two convs of every residual block (off for CycleGAN, on for pix2pix).
     pub dropout: bool,
+    /// Padding of the 3×3 convs of the residual blocks and of the 7×7 convs: `reflect`, `replicate` or `zero`.
     pub padding: Padding,
     /// Anti-aliased downsampling (the CUT code's default): each stride-2 conv becomes a stride-1 conv, norm,
     /// ReLU and a binomial blur with stride 2 ([`crate::blur::Downsample`]), one more `nn.Sequential` index.
@@ -516,13 +518,14 @@ impl nn::ModuleT for ResnetGenerator {
 
 /// PatchGAN discriminator settings (the reference's `--netD basic|n_layers`, `--n_layers_D`, `--ndf`,
 /// `--norm`). Defaults are CycleGAN's 70×70 PatchGAN.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PatchDiscriminatorConfig {
     /// Width of the first conv; each later conv doubles it, capped at 8·ndf.
     pub ndf: i64,
     /// Number of stride-2 convs (3 gives 70×70 receptive fields).
     pub n_layers: i64,
+    /// `instance` (no affine parameters, as the reference), `batch` or `none`.
     pub norm: Norm,
     /// Anti-aliased downsampling (the CUT code's default): each stride-2 conv becomes a stride-1 conv,
     /// (norm,) LeakyReLU and a binomial blur with stride 2.

@@ -61,11 +61,12 @@ pub(crate) fn bn(p: &nn::Path, c: i64) -> crate::base::BatchNorm {
 }
 
 /// DCGAN generator settings.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DcganGConfig {
     /// Width of the last hidden stage (the example's `ngf`); earlier stages double it.
     pub ngf: i64,
+    /// Batch norm after every hidden transposed conv.
     pub batch_norm: bool,
 }
 
@@ -88,11 +89,12 @@ impl DcganGConfig {
 }
 
 /// DCGAN discriminator settings.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DcganDConfig {
     /// Width of the first stage (the example's `ndf`); later stages double it.
     pub ndf: i64,
+    /// Batch norm after every conv but the first (off for a WGAN-GP critic).
     pub batch_norm: bool,
 }
 

@@ -7,7 +7,7 @@ use tch::{Kind, Reduction, Tensor};
 use crate::error::{ModelError, Result, TorchContext};
 
 /// Which adversarial objective a GAN trains with. `D` outputs raw scores (logits for the BCE losses).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum AdvLoss {
     /// Goodfellow et al. 2014, eq. 1: D maximizes log D(x) + log(1 - D(G(z))); G *minimizes*

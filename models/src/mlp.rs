@@ -11,7 +11,7 @@ use crate::base::{leaky_relu, DataShape, Discriminator, Generator};
 use crate::spectral;
 
 /// Hidden-layer nonlinearity.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
     #[default]
@@ -33,11 +33,14 @@ impl Activation {
 }
 
 /// An MLP: `layers` hidden layers of width `hidden` with `activation`, then a linear output.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MlpConfig {
+    /// Width of every hidden layer.
     pub hidden: i64,
+    /// Number of hidden layers.
     pub layers: usize,
+    /// Activation of the hidden layers: `relu`, `leaky_relu` or `tanh`.
     pub activation: Activation,
 }
 

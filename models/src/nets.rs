@@ -10,7 +10,7 @@ use crate::error::{ModelError, Result};
 use crate::mlp::{MlpConfig, MlpDiscriminator, MlpGenerator};
 
 /// Which generator to build (`arch: mlp | dcgan` plus the architecture's own keys).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "arch", rename_all = "snake_case")]
 pub enum GeneratorConfig {
     Mlp(MlpConfig),
@@ -24,7 +24,7 @@ impl Default for GeneratorConfig {
 }
 
 /// Which discriminator to build (`arch: mlp | dcgan` plus the architecture's own keys).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "arch", rename_all = "snake_case")]
 pub enum DiscriminatorConfig {
     Mlp(MlpConfig),

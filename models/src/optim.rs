@@ -22,38 +22,51 @@ fn default_alpha() -> f64 {
 }
 
 /// Optimizer choice and hyper-parameters. `lr` is required; the rest default to PyTorch's defaults.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerConfig {
     /// Kingma & Ba 2015, Algorithm 1 (L2 weight decay added to the gradient, as `torch.optim.Adam`).
     Adam {
+        /// Learning rate (required).
         lr: f64,
+        /// Adam's (β1, β2).
         #[serde(default = "default_betas")]
         betas: (f64, f64),
+        /// Term added to the denominator for numerical stability.
         #[serde(default = "default_eps")]
         eps: f64,
+        /// L2 penalty added to the gradient.
         #[serde(default)]
         weight_decay: f64,
     },
     /// Tieleman & Hinton 2012 (as `torch.optim.RMSprop`, non-centered; eps added outside the sqrt).
     Rmsprop {
+        /// Learning rate (required).
         lr: f64,
+        /// Smoothing constant of RMSprop's running average of squared gradients.
         #[serde(default = "default_alpha")]
         alpha: f64,
+        /// Term added to the denominator for numerical stability.
         #[serde(default = "default_eps")]
         eps: f64,
+        /// Momentum factor.
         #[serde(default)]
         momentum: f64,
+        /// L2 penalty added to the gradient.
         #[serde(default)]
         weight_decay: f64,
     },
     /// SGD with optional (Nesterov) momentum, no dampening (as `torch.optim.SGD`).
     Sgd {
+        /// Learning rate (required).
         lr: f64,
+        /// Momentum factor.
         #[serde(default)]
         momentum: f64,
+        /// Nesterov momentum.
         #[serde(default)]
         nesterov: bool,
+        /// L2 penalty added to the gradient.
         #[serde(default)]
         weight_decay: f64,
     },
@@ -496,7 +509,7 @@ impl Optimizer {
 }
 
 /// A learning-rate schedule: `lr = base_lr * factor(step, total_steps)`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LrSchedule {
     /// factor 1 throughout.
@@ -505,15 +518,23 @@ pub enum LrSchedule {
     /// CycleGAN style (Zhu et al. 2017, §4): constant until `start * total_steps`, then linearly to 0 at
     /// `total_steps`.
     Linear {
+        /// Fraction of the run before the decay starts.
         #[serde(default = "default_linear_start")]
         start: f64,
     },
     /// Multiply by `gamma` every `every` steps (StackGAN / GAN-CLS halve the LR every N epochs).
-    Step { every: i64, gamma: f64 },
+    Step {
+        /// Steps between two multiplications.
+        every: i64,
+        /// The factor.
+        gamma: f64,
+    },
     /// Multiply by `gamma` every step, never below `min` (Mirza & Osindero: lr 0.1 divided by 1.00004 a
     /// step down to 1e-6, i.e. gamma 1/1.00004, min 1e-5).
     Exponential {
+        /// The factor a step, in (0, 1].
         gamma: f64,
+        /// The smallest factor.
         #[serde(default)]
         min: f64,
     },

@@ -28,7 +28,7 @@ use crate::rng::uniform;
 
 /// U-Net generator settings (the reference's `--netG unet_256|unet_128`, `--ngf`, `--norm`, `--no_dropout`).
 /// Defaults are pix2pix's at 256×256.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnetGeneratorConfig {
     /// Width of the outermost level; each level below doubles it, capped at 8·ngf.

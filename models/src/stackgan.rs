@@ -24,7 +24,7 @@ use crate::nets::leaky_relu;
 use crate::spectral;
 
 /// Network widths of both stages (defaults: the authors' `cfg/birds.yml`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StackGanNetConfig {
     /// Size of the noise z (Z_DIM, 100).
@@ -422,7 +422,7 @@ impl DEncoder {
 }
 
 /// How D brings in the text.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StackDConditioning {
     /// The paper: the compressed text code replicated over the feature grid and concatenated, then convs.

@@ -19,12 +19,14 @@ use crate::error::{ModelError, Result};
 use crate::rng::{derived_rng, fill_const, fill_normal, fill_uniform};
 
 /// GRU text encoder settings.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GruTextConfig {
+    /// Size of the token embeddings.
     pub embed_dim: i64,
     /// Hidden size of each direction.
     pub hidden: i64,
+    /// Stacked bidirectional GRU layers.
     pub layers: i64,
 }
 
@@ -39,12 +41,14 @@ impl Default for GruTextConfig {
 }
 
 /// Transformer text encoder settings.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransformerTextConfig {
     /// Model width (divisible by `heads`); the feed-forward width is 4·dim.
     pub dim: i64,
+    /// Attention heads.
     pub heads: i64,
+    /// Pre-LN transformer layers.
     pub layers: i64,
     /// Longest caption in tokens (learned positions); longer captions are truncated to their first
     /// `max_len` tokens.
@@ -63,7 +67,7 @@ impl Default for TransformerTextConfig {
 }
 
 /// Which text encoder to build (`arch: gru | transformer` plus its own keys).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "arch", rename_all = "snake_case")]
 pub enum TextEncoderConfig {
     /// Bidirectional GRU, masked mean of the outputs over real tokens, Linear(2·hidden -> out_dim).

@@ -44,7 +44,7 @@ pub enum Domain {
 }
 
 /// How convolutions pad (the reference's `pad_type`).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum UnitPadding {
     /// ReflectionPad2d before each conv (the authors' configs).
@@ -64,7 +64,7 @@ impl UnitPadding {
 }
 
 /// Normalization of D's hidden convolutions (the reference's `dis.norm`).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DisNorm {
     /// None (the authors' configs).
@@ -75,7 +75,7 @@ pub enum DisNorm {
 }
 
 /// The encoders and decoders (the reference's `gen` section). Defaults are the authors' configs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnitGeneratorConfig {
     /// Channels of the first conv; each downsampling doubles them (the latent has dim·2^n_downsample).
@@ -88,6 +88,7 @@ pub struct UnitGeneratorConfig {
     pub shared_enc_blocks: i64,
     /// How many of the decoder's first residual blocks DE_A and DE_B share (≤ n_res).
     pub shared_dec_blocks: i64,
+    /// Padding of the convs: `reflect` or `zero`.
     pub pad: UnitPadding,
 }
 
@@ -136,7 +137,7 @@ impl UnitGeneratorConfig {
 }
 
 /// The per-domain multi-scale discriminators (the reference's `dis` section). Defaults are the authors'.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnitDiscriminatorConfig {
     /// Channels of the first conv; each later conv doubles them.
@@ -145,7 +146,9 @@ pub struct UnitDiscriminatorConfig {
     pub n_layer: i64,
     /// Scales (the input, then average-pooled by 2 each time).
     pub num_scales: i64,
+    /// Normalization of D's convs: `none` or `instance`.
     pub norm: DisNorm,
+    /// Padding of the convs: `reflect` or `zero`.
     pub pad: UnitPadding,
 }
 

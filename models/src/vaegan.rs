@@ -26,7 +26,7 @@ use crate::error::{ModelError, Result};
 use crate::spectral;
 
 /// Sizes of the three VAE-GAN networks. Defaults are the authors' 64×64 CelebA architecture.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct VaeganNetConfig {
     /// Size of the latent code z (the code's `n_hidden`: 128).

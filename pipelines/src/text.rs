@@ -17,7 +17,7 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 /// How captions become condition vectors.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TextConfig {
     /// The text encoder: `trainable`, `minilm` (pretrained, frozen) or `precomputed` embeddings.
@@ -42,7 +42,7 @@ fn default_max_tokens() -> usize {
 }
 
 /// Which text encoder turns a caption into φ(t).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TextEncoderChoice {
     /// A text encoder of models/ trained here: contrastively pretrained on (image, caption) pairs and then
@@ -54,6 +54,7 @@ pub enum TextEncoderChoice {
         /// Size of φ(t).
         #[serde(default = "default_text_dim")]
         dim: i64,
+        /// `pretrained`: contrastively pretrained, then frozen; `joint`: trained by D's loss.
         #[serde(default)]
         training: TextTraining,
         /// Contrastive pretraining steps before GAN training (training: pretrained).
@@ -72,6 +73,7 @@ pub enum TextEncoderChoice {
     /// Precomputed embeddings (e.g. CUB's char-CNN-RNN, converted to .npy or .safetensors): (N, K, D) or
     /// (N, D) rows in the dataset's image order, or in the order of `names`.
     Precomputed {
+        /// The `.npy` or `.safetensors` file of the embeddings.
         file: PathBuf,
         /// A text file naming the image of each row (`class/name`), one a line.
         #[serde(default)]
@@ -90,7 +92,7 @@ fn default_text_lr() -> f64 {
 }
 
 /// How a trainable text encoder learns.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TextTraining {
     /// Contrastive (image, caption) pretraining for `pretrain_steps`, then frozen.

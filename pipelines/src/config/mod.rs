@@ -3,6 +3,7 @@
 //! (`crate::families::<family>`); `crate::families` joins the two into a `Config`.
 //!
 //! Every struct rejects unknown keys (`deny_unknown_fields`, never `flatten`); choices are enums.
+pub mod keys;
 pub mod limits;
 pub mod load;
 
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 
 /// A whole run: what data, which model `M`, which losses, how to train and evaluate. `crate::families::Config`
 /// is `RunConfig<ModelConfig>`; families read [`Settings`], the same without the model section.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig<M> {
     /// Name of the run; the default run directory is `runs/<name>`.
@@ -35,12 +36,17 @@ pub struct RunConfig<M> {
     /// more threads than free cores make libtorch's OpenMP threads spin and slow everything down.
     #[serde(default)]
     pub threads: usize,
+    /// Where training examples come from, chosen by `kind:`.
     pub data: DataConfig,
+    /// The model family and its networks, chosen by `family:`.
     pub model: M,
+    /// The adversarial loss and D's constraints.
     #[serde(default)]
     pub loss: LossConfig,
+    /// The training loop.
     #[serde(default)]
     pub train: TrainConfig,
+    /// Evaluation: the family's own measures and the standard metrics.
     #[serde(default)]
     pub eval: EvalConfig,
     /// A multi-stage pipeline (e.g. StackGAN Stage-I then Stage-II): the stages run in order, each this config
@@ -85,7 +91,7 @@ fn default_device() -> String {
 }
 
 /// One stage of a pipeline (an entry of `stages:`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StageConfig {
     /// The stage's name: letters, digits, `-` and `_` (its folder is `stages/<name>/`).
@@ -93,6 +99,7 @@ pub struct StageConfig {
     /// Overrides of the config for this stage by dotted key, e.g. `{model.stage: 2, train.steps: 600}`;
     /// they win over the file and over a plain `--set`; `--set stages.<name>.<key>=…` changes them.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub set: BTreeMap<String, Value>,
     /// Networks taken before the stage's first step, by checkpoint name: `{G1: stage1}` takes `G1` from the
     /// newest checkpoint of the earlier stage `stage1`; the value may also be a run folder of another run's
@@ -105,7 +112,7 @@ pub struct StageConfig {
 }
 
 /// Parameter initialization.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Init {
     /// DCGAN: conv/linear weights N(0, 0.02), batch-norm weights N(1, 0.02), biases 0.
@@ -127,10 +134,11 @@ impl Init {
 }
 
 /// The adversarial loss and its Lipschitz constraints.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LossConfig {
-    /// minimax | non_saturating | lsgan | wasserstein | hinge.
+    /// The adversarial loss: `minimax` (saturating, Goodfellow 2014 eq. 1), `non_saturating`, `lsgan`,
+    /// `wasserstein` or `hinge`.
     #[serde(default = "default_adv")]
     pub adversarial: AdvLoss,
     /// Weight λ of the WGAN-GP gradient penalty (0: off).
@@ -162,38 +170,46 @@ impl Default for LossConfig {
 }
 
 /// The training loop.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Number of generator updates.
     #[serde(default = "default_steps")]
     pub steps: i64,
+    /// Examples per batch (per rank in data-parallel training).
     #[serde(default = "default_batch")]
     pub batch_size: i64,
     /// Discriminator updates per generator update, each on a fresh batch.
     #[serde(default = "one")]
     pub n_critic: i64,
+    /// The optimizer of the generators (and encoders), with PyTorch's semantics and defaults.
     #[serde(default)]
     pub g_optimizer: OptimizerConfig,
+    /// The optimizer of the discriminators, with PyTorch's semantics and defaults.
     #[serde(default)]
     pub d_optimizer: OptimizerConfig,
     /// Multiplies both learning rates over the run.
     #[serde(default)]
     pub lr_schedule: LrSchedule,
-    /// Decay of an exponential moving average of G's weights used for samples and eval (e.g. 0.999).
+    /// Decay of an exponential moving average of every generator and encoder (e.g. 0.999), updated after each G
+    /// update; sample grids, `sample`, `eval`, `translate`, `reconstruct` and the final report use the averages.
     #[serde(default)]
     pub ema: Option<f64>,
     /// Clip each network's gradient norm to this value.
     #[serde(default)]
     pub grad_clip: Option<f64>,
-    /// Rescale every unit's incoming weights of G and D to at most this L2 norm after each update
-    /// (pylearn2's max_col_norm: 1.9365 in Goodfellow 2014 and Mirza & Osindero 2014).
+    /// Rescale every unit's incoming weights (each row of a linear weight, each output channel of a conv) of
+    /// every trained network to at most this L2 norm after each update; biases and norm parameters are left
+    /// alone (pylearn2's max_col_norm: 1.9365 in Goodfellow 2014 and Mirza & Osindero 2014).
     #[serde(default)]
     pub max_norm: Option<f64>,
+    /// Log the losses to `metrics.jsonl` every this many steps (and at the last step).
     #[serde(default = "default_log_every")]
     pub log_every: i64,
+    /// Write a sample grid every this many steps (and at the last step).
     #[serde(default = "default_sample_every")]
     pub sample_every: i64,
+    /// Write a checkpoint every this many steps (and at the last step).
     #[serde(default = "default_sample_every")]
     pub checkpoint_every: i64,
     /// How many checkpoints to keep (the newest).
@@ -220,6 +236,7 @@ pub struct TrainConfig {
     /// Data-parallel training (launched by torchrun): a collective that does not complete in this many seconds
     /// (a rank died or hangs) stops every rank with an error.
     #[serde(default = "default_collective_timeout", skip_serializing_if = "is_default_collective_timeout")]
+    #[schemars(extend("default" = default_collective_timeout()))]
     pub collective_timeout_s: u64,
     /// Data-parallel training: batch norms in training use the statistics of the whole global batch (all
     /// ranks' rows, as torch.nn.SyncBatchNorm) instead of each rank's own (as PyTorch DDP by default). In one
@@ -240,7 +257,7 @@ fn is_default_collective_timeout(v: &u64) -> bool {
 }
 
 /// The arithmetic of the forward passes.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Precision {
     #[default]
@@ -301,7 +318,7 @@ impl Default for TrainConfig {
 /// Evaluation: the family's own measures (judges, PSNR, mode coverage) and the standard metrics of GAN papers
 /// (FID, KID, precision/recall, density/coverage; IS with a user's classifier), each reported with its
 /// protocol. Every key here may change on `--resume` and with `ganzoo eval RUN --set eval.KEY=VALUE`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
     /// Generated images to evaluate, and the most real images of the reference split the standard metrics
@@ -341,7 +358,7 @@ pub struct EvalConfig {
 }
 
 /// A standard metric (`eval.metrics`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum StandardMetric {
     /// Fréchet Inception Distance (Heusel et al. 2017).
@@ -355,7 +372,7 @@ pub enum StandardMetric {
 }
 
 /// The metric `eval.best` keeps the best checkpoint by (lower is better).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum BestMetric {
     Fid,

@@ -20,7 +20,7 @@ macro_rules! families {
         $(pub mod $module;)*
 
         /// The model family and its networks, chosen by `family:`.
-        #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+        #[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
         #[serde(tag = "family", rename_all = "snake_case", deny_unknown_fields)]
         pub enum ModelConfig {
             $($($(#[$doc])* $variant($module::$ty),)+)*

@@ -5,7 +5,7 @@ use ganzoo_models::cond::{CondDiscriminatorConfig, CondGeneratorConfig, HeadDesi
 use serde::{Deserialize, Serialize};
 
 /// Networks and loss weights of the conditional families (`cgan`: class labels; `gan_cls`: captions).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CondModelConfig {
     /// Size of the noise vector z.
@@ -52,7 +52,7 @@ impl CondModelConfig {
 }
 
 /// The distribution of the noise z.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Noise {
     #[default]

@@ -7,15 +7,17 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// CUT / FastCUT settings; defaults are the authors' CUT (taesungp/contrastive-unpaired-translation,
 /// `cut_model.py` and `base_options.py`). FastCUT is `lambda_nce: 10`, `nce_idt: false`,
 /// `flip_equivariance: true` (configs/papers/fastcut_horse2zebra.yaml).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CutModelConfig {
     /// ResNet G: ngf 64, 9 blocks, instance norm, reflection padding, anti-aliased down- and upsampling; a
     /// key left out keeps this default (not CycleGAN's).
     #[serde(default = "ResnetGeneratorConfig::cut", deserialize_with = "generator_over_cut")]
+    #[schemars(extend("x-keys-keep-section-default" = true))]
     pub generator: ResnetGeneratorConfig,
     /// 70×70 PatchGAN: ndf 64, n_layers 3, instance norm, anti-aliased; a key left out keeps this default.
     #[serde(default = "patch_antialiased", deserialize_with = "discriminator_over_cut")]
+    #[schemars(extend("x-keys-keep-section-default" = true))]
     pub discriminator: PatchDiscriminatorConfig,
     /// Weight of the adversarial term of G's loss (λ_GAN).
     #[serde(default = "one")]

@@ -5,7 +5,7 @@ use ganzoo_models::cyclegan::{PatchDiscriminatorConfig, ResnetGeneratorConfig};
 use serde::{Deserialize, Serialize};
 
 /// Networks and loss weights of CycleGAN; defaults are the reference implementation's.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CycleganModelConfig {
     /// ResNet generator (both directions): ngf 64, 9 blocks (6 at 128 px), instance norm, reflection padding.

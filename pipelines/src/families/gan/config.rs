@@ -4,13 +4,15 @@ use ganzoo_models::nets::{DiscriminatorConfig, GeneratorConfig};
 use serde::{Deserialize, Serialize};
 
 /// Networks of the unconditional GAN family.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GanModelConfig {
     /// Size of the noise vector z.
     #[serde(default = "default_z_dim")]
     pub z_dim: i64,
+    /// G(z): `arch: mlp` (2-D points) or `arch: dcgan` (28, 32 or 64-pixel images).
     pub generator: GeneratorConfig,
+    /// D(x): `arch: mlp` (2-D points) or `arch: dcgan` (images).
     pub discriminator: DiscriminatorConfig,
     /// How parameters are initialized.
     #[serde(default)]

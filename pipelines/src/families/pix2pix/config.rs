@@ -5,7 +5,7 @@ use ganzoo_models::pix2pix::UnetGeneratorConfig;
 use serde::{Deserialize, Serialize};
 
 /// How G translates outside training (`ganzoo translate`, samples, `eval`).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Inference {
     /// As the paper (§6.1.1) and the reference's `test.py`: each image alone, batch norm on its own
@@ -17,7 +17,7 @@ pub enum Inference {
 }
 
 /// Networks and loss weights of pix2pix; defaults are the reference implementation's.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Pix2pixModelConfig {
     /// U-Net generator: ngf 64, 8 levels (`unet_256`; 7 = `unet_128`), batch norm, dropout.
@@ -32,6 +32,7 @@ pub struct Pix2pixModelConfig {
     /// Standard deviation of the N(0, σ) initialization (batch-norm scales N(1, σ)).
     #[serde(default = "init_std")]
     pub init_std: f64,
+    /// How G translates outside training: `paper` (as the paper's test.py) or `eval` (the reference's `--eval`).
     #[serde(default)]
     pub inference: Inference,
 }

@@ -6,7 +6,7 @@ use ganzoo_models::stackgan::{StackDConditioning, StackGanNetConfig};
 use serde::{Deserialize, Serialize};
 
 /// The `stackgan` model section.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StackGanModelConfig {
     /// The stage this config trains: 1 (G1 and D1 at `net.stage1_size`) or 2 (G2 and D2 at 4 × that, on a

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// UNIT settings; defaults are the authors' (configs/unit_*.yaml of mingyuliutw/UNIT), except the weight
 /// sharing, which follows the paper (the authors' current code shares nothing: `shared_*_blocks: 0`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct UnitModelConfig {
     /// Encoders and decoders: dim 64, n_downsample 2, n_res 4, 1 shared encoder block and 1 shared decoder

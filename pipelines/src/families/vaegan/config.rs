@@ -5,7 +5,7 @@ use ganzoo_models::vaegan::VaeganNetConfig;
 use serde::{Deserialize, Serialize};
 
 /// VAE-GAN settings; defaults are the paper's (and the authors' code where the paper gives no number).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VaeganModelConfig {
     /// The three networks (the authors' 64×64 layout by default; `z_dim` 128).
@@ -45,7 +45,7 @@ pub struct VaeganModelConfig {
 }
 
 /// The authors' equilibrium band around the cost of an undecided D.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Equilibrium {
     /// Half-width of the band (the authors' CelebA run: 0.35).
