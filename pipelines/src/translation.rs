@@ -241,3 +241,26 @@ macro_rules! two_domain_family_methods {
     };
 }
 pub(crate) use two_domain_family_methods;
+
+/// The PatchGAN keys a `discriminator:` mapping gives.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchKeys {
+    ndf: Option<i64>,
+    n_layers: Option<i64>,
+    norm: Option<ganzoo_models::cyclegan::Norm>,
+    antialias: Option<bool>,
+}
+
+/// Reads a family's `discriminator:` mapping over its own defaults `base`: a key left out keeps `base`'s value
+/// (the shared struct's defaults are CycleGAN's, so a partial mapping would otherwise switch pix2pix's batch
+/// norm or CUT's anti-aliasing off without a word).
+pub(crate) fn patch_keys_over<'de, D: serde::Deserializer<'de>>(d: D, base: PatchDiscriminatorConfig) -> std::result::Result<PatchDiscriminatorConfig, D::Error> {
+    let k = <PatchKeys as serde::Deserialize>::deserialize(d)?;
+    Ok(PatchDiscriminatorConfig {
+        ndf: k.ndf.unwrap_or(base.ndf),
+        n_layers: k.n_layers.unwrap_or(base.n_layers),
+        norm: k.norm.unwrap_or(base.norm),
+        antialias: k.antialias.unwrap_or(base.antialias),
+    })
+}

@@ -77,25 +77,8 @@ fn generator_over_cut<'de, D: Deserializer<'de>>(d: D) -> Result<ResnetGenerator
     })
 }
 
-/// The keys a config gives for D, each replacing the CUT default.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DiscriminatorKeys {
-    ndf: Option<i64>,
-    n_layers: Option<i64>,
-    norm: Option<Norm>,
-    antialias: Option<bool>,
-}
-
 fn discriminator_over_cut<'de, D: Deserializer<'de>>(d: D) -> Result<PatchDiscriminatorConfig, D::Error> {
-    let k = DiscriminatorKeys::deserialize(d)?;
-    let c = patch_antialiased();
-    Ok(PatchDiscriminatorConfig {
-        ndf: k.ndf.unwrap_or(c.ndf),
-        n_layers: k.n_layers.unwrap_or(c.n_layers),
-        norm: k.norm.unwrap_or(c.norm),
-        antialias: k.antialias.unwrap_or(c.antialias),
-    })
+    crate::translation::patch_keys_over(d, patch_antialiased())
 }
 
 fn patch_antialiased() -> PatchDiscriminatorConfig {

@@ -23,8 +23,10 @@ pub struct Pix2pixModelConfig {
     /// U-Net generator: ngf 64, 8 levels (`unet_256`; 7 = `unet_128`), batch norm, dropout.
     #[serde(default)]
     pub generator: UnetGeneratorConfig,
-    /// 70×70 PatchGAN on the (input, output) pair: ndf 64, n_layers 3, batch norm.
-    #[serde(default = "patch_batch")]
+    /// 70×70 PatchGAN on the (input, output) pair: ndf 64, n_layers 3, batch norm; a key left out keeps this
+    /// default.
+    #[serde(default = "patch_batch", deserialize_with = "discriminator_over_pix2pix")]
+    #[schemars(extend("x-keys-keep-section-default" = true))]
     pub discriminator: PatchDiscriminatorConfig,
     /// Weight of ‖G(a) − b‖₁ (λ, eq. 4: 100).
     #[serde(default = "hundred")]
@@ -35,6 +37,10 @@ pub struct Pix2pixModelConfig {
     /// How G translates outside training: `paper` (as the paper's test.py) or `eval` (the reference's `--eval`).
     #[serde(default)]
     pub inference: Inference,
+}
+
+fn discriminator_over_pix2pix<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PatchDiscriminatorConfig, D::Error> {
+    crate::translation::patch_keys_over(d, patch_batch())
 }
 
 fn patch_batch() -> PatchDiscriminatorConfig {
@@ -75,5 +81,24 @@ impl Pix2pixModelConfig {
         if self.init_std.is_nan() || self.init_std <= 0.0 {
             p.push(format!("model.init_std: must be positive, got {}", self.init_std));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(yaml: &str) -> Result<Pix2pixModelConfig, serde_yaml::Error> {
+        serde_yaml::from_str(yaml)
+    }
+
+    #[test]
+    fn a_partial_discriminator_keeps_the_reference_batch_norm() {
+        assert_eq!(model("{}").unwrap().discriminator.norm, Norm::Batch);
+        let d = model("discriminator: {ndf: 16, n_layers: 2}").unwrap().discriminator;
+        assert_eq!((d.ndf, d.n_layers, d.norm), (16, 2, Norm::Batch));
+        assert_eq!(model("discriminator: {norm: instance}").unwrap().discriminator.norm, Norm::Instance);
+        let e = model("discriminator: {ndf: 16, nrom: batch}").unwrap_err().to_string();
+        assert!(e.contains("nrom"), "{e}");
     }
 }
