@@ -6,6 +6,7 @@
 //! stopped on, or `finished`.
 use crate::checkpoint::write_text_atomic;
 use crate::error::{PipelineError, Result};
+use crate::tensorboard::hostname as host;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -13,10 +14,6 @@ pub const STATUS_FILE: &str = "status.json";
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn host() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into())
 }
 
 /// Records that this process trains the run in `run_dir` now.

@@ -82,7 +82,8 @@ fn file_seconds(name: &str) -> Option<u64> {
 }
 
 /// This machine's name (`/etc/hostname`), or `localhost`.
-fn hostname() -> String {
+/// This machine's name from `/etc/hostname` (file-name-safe characters only), else `localhost`.
+pub(crate) fn hostname() -> String {
     let name = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let name: String = name.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
     if name.is_empty() { "localhost".into() } else { name }

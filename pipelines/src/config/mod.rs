@@ -176,7 +176,7 @@ pub struct TrainConfig {
     /// Number of generator updates.
     #[serde(default = "default_steps")]
     pub steps: i64,
-    /// Examples per batch (per rank in data-parallel training).
+    /// Examples per batch: in data-parallel training the global batch, of which each rank takes batch_size / world_size.
     #[serde(default = "default_batch")]
     pub batch_size: i64,
     /// Discriminator updates per generator update, each on a fresh batch.
