@@ -283,9 +283,8 @@ fn rank_zeros_slow_writes_do_not_count_against_the_collective_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("c.yaml"), TINY_RING.replace("steps: 40", "steps: 20")).unwrap();
-    // Each checkpoint write of rank 0 takes 7 s; the collectives time out after 3 s (the rendezvous too, so not
-    // less: the two ranks must start within that of each other on a loaded machine).
-    let mut job = spawn_ranks(d, 2, &["train", "c.yaml", "--out", "r", "--quiet", "--set", "train.collective_timeout_s=3"], &[("GANZOO_TEST_PAUSE_WRITE_MS", "7000")]);
+    // Each checkpoint write of rank 0 takes 2.5 s; the collectives time out after 1 s.
+    let mut job = spawn_ranks(d, 2, &["train", "c.yaml", "--out", "r", "--quiet", "--set", "train.collective_timeout_s=1"], &[("GANZOO_TEST_PAUSE_WRITE_MS", "2500")]);
     for (r, c) in job.iter_mut().enumerate() {
         let status = c.wait().unwrap();
         let err = std::fs::read_to_string(d.join(format!("rank{r}.err"))).unwrap();

@@ -120,10 +120,11 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
     Ok(())
 }
 
-/// `GANZOO_TEST_PAUSE_WRITE_MS`: sleeps between writing a checkpoint's temp file and renaming it, so the
+/// `GANZOO_TEST_PAUSE_WRITE_MS`: sleeps between writing a checkpoint's temp file (in `checkpoints/`) and renaming it, so the
 /// reliability tests can kill a run inside a checkpoint write. Not for users; absent, it costs nothing.
 fn pause_for_tests(path: &Path) {
-    if path.extension().is_some_and(|e| e == "safetensors" || e == "json") {
+    let in_checkpoints = path.parent().and_then(|d| d.file_name()).is_some_and(|d| d == "checkpoints");
+    if in_checkpoints && path.extension().is_some_and(|e| e == "safetensors" || e == "json") {
         if let Some(ms) = std::env::var("GANZOO_TEST_PAUSE_WRITE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }

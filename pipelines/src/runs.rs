@@ -144,7 +144,10 @@ pub fn table(runs: &[Value]) -> String {
                 Some(d) if r["state"] == "failed" => format!("failed: {}", d.lines().next().unwrap_or(d)),
                 _ => r["state"].as_str().unwrap_or("?").to_string(),
             };
-            let losses = r["losses"].as_object().map(|m| m.iter().take(4).map(|(k, v)| format!("{k} {:.3}", v.as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+            // The losses first (`loss_D`, `loss_G`, …), then D's scores, four at most.
+            let mut terms: Vec<_> = r["losses"].as_object().map(|m| m.iter().collect()).unwrap_or_default();
+            terms.sort_by_key(|(k, _)| (!k.starts_with("loss"), k.as_str()));
+            let losses = terms.iter().take(4).map(|(k, v)| format!("{k} {:.3}", v.as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(", ");
             [r["run"].as_str().unwrap_or("").into(), r["family"].as_str().unwrap_or("").into(), steps, state, losses, r["best"].as_str().unwrap_or("").into()]
         })
         .collect();
