@@ -1,0 +1,172 @@
+//! `ganzoo export`: a tiny CycleGAN's generators as TorchScript, run by the venv's PyTorch (tests/export_check.py)
+//! and compared with ganzoo's own translations, at the traced size and at twice it; the reference-named
+//! state_dict round trip through `ganzoo import`; and the refusals (exit 2, nothing written).
+mod common;
+use common::{ganzoo, json, read, repo, write};
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+/// The tiny CycleGAN of tests/cyclegan_cli.rs, with an EMA of the generators (what export must take).
+const TINY: &str = "name: cg\nseed: 2\nthreads: 1\ndata: {kind: shapes2, size: 16, train: 40, test: 6}\nmodel:\n  family: cyclegan\n  generator: {ngf: 4, n_blocks: 1}\n  discriminator: {ndf: 4, n_layers: 2}\n  pool_size: 3\nloss: {adversarial: lsgan}\ntrain:\n  steps: 8\n  batch_size: 2\n  log_every: 4\n  sample_every: 4\n  checkpoint_every: 4\n  ema: 0.5\neval: {samples: 6}\n";
+
+/// Trains TINY into `dir/r`.
+fn train(dir: &Path) {
+    write(dir, "c.yaml", TINY);
+    let (code, _, err) = ganzoo(dir, &["train", "c.yaml", "--out", "r", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Three 16×16 PNGs in `dir/in`; returns them as one (3, 3, 16, 16) batch in [-1, 1], read as ganzoo reads them.
+fn inputs(dir: &Path) -> Tensor {
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let mut xs = Vec::new();
+    for k in 0..3u32 {
+        let img = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([(x * 15 + k * 40) as u8, (y * 15) as u8, ((x * y + k * 70) % 256) as u8]));
+        img.save(input.join(format!("{k}.png"))).unwrap();
+        xs.push(Tensor::from_slice(img.as_raw()).view([16, 16, 3]).permute([2, 0, 1]).to_kind(Kind::Float) / 127.5 - 1.0);
+    }
+    Tensor::stack(&xs, 0)
+}
+
+/// ganzoo's own translation of `x` by run `run`'s newest checkpoint (EMA weights where kept), as `translate`
+/// computes it.
+fn own_translation(run: &Path, x: &Tensor, a2b: bool) -> Tensor {
+    let cfg = ganzoo_pipelines::run::run_config(run, &[]).unwrap().config;
+    let fam = ganzoo_pipelines::run::build(&cfg, false, Some(run)).unwrap();
+    let (_, tensors) = ganzoo_pipelines::checkpoint::load_latest(&run.join("checkpoints")).unwrap().unwrap();
+    ganzoo_pipelines::engine::restore_networks(fam.as_ref(), &tensors, "test").unwrap();
+    fam.translator().unwrap().translate(x, a2b)
+}
+
+/// Runs `module` with the venv's PyTorch (tests/export_check.py) on each named input; returns the outputs by name.
+fn pytorch(dir: &Path, module: &str, inputs: &[(&str, &Tensor)]) -> Vec<(String, Tensor)> {
+    let (ins, outs) = (dir.join("py_in.safetensors"), dir.join("py_out.safetensors"));
+    Tensor::write_safetensors(inputs, &ins).unwrap();
+    let python = repo().join(".venv/bin/python");
+    let out = std::process::Command::new(&python)
+        .arg(repo().join("tests/export_check.py"))
+        .arg(dir.join(module))
+        .arg(&ins)
+        .arg(&outs)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (bash .ci/dev sets up the .venv)", python.display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Tensor::read_safetensors(&outs).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size());
+    (a - b).abs().max().double_value(&[])
+}
+
+fn get<'a>(outs: &'a [(String, Tensor)], name: &str) -> &'a Tensor {
+    &outs.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no output {name}")).1
+}
+
+#[test]
+fn torchscript_generators_run_in_pytorch_like_ganzoo() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train(d);
+    let x = inputs(d);
+    let (code, _, err) = ganzoo(d, &["translate", "r", "--direction", "a2b", "in", "out"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = ganzoo(d, &["export", "r", "--net", "G_A", "--out", "e/g_a.pt", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let r = json(&out);
+    let meta = json(&std::fs::read_to_string(d.join("e/g_a.json")).unwrap());
+    for m in [&r, &meta] {
+        assert_eq!((m["family"].as_str(), m["net"].as_str(), m["config"].as_str()), (Some("cyclegan"), Some("G_A"), Some("cg")), "{m}");
+        assert_eq!((m["checkpoint_step"].as_i64(), m["ema_weights"].as_bool()), (Some(8), Some(true)), "{m}");
+        assert_eq!(m["inputs"][0]["name"], "x", "{m}");
+        assert_eq!(m["inputs"][0]["traced_shape"], serde_json::json!([1, 3, 16, 16]), "{m}");
+        assert_eq!(m["inputs"][0]["range"], serde_json::json!([-1.0, 1.0]), "{m}");
+    }
+    // The traced size, a batch of three, and twice the traced size (a batch of two): PyTorch's output equals
+    // ganzoo's (the EMA weights, evaluation mode) within 1e-5.
+    tch::manual_seed(5);
+    let x32 = Tensor::rand([2, 3, 32, 32], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+    let outs = pytorch(d, "e/g_a.pt", &[("x16", &x), ("x32", &x32)]);
+    let y16 = get(&outs, "x16");
+    assert!(max_diff(y16, &own_translation(&d.join("r"), &x, true)) <= 1e-5);
+    assert!(max_diff(get(&outs, "x32"), &own_translation(&d.join("r"), &x32, true)) <= 1e-5);
+    // ... and, quantized as ganzoo writes images, `translate`'s PNGs (within one level: rounding at a tie).
+    for k in 0..3 {
+        let png = image::open(d.join(format!("out/{k}.png"))).unwrap().to_rgb8();
+        let saved = Tensor::from_slice(png.as_raw()).view([16, 16, 3]).permute([2, 0, 1]).to_kind(Kind::Float);
+        let quantized = ((y16.get(k).clamp(-1.0, 1.0) + 1.0) * 127.5).round();
+        assert!(max_diff(&saved, &quantized) <= 1.0, "{k}.png");
+    }
+    // G_B is B → A.
+    let (code, _, err) = ganzoo(d, &["export", "r", "--net", "G_B", "--out", "e/g_b.pt"]);
+    assert_eq!(code, 0, "{err}");
+    let outs = pytorch(d, "e/g_b.pt", &[("x16", &x)]);
+    assert!(max_diff(get(&outs, "x16"), &own_translation(&d.join("r"), &x, false)) <= 1e-5);
+    // --force replaces both files (the module itself holds no traced size: the same bytes at 8 as at 16).
+    let (code, _, err) = ganzoo(d, &["export", "r", "--net", "G_A", "--out", "e/g_a.pt", "--size", "8", "--force", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let meta = json(&std::fs::read_to_string(d.join("e/g_a.json")).unwrap());
+    assert_eq!(meta["inputs"][0]["traced_shape"], serde_json::json!([1, 3, 8, 8]), "{meta}");
+    assert!(!common::tree(d).iter().any(|p| common::is_temp(p)), "no temp files left");
+}
+
+#[test]
+fn reference_export_imports_back_to_the_same_translations() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train(d);
+    let _ = inputs(d);
+    let (code, _, err) = ganzoo(d, &["export", "r", "--net", "G_A", "--format", "reference", "--out", "g_a.safetensors"]);
+    assert_eq!(code, 0, "{err}");
+    let st = Tensor::read_safetensors(d.join("g_a.safetensors")).unwrap();
+    assert!(st.iter().any(|(n, _)| n == "model.1.weight"), "the reference's key names");
+    assert_eq!(json(&std::fs::read_to_string(d.join("g_a.json")).unwrap())["format"], "reference");
+    let (code, _, err) = ganzoo(d, &["import", "c.yaml", "--weights", "G_A=g_a.safetensors", "--out", "imp"]);
+    assert_eq!(code, 0, "{err}");
+    for run in ["r", "imp"] {
+        let (code, _, err) = ganzoo(d, &["translate", run, "--direction", "a2b", "in", &format!("out_{run}")]);
+        assert_eq!(code, 0, "{err}");
+    }
+    for k in 0..3 {
+        let name = format!("{k}.png");
+        assert_eq!(read(&d.join("out_r").join(&name)), read(&d.join("out_imp").join(&name)), "{name}");
+    }
+}
+
+#[test]
+fn bad_exports_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train(d);
+    let refused = |args: &[&str], says: &[&str]| {
+        let (code, _, err) = ganzoo(d, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        for s in says {
+            assert!(err.contains(s), "{args:?}: {err} lacks {s}");
+        }
+        assert!(!d.join("e").exists(), "{args:?}: nothing written");
+    };
+    refused(&["export", "r", "--net", "G_X", "--out", "e/g.pt"], &["--net G_X", "G_A, G_B, D_A, D_B"]);
+    refused(&["export", "r", "--net", "D_A", "--out", "e/d.pt"], &["D_A", "no TorchScript export", "cyclegan G_A and G_B"]);
+    refused(&["export", "r", "--net", "G_A", "--out", "e/g.onnx"], &["--out e/g.onnx", ".pt"]);
+    refused(&["export", "r", "--net", "G_A", "--out", "e/g.pt", "--size", "18"], &["--size 18", "multiples of 4"]);
+    // A run without checkpoints.
+    std::fs::create_dir(d.join("empty")).unwrap();
+    std::fs::copy(d.join("r/config.resolved.yaml"), d.join("empty/config.resolved.yaml")).unwrap();
+    refused(&["export", "empty", "--net", "G_A", "--out", "e/g.pt"], &["no checkpoint"]);
+    // An existing output (either file) without --force.
+    std::fs::create_dir(d.join("taken")).unwrap();
+    std::fs::write(d.join("taken/g.json"), "mine").unwrap();
+    let (code, _, err) = ganzoo(d, &["export", "r", "--net", "G_A", "--out", "taken/g.pt"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("taken/g.json: already exists") && err.contains("--force"), "{err}");
+    assert_eq!(read(&d.join("taken/g.json")), b"mine");
+    assert!(!d.join("taken/g.pt").exists());
+    // A family with neither export: a GAN on 2-D points.
+    write(d, "ring.yaml", common::TINY_RING);
+    let (code, _, err) = ganzoo(d, &["train", "ring.yaml", "--out", "ring", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    refused(&["export", "ring", "--net", "G", "--out", "e/g.pt"], &["gan", "no TorchScript export", "supported"]);
+    refused(&["export", "ring", "--net", "G", "--format", "reference", "--out", "e/g.safetensors"], &["no reference layout", "cyclegan"]);
+}
