@@ -111,6 +111,51 @@ fn torchscript_generators_run_in_pytorch_like_ganzoo() {
     assert!(!common::tree(d).iter().any(|p| common::is_temp(p)), "no temp files left");
 }
 
+/// ganzoo's own G(z, c) of run `run`'s newest checkpoint (EMA weights where kept).
+fn own_generation(run: &Path, z: &Tensor, c: &Tensor) -> Tensor {
+    let cfg = ganzoo_pipelines::run::run_config(run, &[]).unwrap().config;
+    let fam = ganzoo_pipelines::run::build(&cfg, false, Some(run)).unwrap();
+    let (_, tensors) = ganzoo_pipelines::checkpoint::load_latest(&run.join("checkpoints")).unwrap().unwrap();
+    ganzoo_pipelines::engine::restore_networks(fam.as_ref(), &tensors, "test").unwrap();
+    fam.generator().unwrap().generate(z, c)
+}
+
+/// The conditional generators of `cgan` (z, one-hot class) and `gan_cls` (z, sentence vector): PyTorch's output of
+/// the exported G equals ganzoo's on the traced batch size and on another.
+#[test]
+fn conditional_generators_run_in_pytorch_like_ganzoo() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The tiny configs of tests/cond_cli.rs (cgan on MNIST with dropout in G; gan_cls with batch norm in G).
+    let cgan = "name: cg\nseed: 1\nthreads: 1\ndata: {kind: mnist}\nmodel:\n  family: cgan\n  z_dim: 10\n  noise: uniform\n  generator: {arch: mlp, z_hidden: 16, cond_hidden: 16, dropout: 0.5}\n  discriminator: {arch: maxout, x_units: 16, x_pieces: 2, cond_units: 8, cond_pieces: 2, joint_units: 16, joint_pieces: 2, dropout: 0.5}\ntrain:\n  steps: 4\n  batch_size: 20\n  log_every: 2\n  sample_every: 2\n  checkpoint_every: 2\neval: {samples: 100}\n";
+    let t2i = "name: t2i\nseed: 4\nthreads: 1\ndata: {kind: shapes, size: 32, train_count: 228, test_count: 114}\nmodel:\n  family: gan_cls\n  z_dim: 8\n  generator: {arch: dcgan, ngf: 8, cond_proj: 8, cond_bn: true}\n  discriminator: {arch: dcgan, ndf: 8, cond_proj: 8}\n  text:\n    encoder: {kind: trainable, network: {arch: gru, embed_dim: 16, hidden: 16}, dim: 16, pretrain_steps: 4}\n    captions_per_image: 2\ntrain:\n  steps: 6\n  batch_size: 16\n  log_every: 3\n  sample_every: 3\n  checkpoint_every: 3\n  ema: 0.5\neval: {samples: 228}\n";
+    for (name, config, z_dim, c_dim, image) in [("cg", cgan, 10, 10, [1, 28, 28]), ("t2i", t2i, 8, 16, [3, 32, 32])] {
+        write(d, &format!("{name}.yaml"), config);
+        let (code, _, err) = ganzoo(d, &["train", &format!("{name}.yaml"), "--out", name, "--quiet"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let module = format!("e/{name}_g.pt");
+        let (code, out, err) = ganzoo(d, &["export", name, "--net", "G", "--out", &module, "--json"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let meta = json(&out);
+        assert_eq!((meta["inputs"][0]["name"].as_str(), meta["inputs"][1]["name"].as_str()), (Some("z"), Some("c")), "{meta}");
+        assert_eq!(meta["inputs"][1]["shape"], serde_json::json!(["N", c_dim]), "{meta}");
+        tch::manual_seed(9);
+        let z = Tensor::rand([5, z_dim], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+        let c = match name {
+            "cg" => Tensor::from_slice(&[0i64, 3, 7, 9, 3]).one_hot(10).to_kind(Kind::Float),
+            _ => Tensor::randn([5, c_dim], (Kind::Float, tch::Device::Cpu)),
+        };
+        let outs = pytorch(d, &module, &[("g:0", &z), ("g:1", &c)]);
+        let own = own_generation(&d.join(name), &z, &c);
+        assert_eq!(own.size()[1..], image, "{name}");
+        assert!(max_diff(get(&outs, "g"), &own) <= 1e-5, "{name}");
+    }
+    // --size applies to translators only.
+    let (code, _, err) = ganzoo(d, &["export", "cg", "--net", "G", "--out", "e/x.pt", "--size", "32"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--size 32") && !d.join("e/x.pt").exists(), "{err}");
+}
+
 #[test]
 fn reference_export_imports_back_to_the_same_translations() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,9 @@
 //!
 //! - TorchScript (`--format torchscript`, `FILE.pt`): the network traced with libtorch's tracer
 //!   (`CModule::create_by_tracing`) in evaluation mode, its weights held as constants of the graph; loads with
-//!   `torch.jit.load` in Python and C++.
+//!   `torch.jit.load` in Python and C++. So far: CycleGAN's G_A / G_B (image → image, any batch, any sides that
+//!   are multiples of 4) and the G(z, c) of `cgan` and `gan_cls` (any batch). Each trace is checked against the
+//!   network before anything is written, so a trace that fixed a shape is refused rather than exported.
 //! - Reference (`--format reference`, `FILE.safetensors`): the network's state_dict under the reference code's key
 //!   names, the inverse of `ganzoo import`.
 //!
@@ -12,7 +14,7 @@
 use crate::checkpoint;
 use crate::error::{PipelineError, Result};
 use crate::families::Config;
-use crate::family::{Family, Translate};
+use crate::family::{Family, Generate, Translate};
 use serde_json::json;
 use std::path::PathBuf;
 use tch::{CModule, Kind, Tensor};
@@ -66,7 +68,7 @@ pub struct ExportOptions {
 }
 
 /// The families and networks with a TorchScript export, in words (for errors).
-const TORCHSCRIPT_SUPPORTED: &str = "cyclegan G_A and G_B";
+const TORCHSCRIPT_SUPPORTED: &str = "cyclegan G_A and G_B, cgan and gan_cls G";
 /// The families with a reference layout, in words.
 const REFERENCE_SUPPORTED: &str = "cyclegan (its networks already carry the reference's key names)";
 
@@ -127,9 +129,13 @@ pub fn export(cfg: &Config, fam: &dyn Family, step: i64, opts: &ExportOptions) -
             })?;
         }
         Format::TorchScript => {
-            let direction = match (family, net.name) {
-                ("cyclegan", "G_A") => true,
-                ("cyclegan", "G_B") => false,
+            let missing = |what: &str| PipelineError::Runtime(format!("this {family} run has no {what}"));
+            let (module, info) = match (family, net.name) {
+                ("cyclegan", "G_A" | "G_B") => {
+                    let t = fam.translator().ok_or_else(|| missing("translator"))?;
+                    trace_translator(t, net.name == "G_A", fam, cfg, opts.size)?
+                }
+                ("cgan" | "gan_cls", "G") => trace_generator(fam.generator().ok_or_else(|| missing("conditional generator"))?, fam, cfg, opts.size)?,
                 _ => {
                     return Err(PipelineError::Usage(format!(
                         "--net {}: a {family} run's {} has no TorchScript export yet; supported: {TORCHSCRIPT_SUPPORTED}",
@@ -137,8 +143,6 @@ pub fn export(cfg: &Config, fam: &dyn Family, step: i64, opts: &ExportOptions) -
                     )))
                 }
             };
-            let t = fam.translator().ok_or_else(|| PipelineError::Runtime(format!("this {family} run has no translator")))?;
-            let (module, info) = trace_translator(t, direction, fam, cfg, opts.size)?;
             for (k, v) in info {
                 meta[k] = v;
             }
@@ -168,45 +172,55 @@ fn reference_state_dict(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
     tensors
 }
 
-/// Traces `t`'s A → B (`a2b`) or B → A translation on a fixed (1, C, size, size) example in [-1, 1]; checks that
-/// the traced module gives the network's own output on it and on a batch of two at twice the size (refusing a
-/// module whose traced shape is fixed). Returns the module and what the metadata says of its input and output.
-fn trace_translator(t: &dyn Translate, a2b: bool, fam: &dyn Family, cfg: &Config, size: Option<i64>) -> Result<(CModule, Vec<(&'static str, serde_json::Value)>)> {
+/// What a traced module's metadata says of it (its inputs, outputs, the sizes it takes).
+type Described = Vec<(&'static str, serde_json::Value)>;
+
+/// Traces `f` on `example` with libtorch's tracer (the weights held as constants: they must not require
+/// gradients, so every network of `fam` is frozen first), then checks the module against `f` itself on each
+/// set of `checks`: a difference above [`TOLERANCE`], or a module that does not run on a set, means a shape was
+/// fixed by the trace, and the export is refused naming the input.
+fn trace(fam: &dyn Family, example: &[Tensor], f: &dyn Fn(&[Tensor]) -> Tensor, checks: &[Vec<Tensor>]) -> Result<CModule> {
+    for n in fam.networks() {
+        for v in n.vs.variables().values() {
+            let _ = v.set_requires_grad(false);
+        }
+    }
+    let module = CModule::create_by_tracing("ganzoo_export", "forward", example, &mut |xs| vec![f(xs)]).map_err(PipelineError::torch("tracing the network"))?;
+    for inputs in checks {
+        let shapes = inputs.iter().map(|x| format!("{:?}", x.size())).collect::<Vec<_>>().join(", ");
+        let own = f(inputs);
+        let traced = tch::no_grad(|| module.forward_ts(inputs)).map_err(|e| {
+            PipelineError::Usage(format!("the traced module does not run on inputs of shapes {shapes}, so its traced shape is fixed: {e}"))
+        })?;
+        let diff = if traced.size() == own.size() { (traced - &own).abs().max().double_value(&[]) } else { f64::INFINITY };
+        if diff.is_nan() || diff > TOLERANCE {
+            return Err(PipelineError::Usage(format!(
+                "the traced module differs from the network on inputs of shapes {shapes} (largest difference {diff:e}): its traced shape is fixed, so it cannot be exported"
+            )));
+        }
+    }
+    Ok(module)
+}
+
+/// Uniform values in [-1, 1] of `shape` on `device`, drawn with `seed`.
+fn example(shape: &[i64], device: tch::Device, seed: i64) -> Tensor {
+    tch::manual_seed(seed);
+    Tensor::rand(shape, (Kind::Float, device)) * 2.0 - 1.0
+}
+
+/// Traces `t`'s A → B (`a2b`) or B → A translation on a (1, C, size, size) example in [-1, 1], checked on it and
+/// on a batch of two at twice the size (a convolutional translator takes any size).
+fn trace_translator(t: &dyn Translate, a2b: bool, fam: &dyn Family, cfg: &Config, size: Option<i64>) -> Result<(CModule, Described)> {
     let shape = cfg.shape();
     let side = size.unwrap_or(shape.height);
     let m = t.side_multiple();
     if side <= 0 || side % m != 0 {
         return Err(PipelineError::Usage(format!("--size {side}: this {} run's generator takes sides that are multiples of {m}", cfg.model.family())));
     }
-    let device = crate::family::device_of(fam);
-    // Weights held as constants of the traced graph must not require gradients.
-    for n in fam.networks() {
-        for v in n.vs.variables().values() {
-            let _ = v.set_requires_grad(false);
-        }
-    }
-    let example = |n: i64, side: i64, seed: i64| {
-        tch::manual_seed(seed);
-        (Tensor::rand([n, shape.channels, side, side], (Kind::Float, device)) * 2.0 - 1.0).clamp(-1.0, 1.0)
-    };
-    let x = example(1, side, 0);
-    let module = CModule::create_by_tracing("ganzoo_export", "forward", std::slice::from_ref(&x), &mut |xs| vec![t.translate(&xs[0], a2b)])
-        .map_err(PipelineError::torch("tracing the translator"))?;
-    for (n, s) in [(1, side), (2, 2 * side)] {
-        let x = example(n, s, 1);
-        let own = t.translate(&x, a2b);
-        let traced = tch::no_grad(|| module.forward_ts(&[&x])).map_err(|e| {
-            PipelineError::Usage(format!("the traced module does not run on a ({n}, {}, {s}, {s}) input, so its shape is fixed: {e}", shape.channels))
-        })?;
-        let diff = if traced.size() == own.size() { (traced - &own).abs().max().double_value(&[]) } else { f64::INFINITY };
-        if diff.is_nan() || diff > TOLERANCE {
-            return Err(PipelineError::Usage(format!(
-                "the traced module differs from the network on a ({n}, {}, {s}, {s}) input (largest difference {diff:e}): its traced shape is fixed, so it cannot be exported",
-                shape.channels
-            )));
-        }
-    }
-    let c = shape.channels;
+    let (c, device) = (shape.channels, crate::family::device_of(fam));
+    let x = example(&[1, c, side, side], device, 0);
+    let checks = [vec![x.shallow_clone()], vec![example(&[2, c, 2 * side, 2 * side], device, 1)]];
+    let module = trace(fam, std::slice::from_ref(&x), &|xs| t.translate(&xs[0], a2b), &checks)?;
     Ok((
         module,
         vec![
@@ -215,6 +229,33 @@ fn trace_translator(t: &dyn Translate, a2b: bool, fam: &dyn Family, cfg: &Config
             ("inputs", json!([{ "name": "x", "shape": ["N", c, "H", "W"], "dtype": "float32", "range": [-1.0, 1.0], "traced_shape": [1, c, side, side] }])),
             ("outputs", json!([{ "name": "y", "shape": ["N", c, "H", "W"], "dtype": "float32", "range": [-1.0, 1.0] }])),
             ("sizes", json!(format!("H and W multiples of {m} (checked at {side} and {})", 2 * side))),
+        ],
+    ))
+}
+
+/// Traces a conditional generator G(z, c) on a batch of two, checked on it and on a batch of three. The image
+/// size is the run's (`--size` does not apply).
+fn trace_generator(g: &dyn Generate, fam: &dyn Family, cfg: &Config, size: Option<i64>) -> Result<(CModule, Described)> {
+    if let Some(s) = size {
+        return Err(PipelineError::Usage(format!("--size {s}: a {} generator makes images of the run's size only; leave --size out", cfg.model.family())));
+    }
+    let ((z_dim, noise), (c_dim, cond)) = (g.noise(), g.condition());
+    let shape = cfg.shape();
+    let device = crate::family::device_of(fam);
+    let inputs = |n: i64, seed: i64| vec![example(&[n, z_dim], device, seed), example(&[n, c_dim], device, seed + 100)];
+    let x = inputs(2, 0);
+    let module = trace(fam, &x, &|xs| g.generate(&xs[0], &xs[1]), &[inputs(2, 0), inputs(3, 1)])?;
+    let (c, h, w) = (shape.channels, shape.height, shape.width);
+    Ok((
+        module,
+        vec![
+            ("device", json!(format!("{device:?}"))),
+            ("inputs", json!([
+                { "name": "z", "shape": ["N", z_dim], "dtype": "float32", "distribution": noise, "traced_shape": [2, z_dim] },
+                { "name": "c", "shape": ["N", c_dim], "dtype": "float32", "what": cond, "traced_shape": [2, c_dim] },
+            ])),
+            ("outputs", json!([{ "name": "y", "shape": ["N", c, h, w], "dtype": "float32", "range": [-1.0, 1.0] }])),
+            ("sizes", json!("any batch N (checked at 2 and 3)")),
         ],
     ))
 }
