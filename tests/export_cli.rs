@@ -1,6 +1,8 @@
-//! `ganzoo export`: a tiny CycleGAN's generators as TorchScript, run by the venv's PyTorch (tests/export_check.py)
-//! and compared with ganzoo's own translations, at the traced size and at twice it; the reference-named
-//! state_dict round trip through `ganzoo import`; and the refusals (exit 2, nothing written).
+//! `ganzoo export`: a tiny CycleGAN's generators and the cgan / gan_cls G as TorchScript, run by the venv's PyTorch
+//! (tests/export_check.py) and compared with ganzoo's own outputs (translators also at twice the traced size);
+//! the reference-named state_dict loaded strictly by a PyTorch rebuild of the reference generator
+//! (tests/reference_resnet.py) and round-tripped through `ganzoo import`; and the refusals (exit 2, nothing
+//! written).
 mod common;
 use common::{ganzoo, json, read, repo, write};
 use std::path::Path;
@@ -41,12 +43,17 @@ fn own_translation(run: &Path, x: &Tensor, a2b: bool) -> Tensor {
 
 /// Runs `module` with the venv's PyTorch (tests/export_check.py) on each named input; returns the outputs by name.
 fn pytorch(dir: &Path, module: &str, inputs: &[(&str, &Tensor)]) -> Vec<(String, Tensor)> {
+    python(dir, "export_check.py", module, inputs)
+}
+
+/// Runs `tests/SCRIPT FILE IN OUT` with the venv's Python on the named inputs; returns the outputs by name.
+fn python(dir: &Path, script: &str, file: &str, inputs: &[(&str, &Tensor)]) -> Vec<(String, Tensor)> {
     let (ins, outs) = (dir.join("py_in.safetensors"), dir.join("py_out.safetensors"));
     Tensor::write_safetensors(inputs, &ins).unwrap();
     let python = repo().join(".venv/bin/python");
     let out = std::process::Command::new(&python)
-        .arg(repo().join("tests/export_check.py"))
-        .arg(dir.join(module))
+        .arg(repo().join("tests").join(script))
+        .arg(dir.join(file))
         .arg(&ins)
         .arg(&outs)
         .output()
@@ -167,6 +174,11 @@ fn reference_export_imports_back_to_the_same_translations() {
     let st = Tensor::read_safetensors(d.join("g_a.safetensors")).unwrap();
     assert!(st.iter().any(|(n, _)| n == "model.1.weight"), "the reference's key names");
     assert_eq!(json(&std::fs::read_to_string(d.join("g_a.json")).unwrap())["format"], "reference");
+    // A PyTorch rebuild of the reference ResNet generator loads it strictly and translates as ganzoo does.
+    tch::manual_seed(3);
+    let x = Tensor::rand([2, 3, 16, 16], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+    let outs = python(d, "reference_resnet.py", "g_a.safetensors", &[("x", &x)]);
+    assert!(max_diff(get(&outs, "x"), &own_translation(&d.join("r"), &x, true)) <= 1e-5);
     let (code, _, err) = ganzoo(d, &["import", "c.yaml", "--weights", "G_A=g_a.safetensors", "--out", "imp"]);
     assert_eq!(code, 0, "{err}");
     for run in ["r", "imp"] {
