@@ -163,6 +163,39 @@ fn conditional_generators_run_in_pytorch_like_ganzoo() {
     assert!(err.contains("--size 32") && !d.join("e/x.pt").exists(), "{err}");
 }
 
+/// CUT's G and pix2pix's G (evaluation mode) as TorchScript, at the traced size and twice it; pix2pix's default
+/// paper-style inference (dropout on) is refused.
+#[test]
+fn one_way_translators_run_in_pytorch_like_ganzoo() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The tiny configs of tests/translation_cli.rs.
+    let p2p = "name: p2p\nseed: 2\nthreads: 1\ndata: {kind: shapes2, size: 32, train: 40, test: 6}\nmodel:\n  family: pix2pix\n  generator: {ngf: 4, num_downs: 5}\n  discriminator: {ndf: 4, n_layers: 2}\n  inference: eval\ntrain:\n  steps: 4\n  batch_size: 2\n  log_every: 4\n  sample_every: 4\n  checkpoint_every: 4\neval: {samples: 6}\n";
+    let cut = "name: cut\nseed: 2\nthreads: 1\ndata: {kind: shapes2, size: 32, train: 40, test: 6}\nmodel:\n  family: cut\n  generator: {ngf: 4, n_blocks: 5}\n  discriminator: {ndf: 4, n_layers: 2}\n  num_patches: 32\n  netf_nc: 16\nloss: {adversarial: lsgan}\ntrain:\n  steps: 4\n  batch_size: 2\n  log_every: 4\n  sample_every: 4\n  checkpoint_every: 4\neval: {samples: 6}\n";
+    tch::manual_seed(7);
+    let x32 = Tensor::rand([2, 3, 32, 32], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+    let x64 = Tensor::rand([1, 3, 64, 64], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+    for (name, config) in [("p2p", p2p), ("cut", cut)] {
+        write(d, &format!("{name}.yaml"), config);
+        let (code, _, err) = ganzoo(d, &["train", &format!("{name}.yaml"), "--out", name, "--quiet"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let module = format!("e/{name}_g.pt");
+        let (code, _, err) = ganzoo(d, &["export", name, "--net", "G", "--out", &module]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let outs = pytorch(d, &module, &[("x32", &x32), ("x64", &x64)]);
+        for (k, x) in [("x32", &x32), ("x64", &x64)] {
+            assert!(max_diff(get(&outs, k), &own_translation(&d.join(name), x, true)) <= 1e-5, "{name} {k}");
+        }
+    }
+    // pix2pix's default inference (the paper's: dropout on at test time) has no faithful trace.
+    write(d, "paper.yaml", &p2p.replace("  inference: eval\n", ""));
+    let (code, _, err) = ganzoo(d, &["train", "paper.yaml", "--out", "paper", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = ganzoo(d, &["export", "paper", "--net", "G", "--out", "e/paper.pt"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("model.inference: eval") && !d.join("e/paper.pt").exists(), "{err}");
+}
+
 #[test]
 fn reference_export_imports_back_to_the_same_translations() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,8 +2,8 @@
 //!
 //! - TorchScript (`--format torchscript`, `FILE.pt`): the network traced with libtorch's tracer
 //!   (`CModule::create_by_tracing`) in evaluation mode, its weights held as constants of the graph; loads with
-//!   `torch.jit.load` in Python and C++. So far: CycleGAN's G_A / G_B (image → image, any batch, any sides that
-//!   are multiples of 4) and the G(z, c) of `cgan` and `gan_cls` (any batch). Each trace is checked against the
+//!   `torch.jit.load` in Python and C++. So far: CycleGAN's G_A / G_B, CUT's G and pix2pix's G in evaluation mode
+//!   (image → image, any batch, any sides that are multiples of the generator's) and the G(z, c) of `cgan` and `gan_cls` (any batch). Each trace is checked against the
 //!   network before anything is written, so a trace that fixed a shape is refused rather than exported.
 //! - Reference (`--format reference`, `FILE.safetensors`): the network's state_dict under the reference code's key
 //!   names, the inverse of `ganzoo import`.
@@ -68,7 +68,7 @@ pub struct ExportOptions {
 }
 
 /// The families and networks with a TorchScript export, in words (for errors).
-const TORCHSCRIPT_SUPPORTED: &str = "cyclegan G_A and G_B, cgan and gan_cls G";
+const TORCHSCRIPT_SUPPORTED: &str = "cyclegan G_A and G_B; pix2pix (model.inference: eval) and cut G; cgan and gan_cls G";
 /// The families with a reference layout, in words.
 const REFERENCE_SUPPORTED: &str = "cyclegan (its networks already carry the reference's key names)";
 
@@ -131,9 +131,16 @@ pub fn export(cfg: &Config, fam: &dyn Family, step: i64, opts: &ExportOptions) -
         Format::TorchScript => {
             let missing = |what: &str| PipelineError::Runtime(format!("this {family} run has no {what}"));
             let (module, info) = match (family, net.name) {
-                ("cyclegan", "G_A" | "G_B") => {
+                ("cyclegan", "G_A" | "G_B") | ("pix2pix" | "cut", "G") => {
+                    if let crate::families::ModelConfig::Pix2pix(m) = &cfg.model {
+                        if m.inference != crate::families::pix2pix::Inference::Eval {
+                            return Err(PipelineError::Usage(
+                                "--net G: this pix2pix run translates as the paper does (model.inference: paper: dropout on, batch norm on each image's own statistics), which a traced module cannot reproduce; export supports runs with model.inference: eval".into(),
+                            ));
+                        }
+                    }
                     let t = fam.translator().ok_or_else(|| missing("translator"))?;
-                    trace_translator(t, net.name == "G_A", fam, cfg, opts.size)?
+                    trace_translator(t, net.name != "G_B", fam, cfg, opts.size)?
                 }
                 ("cgan" | "gan_cls", "G") => trace_generator(fam.generator().ok_or_else(|| missing("conditional generator"))?, fam, cfg, opts.size)?,
                 _ => {
