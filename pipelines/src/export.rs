@@ -158,7 +158,10 @@ pub fn export(cfg: &Config, fam: &dyn Family, step: i64, opts: &ExportOptions) -
         }
     }
     let text = serde_json::to_string_pretty(&meta).map_err(|e| PipelineError::Runtime(e.to_string()))?;
-    checkpoint::write_text_atomic(&meta_path, &format!("{text}\n"))?;
+    if let Err(e) = checkpoint::write_text_atomic(&meta_path, &format!("{text}\n")) {
+        let _ = std::fs::remove_file(&out); // no module without its description
+        return Err(e);
+    }
     meta["out"] = json!(out.display().to_string());
     meta["metadata"] = json!(meta_path.display().to_string());
     Ok(meta)
