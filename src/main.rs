@@ -167,6 +167,28 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Export one network of a run's newest checkpoint (EMA weights when kept) for use without ganzoo: a
+    /// TorchScript module (torch.jit.load) or, with --format reference, the reference code's state_dict;
+    /// FILE.json beside it records the inputs, the family, the config and the step.
+    Export {
+        run_dir: PathBuf,
+        /// The network, e.g. G_A (an unknown name lists the run's networks).
+        #[arg(long, value_name = "NAME")]
+        net: String,
+        /// FILE.pt (torchscript) or FILE.safetensors (reference).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long, default_value = "torchscript", value_parser = ["torchscript", "reference"])]
+        format: String,
+        /// The side of the traced example image (default: the run's data.size).
+        #[arg(long, value_name = "N")]
+        size: Option<i64>,
+        /// Replace FILE and FILE.json if they exist.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Obtain and check datasets.
     Data {
         #[command(subcommand)]
@@ -465,6 +487,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { config, weights, out, set } => {
             let r = run::import(&config, &set, &weights, &out)?;
             print(&r, false, || format!("imported {} into {}", r["imported"], r["run_dir"].as_str().unwrap_or("")))
+        }
+        Command::Export { run_dir, net, out, format, size, force, json } => {
+            let opts = ganzoo_pipelines::export::ExportOptions { net, out, format: ganzoo_pipelines::export::Format::parse(&format)?, size, force };
+            let r = run::export(&run_dir, &opts)?;
+            print(&r, json, || format!("exported {} (step {}) to {} and {}", opts.net, r["checkpoint_step"], r["out"].as_str().unwrap_or(""), r["metadata"].as_str().unwrap_or("")))
         }
         Command::Data { command: DataCommand::Get { dataset, cache } } => {
             let cache = cache.unwrap_or_else(ganzoo_data::mnist::default_cache_dir);

@@ -58,9 +58,9 @@ impl Upsample {
 
     /// x: (N, C, H, W) → (N, C, 2H, 2W).
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let s = x.size();
         let padded = x.replication_pad2d([1, 1, 1, 1]); // (N, C, H + 2, W + 2)
         let up = padded.conv_transpose2d(&self.filt, None::<Tensor>, [2, 2], [2, 2], [0, 0], self.channels, [1, 1]); // (N, C, 2H + 2, 2W + 2)
-        up.narrow(2, 1, 2 * s[2]).narrow(3, 1, 2 * s[3]) // (N, C, 2H, 2W)
+        // One row and column off each side, with no size read from a tensor (a traced G then takes any size).
+        up.slice(2, 1, -1, 1).slice(3, 1, -1, 1) // (N, C, 2H, 2W)
     }
 }

@@ -252,8 +252,8 @@ impl MirzaGenerator {
 
 impl CondGenerator for MirzaGenerator {
     fn forward_t(&self, z: &Tensor, c: &Tensor, train: bool) -> Tensor {
-        let n = z.size()[0];
-        let hz = self.z_fc.forward_t(&z.reshape([n, -1]), train).relu(); // (N, z_hidden)
+        // No batch size read from a tensor: a traced G (`ganzoo export`) then takes any batch.
+        let hz = self.z_fc.forward_t(&z.flatten(1, -1), train).relu(); // (N, z_hidden)
         let hc = self.cond_fc.forward_t(c, train).relu(); // (N, cond_hidden)
         let mut h = Tensor::cat(&[hz, hc], 1); // (N, z_hidden + cond_hidden)
         if let Some((fc, drop)) = &self.joint_fc {
@@ -265,7 +265,7 @@ impl CondGenerator for MirzaGenerator {
                                                                     // 2·sigmoid(a) − 1 = tanh(a/2): the paper's sigmoid output mapped to the data range [-1, 1].
         (a * 0.5)
             .tanh()
-            .reshape(self.shape.batch_shape(n).as_slice()) // (N, C) or (N, C, H, W)
+            .reshape(self.shape.batch_shape(-1).as_slice()) // (N, C) or (N, C, H, W)
     }
 
     fn z_dim(&self) -> i64 {
@@ -707,20 +707,20 @@ impl CondDcganGenerator {
 
 impl CondGenerator for CondDcganGenerator {
     fn forward_t(&self, z: &Tensor, c: &Tensor, train: bool) -> Tensor {
-        let n = z.size()[0];
+        // No batch size read from a tensor: a traced G (`ganzoo export`) then takes any batch.
         let c = match &self.cond_proj {
             Some(fc) => leaky_relu(&fc.forward_t(c, train), 0.2), // (N, P)
             None => c.shallow_clone(),                            // (N, cond_dim)
         };
-        let mut h = Tensor::cat(&[z.reshape([n, -1]), c.shallow_clone()], 1); // (N, nz + P)
-        h = h.reshape([n, -1, 1, 1]); // (N, nz + P, 1, 1)
+        let mut h = Tensor::cat(&[z.flatten(1, -1), c.shallow_clone()], 1); // (N, nz + P)
+        h = h.unsqueeze(-1).unsqueeze(-1); // (N, nz + P, 1, 1)
         for st in &self.stages {
             h = st.deconv.forward_t(&h, train); // (N, ngf·2^(n-1-s), base·2^s, base·2^s)
             h = apply_bn(&st.bn, h, train); // same shape
             if let Some((gain, bias)) = &st.cbn {
                 let ch = h.size()[1];
-                let g = gain.forward_t(&c, train).reshape([n, ch, 1, 1]); // (N, c_out, 1, 1)
-                let b = bias.forward_t(&c, train).reshape([n, ch, 1, 1]); // (N, c_out, 1, 1)
+                let g = gain.forward_t(&c, train).reshape([-1, ch, 1, 1]); // (N, c_out, 1, 1)
+                let b = bias.forward_t(&c, train).reshape([-1, ch, 1, 1]); // (N, c_out, 1, 1)
                 h = h * (g + 1.0) + b; // same shape
             }
             if let Some(r) = &st.res {

@@ -222,6 +222,16 @@ pub trait Translate {
     }
 }
 
+/// A trained conditional generator G(z, c) → image (evaluation mode, no gradients), for `ganzoo export`.
+pub trait Generate {
+    /// z: (N, z_dim) noise, c: (N, cond_dim) conditions → (N, C, H, W) images in [-1, 1].
+    fn generate(&self, z: &Tensor, c: &Tensor) -> Tensor;
+    /// z's width and its distribution in words (`normal N(0, 1)`, `uniform on [-1, 1]`).
+    fn noise(&self) -> (i64, &'static str);
+    /// The condition's width and what it is in words (`one-hot class`, `sentence vector`).
+    fn condition(&self) -> (i64, &'static str);
+}
+
 /// What a family's model section does: check itself against the rest of the config, and build the family.
 /// `crate::families` names one such type per `family:` value.
 pub trait FamilyConfig {
@@ -291,6 +301,10 @@ pub trait Family {
     }
     /// The family's A ↔ B translator, for `ganzoo translate` (two-domain families only).
     fn translator(&self) -> Option<&dyn Translate> {
+        None
+    }
+    /// The family's conditional generator G(z, c), for `ganzoo export` (`cgan`, `gan_cls`).
+    fn generator(&self) -> Option<&dyn Generate> {
         None
     }
     /// What the standard metrics compare (image families; none for 2-D points): sets of `n` generated images

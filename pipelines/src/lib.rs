@@ -9,6 +9,7 @@ pub mod config;
 pub mod device;
 pub mod dist;
 pub mod engine;
+pub mod export;
 pub mod error;
 pub mod families;
 pub mod family;

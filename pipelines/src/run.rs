@@ -351,6 +351,16 @@ pub fn import(config: &Path, overrides: &[String], weights: &[String], out: &Pat
     Ok(json!({ "run_dir": run_dir.display().to_string(), "imported": imported, "checkpoint": path.display().to_string() }))
 }
 
+/// `ganzoo export RUN_DIR --net NAME --out FILE [--format torchscript|reference] [--size N] [--force]`: one
+/// network of the newest checkpoint (its EMA weights where the run has them) as TorchScript or as a
+/// reference-named state_dict, with `FILE.json` beside it ([`crate::export`]). The output files are checked
+/// before the run is opened; nothing is written when anything is refused.
+pub fn export(run_dir: &Path, opts: &crate::export::ExportOptions) -> Result<serde_json::Value> {
+    crate::export::check_outputs(opts)?;
+    let (cfg, fam, step) = open_run(run_dir, false)?;
+    crate::export::export(&cfg, fam.as_ref(), step, opts)
+}
+
 /// `ganzoo translate RUN_DIR --direction a2b|b2a IN_DIR OUT_DIR`: every image of IN_DIR through the run's
 /// A → B or B → A translator (cyclegan: G_A or G_B; unit: EN_A → DE_B or EN_B → DE_A; pix2pix, cut: G, A → B only), written under the same
 /// file name. Files that are not images are skipped and listed; an unreadable image stops the command (naming

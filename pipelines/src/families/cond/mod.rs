@@ -10,7 +10,7 @@ mod config;
 pub use config::{CondModelConfig, Noise};
 use crate::config::{DataConfig, Settings};
 use crate::error::{PipelineError, Result};
-use crate::family::{mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Compared, Images, Losses, MetricSet, Net, Reference, Role, Update};
+use crate::family::{mean, scalar, Batch, Condition, CriticInput, Ctx, Family, FamilyConfig, Compared, Generate, Images, Losses, MetricSet, Net, Reference, Role, Update};
 use crate::feed::Feed;
 use crate::judge::{accuracy_json, attribute_hits, eval_prompts, Judge};
 use crate::text::{captions_of, EvalCaptions, TextSide};
@@ -393,6 +393,27 @@ fn real_renders(all: &[ShapeAttrs], per: usize, size: usize, seed: u64, device: 
     Tensor::from_slice(&data).reshape([(all.len() * per) as i64, 3, size as i64, size as i64]).to_device(device)
 }
 
+impl Generate for Cond {
+    fn generate(&self, z: &Tensor, c: &Tensor) -> Tensor {
+        tch::no_grad(|| self.g.forward_t(z, c, false))
+    }
+
+    fn noise(&self) -> (i64, &'static str) {
+        let what = match self.m.noise {
+            Noise::Normal => "normal N(0, 1)",
+            Noise::Uniform => "uniform on [-1, 1]",
+        };
+        (self.m.z_dim, what)
+    }
+
+    fn condition(&self) -> (i64, &'static str) {
+        match &self.cond {
+            Conditioner::Classes(n) => (*n, "one-hot class"),
+            Conditioner::Text(t) => (t.dim(), "sentence vector (the text encoder's output)"),
+        }
+    }
+}
+
 impl Family for Cond {
     fn networks(&self) -> Vec<Net<'_>> {
         let t = &self.s.train;
@@ -411,6 +432,10 @@ impl Family for Cond {
 
     fn train_source(&self) -> Option<Source> {
         self.with_data.then(|| Source::Items(self.data.clone()))
+    }
+
+    fn generator(&self) -> Option<&dyn Generate> {
+        Some(self)
     }
 
     fn begin_step(&mut self, step: i64) -> Result<Losses> {
