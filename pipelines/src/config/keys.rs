@@ -488,10 +488,24 @@ fn render_value(v: &Value) -> String {
     }
 }
 
-/// The first paragraph of a doc comment on one line.
+/// The first paragraph of a doc comment on one line, rustdoc's intra-doc links (`` [`crate::x::Y`] ``) as plain
+/// code (`` `Y` ``).
 fn first_paragraph(doc: Option<&Value>) -> String {
     let doc = doc.and_then(Value::as_str).unwrap_or("");
-    doc.split("\n\n").next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
+    let text = doc.split("\n\n").next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("[`") {
+        let Some(j) = rest[i..].find("`]").map(|j| i + j) else { break };
+        let path = &rest[i + 2..j];
+        out.push_str(&rest[..i]);
+        out.push('`');
+        out.push_str(path.rsplit("::").next().unwrap_or(path));
+        out.push('`');
+        rest = &rest[j + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Rows that differ only in the value of their last choice become one row listing the values
@@ -554,6 +568,12 @@ fn group_same_sections(rows: &mut Vec<KeyRow>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intra_doc_links_become_plain_code() {
+        let doc = serde_json::json!("A blur ([`crate::blur::Downsample`]) and [`Norm`].\n\nMore.");
+        assert_eq!(first_paragraph(Some(&doc)), "A blur (`Downsample`) and `Norm`.");
+    }
 
     fn find<'a>(rows: &'a [KeyRow], section: &str, key: &str) -> &'a KeyRow {
         rows.iter().find(|r| r.section == section && r.key == key).unwrap_or_else(|| panic!("no row {section} {key}"))
