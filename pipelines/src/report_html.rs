@@ -54,12 +54,13 @@ pub fn write(run_dir: &Path) -> Result<()> {
 
 /// The logged lines of `metrics.jsonl`: training lines and evaluation lines (`eval`), each with its step.
 #[derive(Default)]
-struct Logged {
-    train: Vec<(f64, serde_json::Map<String, Value>)>,
-    eval: Vec<(f64, Value)>,
+pub(crate) struct Logged {
+    pub(crate) train: Vec<(f64, serde_json::Map<String, Value>)>,
+    pub(crate) eval: Vec<(f64, Value)>,
 }
 
-fn read_metrics(path: &Path) -> Result<Logged> {
+/// Reads `metrics.jsonl` (none yet: nothing logged); a line being appended or damaged is left out.
+pub(crate) fn read_metrics(path: &Path) -> Result<Logged> {
     let mut out = Logged::default();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,

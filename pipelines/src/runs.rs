@@ -51,25 +51,19 @@ fn state(dir: &Path) -> (String, Option<String>) {
     }
 }
 
-/// Steps done, the last training losses and the last evaluation of `metrics.jsonl`.
+/// Steps done, the last training losses and D's scores, and the last evaluation of `metrics.jsonl`.
 fn progress(dir: &Path) -> (i64, serde_json::Map<String, Value>, Option<Value>) {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
-    let (mut step, mut losses, mut eval) = (0, serde_json::Map::new(), None);
-    for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
-        step = step.max(v["step"].as_i64().unwrap_or(0));
-        match v.get("eval") {
-            Some(e) => eval = Some(e.clone()),
-            None => {
-                if let Value::Object(m) = v {
-                    losses = m.into_iter().filter(|(k, _)| k.starts_with("loss") || k.starts_with("D_")).collect();
-                }
-            }
-        }
-    }
-    (step, losses, eval)
+    let logged = crate::report_html::read_metrics(&dir.join("metrics.jsonl")).unwrap_or_default();
+    let steps = logged.train.iter().map(|(s, _)| *s).chain(logged.eval.iter().map(|(s, _)| *s));
+    let step = steps.fold(0.0, f64::max) as i64;
+    let losses = match logged.train.last() {
+        Some((_, m)) => m.iter().filter(|(k, _)| k.starts_with("loss") || k.starts_with("D_")).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        None => serde_json::Map::new(),
+    };
+    (step, losses, logged.eval.last().map(|(_, e)| e.clone()))
 }
 
-/// The best metric of a run: `checkpoints/best.json` (`eval.best`), else the lowest FID of its evaluations.
+/// The best metric of a run: `checkpoints/best.json` (`eval.best`), else the summary of its newest evaluation.
 fn best(dir: &Path, last_eval: Option<&Value>) -> Option<String> {
     let b: Option<Value> = std::fs::read_to_string(dir.join("checkpoints").join("best.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     if let Some(b) = b.filter(|b| !b["best"].is_null()) {
