@@ -62,11 +62,7 @@ pub(crate) struct Logged {
 /// Reads `metrics.jsonl` (none yet: nothing logged); a line being appended or damaged is left out.
 pub(crate) fn read_metrics(path: &Path) -> Result<Logged> {
     let mut out = Logged::default();
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(PipelineError::io(path)(e)),
-    };
+    let Some(text) = read_opt(path)? else { return Ok(out) };
     // A line being appended while we read (or a damaged one) is left out.
     for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
         let (Some(step), Value::Object(mut m)) = (v["step"].as_f64(), v) else { continue };
